@@ -1,1 +1,57 @@
-pub fn placeholder() {}
+//! Set each clean tracked file's mtime to the time of its last commit.
+//!
+//! Caches keyed by a file's size and mtime (Go's test cache, make, Dagger's and BuildKit's
+//! upload of host directories) lose everything on a fresh clone or a branch switch, because
+//! git writes files with the current time. Giving every *clean* file the committer time of
+//! the commit that last changed it makes those mtimes a function of history, so the caches
+//! survive.
+//!
+//! The danger is the opposite mistake: a file whose content differs from HEAD but that is
+//! given an old mtime (and keeps its size) looks unchanged to such a cache, which then builds
+//! from stale bytes. This crate therefore
+//!
+//! - touches only files whose work-tree content equals both the index and HEAD, by git's own
+//!   rules, and re-reads each file after stamping it to catch concurrent edits;
+//! - puts a fingerprint of the blob id in the sub-second part of the mtime, so two different
+//!   contents of one path never share a (size, mtime) pair even when their commits fall in
+//!   the same second;
+//! - refreshes git's index afterwards, so `git status` does not re-hash every file.
+//!
+//! ```no_run
+//! let work_tree = git_mtimestamp::WorkTree::open(std::path::Path::new("."))?;
+//! let report = work_tree.sync(&git_mtimestamp::Options::default())?;
+//! println!("{}", report.summary_line());
+//! # Ok::<(), git_mtimestamp::Error>(())
+//! ```
+
+pub mod cli;
+mod error;
+mod fingerprint;
+mod history;
+mod index_refresh;
+mod report;
+mod scope;
+mod stamp;
+mod work_tree;
+
+pub use crate::error::Error;
+pub use crate::fingerprint::blob_fingerprint_nanos;
+pub use crate::history::{HistoryMode, LastChange, last_change_times};
+pub use crate::report::{
+    Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_path,
+};
+pub use crate::work_tree::WorkTree;
+
+/// How a sync is run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Git pathspecs relative to the work-tree root that limit which files are synced. Empty
+    /// means every tracked file.
+    pub pathspecs: Vec<std::ffi::OsString>,
+    /// Which commit counts as a path's last change.
+    pub history: HistoryMode,
+    /// Leave the sub-second part of every mtime zero instead of a fingerprint of the blob.
+    pub whole_seconds: bool,
+    /// Decide everything, change nothing.
+    pub dry_run: bool,
+}

@@ -1,0 +1,239 @@
+//! The command line of `git-mtimestamp`, shared with `cargo xtask sync`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::report::{Outcome, Report, quote_path};
+use crate::{Error, HistoryMode, IndexUpdate, Options, WorkTree};
+
+/// What a sync does and prints.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SyncArgs {
+    /// Decide and report everything, change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Print each path with its new time or the reason it was skipped
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print nothing but warnings and errors
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print a JSON summary on stdout (with --verbose: every path too)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Use the time at which a file's content arrived on the first-parent line
+    #[arg(long)]
+    pub first_parent: bool,
+
+    /// Leave the sub-second part of mtimes zero instead of a fingerprint of the content
+    #[arg(long)]
+    pub whole_seconds: bool,
+
+    /// Limit the sync to these paths (git pathspecs, relative to the current directory)
+    #[arg(value_name = "PATHSPEC")]
+    pub pathspecs: Vec<OsString>,
+}
+
+impl SyncArgs {
+    /// The library options, with pathspecs made relative to the work-tree root. `cwd` is
+    /// the directory the pathspecs were given in.
+    pub fn options(&self, root: &Path, cwd: &Path) -> Result<Options, Error> {
+        let pathspecs = self
+            .pathspecs
+            .iter()
+            .map(|spec| resolve_pathspec(spec, root, cwd))
+            .collect::<Result<_, _>>()?;
+        Ok(Options {
+            pathspecs,
+            history: if self.first_parent {
+                HistoryMode::FirstParent
+            } else {
+                HistoryMode::Simplified
+            },
+            whole_seconds: self.whole_seconds,
+            dry_run: self.dry_run,
+        })
+    }
+
+    /// Runs the sync and prints what `self` asks for. Returns whether every file could be
+    /// handled (false when a time could not be set).
+    pub fn run(&self, work_tree: &WorkTree, cwd: &Path) -> Result<bool, Error> {
+        let options = self.options(work_tree.root(), cwd)?;
+        let report = work_tree.sync(&options)?;
+        self.print(&report);
+        Ok(!report
+            .files
+            .iter()
+            .any(|f| matches!(f.outcome, Outcome::Failed { .. })))
+    }
+
+    fn print(&self, report: &Report) {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        // A closed pipe (`git mtimestamp -v | head`) is not an error worth reporting.
+        let _ = if self.json {
+            writeln!(out, "{}", json_report(report, self.verbose))
+        } else {
+            self.print_text(&mut out, report)
+        };
+        let _ = out.flush();
+        print_warnings(report);
+    }
+
+    fn print_text(&self, out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+        if self.verbose {
+            for file in &report.files {
+                let path = quote_path(&file.path);
+                match &file.outcome {
+                    Outcome::Updated { time } => writeln!(out, "updated {time} {path}")?,
+                    Outcome::AlreadyCorrect { time } => writeln!(out, "correct {time} {path}")?,
+                    Outcome::Skipped(reason) => writeln!(out, "skipped {reason} {path}")?,
+                    Outcome::ChangedDuringSync => writeln!(out, "changed {path}")?,
+                    Outcome::Failed { message } => writeln!(out, "failed {path}: {message}")?,
+                }
+            }
+        }
+        if !self.quiet {
+            writeln!(out, "{}", report.summary_line())?;
+        }
+        Ok(())
+    }
+}
+
+/// Warnings go to stderr whatever the output format: they ask the user to act.
+fn print_warnings(report: &Report) {
+    for file in &report.files {
+        match &file.outcome {
+            Outcome::Failed { message } => eprintln!(
+                "warning: cannot set the time of {}: {message}",
+                quote_path(&file.path)
+            ),
+            Outcome::ChangedDuringSync => eprintln!(
+                "warning: {} changed while it was being stamped; its mtime is now the current time",
+                quote_path(&file.path)
+            ),
+            _ => {}
+        }
+    }
+    if report.approximate > 0 {
+        eprintln!(
+            "warning: this is a shallow clone: {} files changed last beyond its history and got the time of its oldest commit instead\n  for exact times run `git fetch --unshallow` (in CI: actions/checkout with fetch-depth: 0)",
+            report.approximate
+        );
+    }
+    match &report.index {
+        IndexUpdate::Locked => eprintln!(
+            "warning: index.lock is held by another git process, so the index was left alone\n  the next `git status` re-reads the stamped files; run `git update-index --refresh` once the lock is gone"
+        ),
+        IndexUpdate::LeftAlone { reason } => eprintln!(
+            "warning: the index was left alone: {reason}\n  run `git update-index --refresh` to bring its stat data up to date"
+        ),
+        _ => {}
+    }
+}
+
+fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
+    let counts = report.counts();
+    let mut value = serde_json::json!({
+        "updated": counts.updated,
+        "already_correct": counts.already_correct,
+        "skipped": counts.skipped,
+        "changed_during_sync": counts.changed_during_sync,
+        "failed": counts.failed,
+        "approximate": report.approximate,
+        "dry_run": report.dry_run,
+        "index": report.index,
+    });
+    if with_files {
+        let files: Vec<serde_json::Value> = report
+            .files
+            .iter()
+            .map(|file| {
+                let path = String::from_utf8_lossy(&file.path);
+                match &file.outcome {
+                    Outcome::Updated { time } => serde_json::json!({
+                        "path": path, "outcome": "updated", "mtime": time.to_string()
+                    }),
+                    Outcome::AlreadyCorrect { time } => serde_json::json!({
+                        "path": path, "outcome": "correct", "mtime": time.to_string()
+                    }),
+                    Outcome::Skipped(reason) => serde_json::json!({
+                        "path": path, "outcome": "skipped", "reason": reason
+                    }),
+                    Outcome::ChangedDuringSync => serde_json::json!({
+                        "path": path, "outcome": "changed"
+                    }),
+                    Outcome::Failed { message } => serde_json::json!({
+                        "path": path, "outcome": "failed", "message": message
+                    }),
+                }
+            })
+            .collect();
+        value["files"] = serde_json::Value::Array(files);
+    }
+    value
+}
+
+/// Makes a pathspec given in `cwd` relative to the work-tree root, as git does. `:/path` is
+/// already relative to the root. Glob characters pass through untouched.
+fn resolve_pathspec(spec: &OsString, root: &Path, cwd: &Path) -> Result<OsString, Error> {
+    let bytes = spec.as_bytes();
+    if let Some(from_top) = bytes.strip_prefix(b":/") {
+        return Ok(OsString::from_vec(from_top.to_vec()));
+    }
+    let outside = || Error::Pathspec {
+        spec: spec.to_string_lossy().into_owned(),
+        message: format!("it is outside the work tree {}", root.display()),
+    };
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let joined = cwd.join(spec);
+    let mut normal = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let relative = normal.strip_prefix(&root).map_err(|_| outside())?;
+    let mut resolved = relative.as_os_str().to_owned();
+    // `dir/` and `dir` select the same files; keep the slash so that git's rule "a trailing
+    // slash matches only directories" still holds.
+    if bytes.ends_with(b"/") && !resolved.is_empty() {
+        resolved.push("/");
+    }
+    if resolved.is_empty() {
+        // The root itself: everything.
+        resolved.push(".");
+        return Ok(OsString::from("*"));
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pathspecs_resolve_against_the_current_directory() {
+        let root = Path::new("/nonexistent/repo");
+        let cwd = root.join("sub");
+        let resolve = |s: &str| resolve_pathspec(&OsString::from(s), root, &cwd).unwrap();
+        assert_eq!(resolve("a.txt"), "sub/a.txt");
+        assert_eq!(resolve("../top.txt"), "top.txt");
+        assert_eq!(resolve(":/x/y"), "x/y");
+        assert_eq!(resolve("dir/"), "sub/dir/");
+        assert_eq!(resolve("*.go"), "sub/*.go");
+        assert_eq!(resolve(".."), "*");
+        assert!(resolve_pathspec(&OsString::from("../../x"), root, &cwd).is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! What a sync did, file by file, and how to summarise it for people and programs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Why a tracked file was left alone. Every variant is a state in which giving the file its
+/// commit time could hide a change from an mtime-keyed cache, or in which the tool cannot know
+/// the right answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The work-tree content differs from the index.
+    Modified,
+    /// The index holds content (or a mode) that differs from HEAD, or a path HEAD lacks.
+    Staged,
+    /// Tracked, but missing from the work tree.
+    Deleted,
+    /// The index holds an unresolved conflict for the path.
+    Conflicted,
+    /// A file became a symlink or the other way round, or a directory stands where a file was.
+    TypeChanged,
+    /// The executable bit differs from the index (only when `core.filemode` is on).
+    ModeChanged,
+    /// A sparse-checkout (skip-worktree) entry: the work tree is not git's to compare.
+    SkipWorktree,
+    /// Added with `git add -N`: nothing is staged yet.
+    IntentToAdd,
+    /// A submodule (gitlink): its files belong to another repository.
+    Submodule,
+    /// A leading directory of the path is a symlink, so the path leads outside git's view.
+    BeyondSymlink,
+    /// The path has a `filter` driver (such as Git LFS) and its content could not be checked.
+    FilterDriver,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 11] = [
+        SkipReason::Modified,
+        SkipReason::Staged,
+        SkipReason::Deleted,
+        SkipReason::Conflicted,
+        SkipReason::TypeChanged,
+        SkipReason::ModeChanged,
+        SkipReason::SkipWorktree,
+        SkipReason::IntentToAdd,
+        SkipReason::Submodule,
+        SkipReason::BeyondSymlink,
+        SkipReason::FilterDriver,
+    ];
+
+    /// The word used in summaries, verbose lines and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Modified => "modified",
+            SkipReason::Staged => "staged",
+            SkipReason::Deleted => "deleted",
+            SkipReason::Conflicted => "conflicted",
+            SkipReason::TypeChanged => "type-changed",
+            SkipReason::ModeChanged => "mode-changed",
+            SkipReason::SkipWorktree => "skip-worktree",
+            SkipReason::IntentToAdd => "intent-to-add",
+            SkipReason::Submodule => "submodule",
+            SkipReason::BeyondSymlink => "beyond-symlink",
+            SkipReason::FilterDriver => "filter-driver",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A file time as seconds since the Unix epoch plus nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Timestamp {
+    pub seconds: i64,
+    pub nanos: u32,
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:09}", self.seconds, self.nanos)
+    }
+}
+
+/// What happened to one tracked file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The mtime was set (or, in a dry run, would be set) to `time`.
+    Updated { time: Timestamp },
+    /// The mtime already was `time`.
+    AlreadyCorrect { time: Timestamp },
+    /// Left alone, for the reason given.
+    Skipped(SkipReason),
+    /// The file changed while it was being stamped: its mtime was set to the current time so
+    /// that no cache mistakes the new content for the committed one.
+    ChangedDuringSync,
+    /// The time could not be set (permissions, a read-only file system, ...). The run went on.
+    Failed { message: String },
+}
+
+/// One tracked path and what happened to it. Paths are bytes relative to the work-tree root,
+/// exactly as git stores them: they need not be UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub path: Vec<u8>,
+    pub outcome: Outcome,
+}
+
+/// What became of git's index after the files were stamped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum IndexUpdate {
+    /// No file was touched, so the index needed no new stat data.
+    Unchanged,
+    /// The stat data of `entries` entries was written under git's `index.lock`.
+    Refreshed { entries: usize },
+    /// Dry run: nothing was written.
+    DryRun,
+    /// Another process holds `index.lock`; the index was left alone.
+    Locked,
+    /// The index was left alone for the reason given; `git update-index --refresh` brings it
+    /// up to date.
+    LeftAlone { reason: String },
+}
+
+/// Counts of outcomes, for summaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub updated: usize,
+    pub already_correct: usize,
+    pub skipped: BTreeMap<SkipReason, usize>,
+    pub changed_during_sync: usize,
+    pub failed: usize,
+}
+
+impl Counts {
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+}
+
+/// The result of one sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Every tracked path in scope, in index order.
+    pub files: Vec<FileReport>,
+    pub index: IndexUpdate,
+    /// Paths whose last change lies beyond a shallow clone's boundary: they were given the
+    /// boundary commit's time, which is later than the real one.
+    pub approximate: usize,
+    pub dry_run: bool,
+}
+
+impl Report {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for file in &self.files {
+            match &file.outcome {
+                Outcome::Updated { .. } => counts.updated += 1,
+                Outcome::AlreadyCorrect { .. } => counts.already_correct += 1,
+                Outcome::Skipped(reason) => *counts.skipped.entry(*reason).or_default() += 1,
+                Outcome::ChangedDuringSync => counts.changed_during_sync += 1,
+                Outcome::Failed { .. } => counts.failed += 1,
+            }
+        }
+        counts
+    }
+
+    /// True when a file could not be stamped or changed under the sync.
+    pub fn has_problems(&self) -> bool {
+        self.files.iter().any(|f| {
+            matches!(
+                f.outcome,
+                Outcome::Failed { .. } | Outcome::ChangedDuringSync
+            )
+        })
+    }
+
+    /// One line for people, e.g.
+    /// `updated 12, already correct 340, skipped 2 (modified 1, staged 1)`.
+    pub fn summary_line(&self) -> String {
+        let counts = self.counts();
+        let verb = if self.dry_run {
+            "would update"
+        } else {
+            "updated"
+        };
+        let mut line = format!(
+            "{verb} {}, already correct {}, skipped {}",
+            counts.updated,
+            counts.already_correct,
+            counts.skipped_total()
+        );
+        if !counts.skipped.is_empty() {
+            let reasons: Vec<String> = counts
+                .skipped
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            line.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        if counts.changed_during_sync > 0 {
+            line.push_str(&format!(
+                ", changed during sync {}",
+                counts.changed_during_sync
+            ));
+        }
+        if counts.failed > 0 {
+            line.push_str(&format!(", failed {}", counts.failed));
+        }
+        line
+    }
+}
+
+/// Quotes a path the way git does in its output: as is when it is printable UTF-8 without
+/// quotes, backslashes or control characters, otherwise in double quotes with C escapes.
+pub fn quote_path(path: &[u8]) -> String {
+    let plain = std::str::from_utf8(path)
+        .ok()
+        .filter(|s| !s.chars().any(|c| c.is_control() || c == '"' || c == '\\'));
+    if let Some(s) = plain {
+        return s.to_owned();
+    }
+    let mut out = String::from("\"");
+    for chunk in path.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        out.push_str(&format!("\\{b:03o}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_path_matches_git_style() {
+        assert_eq!(quote_path(b"a/b c.txt"), "a/b c.txt");
+        assert_eq!(quote_path(b"new\nline"), "\"new\\nline\"");
+        assert_eq!(quote_path(b"bad\xffname"), "\"bad\\377name\"");
+        assert_eq!(quote_path(b"q\"uote"), "\"q\\\"uote\"");
+    }
+
+    #[test]
+    fn summary_counts_each_reason() {
+        let report = Report {
+            files: vec![
+                FileReport {
+                    path: b"a".to_vec(),
+                    outcome: Outcome::Updated {
+                        time: Timestamp {
+                            seconds: 1,
+                            nanos: 2,
+                        },
+                    },
+                },
+                FileReport {
+                    path: b"b".to_vec(),
+                    outcome: Outcome::Skipped(SkipReason::Modified),
+                },
+                FileReport {
+                    path: b"c".to_vec(),
+                    outcome: Outcome::Skipped(SkipReason::Staged),
+                },
+            ],
+            index: IndexUpdate::Refreshed { entries: 1 },
+            approximate: 0,
+            dry_run: false,
+        };
+        assert_eq!(
+            report.summary_line(),
+            "updated 1, already correct 0, skipped 2 (modified 1, staged 1)"
+        );
+    }
+}

@@ -1,0 +1,490 @@
+//! A git work tree and the sync of its files' mtimes.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, IndexEntry, Oid, Repository};
+
+use crate::Options;
+use crate::error::Error;
+use crate::fingerprint::blob_fingerprint_nanos;
+use crate::history::{LastChange, flatten_tree, last_change_times};
+use crate::index_refresh::{VerifiedStat, refresh_index};
+use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
+use crate::scope::Scope;
+use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
+
+const MODE_SYMLINK: u32 = 0o120000;
+const MODE_GITLINK: u32 = 0o160000;
+const MODE_EXECUTABLE: u32 = 0o100755;
+/// `GIT_INDEX_ENTRY_VALID`: "assume unchanged".
+const FLAG_ASSUME_UNCHANGED: u16 = 0x8000;
+const FLAG_EXTENDED_INTENT_TO_ADD: u16 = 1 << 13;
+const FLAG_EXTENDED_SKIP_WORKTREE: u16 = 1 << 14;
+
+/// A repository with a work tree, opened for syncing.
+pub struct WorkTree {
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl WorkTree {
+    /// Opens the repository whose work tree contains `path`, searching upward like `git -C`.
+    pub fn open(path: &Path) -> Result<WorkTree, Error> {
+        let repo = Repository::discover(path).map_err(|e| open_error(e, path))?;
+        WorkTree::from_repository(repo)
+    }
+
+    /// Opens the repository the way the git command line does from the current directory:
+    /// `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE`, `GIT_CEILING_DIRECTORIES` and
+    /// `GIT_OBJECT_DIRECTORY` are honoured.
+    pub fn open_from_env() -> Result<WorkTree, Error> {
+        let cwd = std::env::current_dir().map_err(|source| Error::Io {
+            context: "cannot read the current directory",
+            path: PathBuf::from("."),
+            source,
+        })?;
+        let work_tree_var = std::env::var_os("GIT_WORK_TREE").filter(|v| !v.is_empty());
+        let git_dir_var = std::env::var_os("GIT_DIR").filter(|v| !v.is_empty());
+        // libgit2 refuses GIT_WORK_TREE in its environment mode, so that case opens the
+        // repository first and sets the work tree itself.
+        let repo = match (&git_dir_var, &work_tree_var) {
+            (_, None) => Repository::open_from_env(),
+            (Some(git_dir), Some(_)) => Repository::open(git_dir),
+            (None, Some(_)) => Repository::discover(&cwd),
+        }
+        .map_err(|e| open_error(e, &cwd))?;
+        if let Some(work_tree) = work_tree_var {
+            repo.set_workdir(&cwd.join(work_tree), false)
+                .map_err(Error::git("cannot use GIT_WORK_TREE"))?;
+        } else if git_dir_var.is_some() && !repo.is_bare() && !has_core_worktree(&repo) {
+            // git's rule: GIT_DIR without GIT_WORK_TREE or core.worktree makes the current
+            // directory the top of the work tree.
+            repo.set_workdir(&cwd, false)
+                .map_err(Error::git("cannot use the current directory as work tree"))?;
+        }
+        WorkTree::from_repository(repo)
+    }
+
+    fn from_repository(repo: Repository) -> Result<WorkTree, Error> {
+        let Some(root) = repo.workdir().map(Path::to_path_buf) else {
+            return Err(Error::BareRepository {
+                git_dir: repo.path().to_path_buf(),
+            });
+        };
+        Ok(WorkTree { repo, root })
+    }
+
+    /// The top directory of the work tree.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Stamps every clean tracked file in scope with the time of its last commit, then
+    /// refreshes the index. See the crate documentation for the guarantees.
+    pub fn sync(&self, options: &Options) -> Result<Report, Error> {
+        let repo = &self.repo;
+        let head = match repo.head() {
+            Ok(head) => head,
+            Err(e) if e.code() == ErrorCode::UnbornBranch => return Err(Error::UnbornHead),
+            Err(e) => return Err(Error::corrupt("HEAD")(e)),
+        };
+        let head_commit = head.peel_to_commit().map_err(Error::corrupt("HEAD"))?;
+        let head_entries = flatten_tree(repo, head_commit.tree_id())?;
+        let mut index = repo.index().map_err(|source| Error::Index {
+            path: repo.path().join("index"),
+            source,
+        })?;
+        let index_path = index
+            .path()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo.path().join("index"));
+        // Re-read: an Index cached by the Repository may predate a `git add`.
+        index.read(true).map_err(|source| Error::Index {
+            path: index_path.clone(),
+            source,
+        })?;
+        let rules = StatRules::new(repo, &index_path);
+        let scope = Scope::new(&options.pathspecs)?;
+        let hasher = ContentHasher::new(repo, filters_possible(repo, &index));
+
+        let conflicted: HashSet<Vec<u8>> = index
+            .iter()
+            .filter(|e| stage(e) != 0)
+            .map(|e| e.path)
+            .collect();
+        let mut directories = DirectoryCheck::new(&self.root);
+        let mut files = Vec::new();
+        let mut candidates = Vec::new();
+        for entry in index.iter() {
+            if !scope.contains(&entry.path) {
+                continue;
+            }
+            if stage(&entry) != 0 {
+                // Reported once, through the stage-0 check below or here for the first stage.
+                if !files.iter().any(|f: &FileReport| f.path == entry.path) {
+                    files.push(FileReport {
+                        path: entry.path.clone(),
+                        outcome: Outcome::Skipped(SkipReason::Conflicted),
+                    });
+                }
+                continue;
+            }
+            let absolute = self.root.join(OsStr::from_bytes(&entry.path));
+            match classify(
+                &entry,
+                &absolute,
+                &head_entries,
+                &conflicted,
+                &rules,
+                &hasher,
+                &mut directories,
+            ) {
+                Ok(candidate) => {
+                    files.push(FileReport {
+                        path: entry.path.clone(),
+                        outcome: Outcome::Skipped(SkipReason::Modified), // decided below
+                    });
+                    candidates.push((files.len() - 1, entry, absolute, candidate));
+                }
+                Err(reason) => files.push(FileReport {
+                    path: entry.path.clone(),
+                    outcome: Outcome::Skipped(reason),
+                }),
+            }
+        }
+
+        let paths: Vec<&[u8]> = candidates.iter().map(|c| c.1.path.as_slice()).collect();
+        let changes = last_change_times(repo, head_commit.id(), &paths, options.history)?;
+
+        let mut verified = Vec::new();
+        let mut approximate = 0;
+        for ((slot, entry, absolute, candidate), change) in candidates.into_iter().zip(changes) {
+            let target = target_time(change, entry.id, options.whole_seconds);
+            let outcome = stamp_file(
+                &entry,
+                &absolute,
+                candidate,
+                target,
+                options.dry_run,
+                &hasher,
+                &mut verified,
+            );
+            if change.approximate
+                && matches!(
+                    outcome,
+                    Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
+                )
+            {
+                approximate += 1;
+            }
+            files[slot].outcome = outcome;
+        }
+
+        let index_update = if options.dry_run {
+            IndexUpdate::DryRun
+        } else {
+            refresh_index(&index_path, &verified)
+        };
+        Ok(Report {
+            files,
+            index: index_update,
+            approximate,
+            dry_run: options.dry_run,
+        })
+    }
+}
+
+fn open_error(error: git2::Error, path: &Path) -> Error {
+    match error.code() {
+        ErrorCode::NotFound => Error::NotARepository {
+            path: path.to_path_buf(),
+        },
+        _ => Error::Git {
+            context: format!("cannot open the repository at {}", path.display()),
+            source: error,
+        },
+    }
+}
+
+fn has_core_worktree(repo: &Repository) -> bool {
+    repo.config()
+        .and_then(|c| c.get_path("core.worktree"))
+        .is_ok()
+}
+
+fn stage(entry: &IndexEntry) -> u16 {
+    (entry.flags >> 12) & 0x3
+}
+
+/// The mtime a clean file gets: the commit's seconds, and the blob's fingerprint as nanoseconds.
+fn target_time(change: LastChange, blob: Oid, whole_seconds: bool) -> Timestamp {
+    Timestamp {
+        seconds: change.time,
+        nanos: if whole_seconds {
+            0
+        } else {
+            blob_fingerprint_nanos(blob)
+        },
+    }
+}
+
+/// True when some attribute or setting could make git convert content between the work tree
+/// and the repository. Without one, the bytes on disk are the blob.
+fn filters_possible(repo: &Repository, index: &git2::Index) -> bool {
+    let attributes_in_tree = index
+        .iter()
+        .any(|e| e.path == b".gitattributes" || e.path.ends_with(b"/.gitattributes"));
+    let info_attributes = repo.commondir().join("info/attributes").exists();
+    let config = repo.config().ok();
+    let set = |key: &str| config.as_ref().is_some_and(|c| c.get_entry(key).is_ok());
+    let global_attributes = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .is_some_and(|dir| dir.join("git/attributes").exists());
+    attributes_in_tree
+        || info_attributes
+        || global_attributes
+        || set("core.attributesfile")
+        || set("core.autocrlf")
+        || set("core.eol")
+}
+
+/// git's settings for comparing stat data with the index.
+struct StatRules {
+    trust_ctime: bool,
+    file_mode: bool,
+    /// Entries whose mtime is not older than the index file are "racily clean": their stat
+    /// data cannot prove they are unchanged.
+    index_mtime: Option<Timestamp>,
+}
+
+impl StatRules {
+    fn new(repo: &Repository, index_path: &Path) -> StatRules {
+        let config = repo.config().ok();
+        let flag = |key: &str| {
+            config
+                .as_ref()
+                .and_then(|c| c.get_bool(key).ok())
+                .unwrap_or(true)
+        };
+        StatRules {
+            trust_ctime: flag("core.trustctime"),
+            file_mode: flag("core.filemode"),
+            index_mtime: FileStat::of(index_path).ok().map(|s| s.mtime),
+        }
+    }
+
+    /// git's `ie_match_stat`: true when the stat data proves the file equals its entry.
+    fn proves_clean(&self, entry: &IndexEntry, stat: &FileStat) -> bool {
+        let racy = self
+            .index_mtime
+            .is_none_or(|index| index_time(entry.mtime) >= index);
+        !racy
+            && index_time(entry.mtime) == truncated(stat.mtime)
+            && (!self.trust_ctime || index_time(entry.ctime) == truncated(stat.ctime))
+            && entry.file_size == stat.size as u32
+            && entry.ino == stat.ino as u32
+            && entry.uid == stat.uid
+            && entry.gid == stat.gid
+    }
+}
+
+/// Index times hold 32-bit seconds.
+fn truncated(time: Timestamp) -> Timestamp {
+    Timestamp {
+        seconds: time.seconds as i32 as i64,
+        nanos: time.nanos,
+    }
+}
+
+fn index_time(time: git2::IndexTime) -> Timestamp {
+    Timestamp {
+        seconds: time.seconds() as i64,
+        nanos: time.nanoseconds(),
+    }
+}
+
+/// A tracked file whose index and HEAD entries agree and whose work-tree type and mode match.
+struct Candidate {
+    stat: FileStat,
+    /// The stat data does not prove the content: it must be read before the file is stamped.
+    needs_content_check: bool,
+}
+
+/// Decides from the index, HEAD and the file's stat data whether `entry` may be stamped.
+fn classify(
+    entry: &IndexEntry,
+    absolute: &Path,
+    head_entries: &HashMap<Vec<u8>, (Oid, i32)>,
+    conflicted: &HashSet<Vec<u8>>,
+    rules: &StatRules,
+    hasher: &ContentHasher<'_>,
+    directories: &mut DirectoryCheck,
+) -> Result<Candidate, SkipReason> {
+    if entry.mode == MODE_GITLINK {
+        return Err(SkipReason::Submodule);
+    }
+    if conflicted.contains(&entry.path) {
+        return Err(SkipReason::Conflicted);
+    }
+    if entry.flags_extended & FLAG_EXTENDED_SKIP_WORKTREE != 0 {
+        return Err(SkipReason::SkipWorktree);
+    }
+    if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
+        return Err(SkipReason::IntentToAdd);
+    }
+    match head_entries.get(&entry.path) {
+        Some(&(id, mode)) if id == entry.id && mode as u32 == entry.mode => {}
+        _ => return Err(SkipReason::Staged),
+    }
+    directories.check_parents(&entry.path)?;
+    let stat = match FileStat::of(absolute) {
+        Ok(stat) => stat,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SkipReason::Deleted),
+        Err(_) => return Err(SkipReason::Deleted),
+    };
+    let type_matches = if entry.mode == MODE_SYMLINK {
+        stat.is_symlink()
+    } else {
+        stat.is_file()
+    };
+    if !type_matches {
+        return Err(SkipReason::TypeChanged);
+    }
+    if rules.file_mode
+        && !stat.is_symlink()
+        && stat.is_executable() != (entry.mode == MODE_EXECUTABLE)
+    {
+        return Err(SkipReason::ModeChanged);
+    }
+    if hasher.has_filter_driver(&entry.path) {
+        return Err(SkipReason::FilterDriver);
+    }
+    // git's rule: a size that differs from a recorded non-zero size is a modification, with no
+    // need to read the file.
+    if entry.file_size != 0 && entry.file_size != stat.size as u32 {
+        return Err(SkipReason::Modified);
+    }
+    let assume_unchanged = entry.flags & FLAG_ASSUME_UNCHANGED != 0;
+    Ok(Candidate {
+        needs_content_check: assume_unchanged || !rules.proves_clean(entry, &stat),
+        stat,
+    })
+}
+
+/// Reads `absolute` and compares it with `blob`, between two stat calls that must agree.
+/// Returns the stat data the file had while it was read, or None if the content differs or the
+/// file changed while it was being read.
+fn read_and_compare(
+    hasher: &ContentHasher<'_>,
+    absolute: &Path,
+    relative: &[u8],
+    symlink: bool,
+    blob: Oid,
+) -> Option<FileStat> {
+    let before = FileStat::of(absolute).ok()?;
+    if before.is_symlink() != symlink {
+        return None;
+    }
+    let id = hasher.hash(absolute, relative, symlink).ok()?;
+    let after = FileStat::of(absolute).ok()?;
+    (id == blob && before.same_file_state(&after)).then_some(before)
+}
+
+fn stamp_file(
+    entry: &IndexEntry,
+    absolute: &Path,
+    candidate: Candidate,
+    target: Timestamp,
+    dry_run: bool,
+    hasher: &ContentHasher<'_>,
+    verified: &mut Vec<VerifiedStat>,
+) -> Outcome {
+    let symlink = entry.mode == MODE_SYMLINK;
+    let mut stat = candidate.stat;
+    if candidate.needs_content_check {
+        match read_and_compare(hasher, absolute, &entry.path, symlink, entry.id) {
+            Some(checked) => stat = checked,
+            None => return Outcome::Skipped(SkipReason::Modified),
+        }
+        if stat.mtime == target && !dry_run {
+            // Clean and already right, but the index's stat data is stale.
+            verified.push(VerifiedStat {
+                path: entry.path.clone(),
+                blob: entry.id,
+                stat,
+            });
+        }
+    }
+    if stat.mtime == target {
+        return Outcome::AlreadyCorrect { time: target };
+    }
+    if dry_run {
+        return Outcome::Updated { time: target };
+    }
+    if let Err(e) = set_mtime(absolute, target, stat.atime) {
+        return Outcome::Failed {
+            message: e.to_string(),
+        };
+    }
+    // Read the file back: an edit that landed between the checks above and the stamp must not
+    // keep the old time, or a cache keyed by size and mtime would miss it.
+    match read_and_compare(hasher, absolute, &entry.path, symlink, entry.id) {
+        Some(after) if after.mtime == target => {
+            verified.push(VerifiedStat {
+                path: entry.path.clone(),
+                blob: entry.id,
+                stat: after,
+            });
+            Outcome::Updated { time: target }
+        }
+        _ => {
+            let _ = set_mtime_now(absolute);
+            Outcome::ChangedDuringSync
+        }
+    }
+}
+
+/// Checks that every leading directory of a path is a real directory, remembering answers:
+/// a directory replaced by a symlink leads outside what git tracks, and nothing below it may
+/// be touched.
+struct DirectoryCheck {
+    root: PathBuf,
+    known: HashMap<Vec<u8>, Result<(), SkipReason>>,
+}
+
+impl DirectoryCheck {
+    fn new(root: &Path) -> Self {
+        DirectoryCheck {
+            root: root.to_path_buf(),
+            known: HashMap::new(),
+        }
+    }
+
+    fn check_parents(&mut self, path: &[u8]) -> Result<(), SkipReason> {
+        for (position, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let directory = &path[..position];
+            if let Some(answer) = self.known.get(directory) {
+                (*answer)?;
+                continue;
+            }
+            let absolute = self.root.join(OsStr::from_bytes(directory));
+            let answer = match std::fs::symlink_metadata(&absolute) {
+                Ok(meta) if meta.file_type().is_symlink() => Err(SkipReason::BeyondSymlink),
+                Ok(meta) if meta.is_dir() => Ok(()),
+                Ok(_) => Err(SkipReason::TypeChanged),
+                Err(_) => Err(SkipReason::Deleted),
+            };
+            self.known.insert(directory.to_vec(), answer);
+            answer?;
+        }
+        Ok(())
+    }
+}
