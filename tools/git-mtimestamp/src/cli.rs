@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::report::{Outcome, Report, quote_path};
-use crate::{Error, HistoryMode, IndexUpdate, Options, WorkTree};
+use crate::{Error, HistoryMode, Options, WorkTree};
 
 /// What a sync does and prints.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -108,33 +108,8 @@ impl SyncArgs {
 
 /// Warnings go to stderr whatever the output format: they ask the user to act.
 fn print_warnings(report: &Report) {
-    for file in &report.files {
-        match &file.outcome {
-            Outcome::Failed { message } => eprintln!(
-                "warning: cannot set the time of {}: {message}",
-                quote_path(&file.path)
-            ),
-            Outcome::ChangedDuringSync => eprintln!(
-                "warning: {} changed while it was being stamped; its mtime is now the current time",
-                quote_path(&file.path)
-            ),
-            _ => {}
-        }
-    }
-    if report.approximate > 0 {
-        eprintln!(
-            "warning: this is a shallow clone: {} files changed last beyond its history and got the time of its oldest commit instead\n  for exact times run `git fetch --unshallow` (in CI: actions/checkout with fetch-depth: 0)",
-            report.approximate
-        );
-    }
-    match &report.index {
-        IndexUpdate::Locked => eprintln!(
-            "warning: index.lock is held by another git process, so the index was left alone\n  the next `git status` re-reads the stamped files; run `git update-index --refresh` once the lock is gone"
-        ),
-        IndexUpdate::LeftAlone { reason } => eprintln!(
-            "warning: the index was left alone: {reason}\n  run `git update-index --refresh` to bring its stat data up to date"
-        ),
-        _ => {}
+    for problem in report.problems() {
+        eprintln!("warning: {problem}");
     }
 }
 

@@ -181,6 +181,41 @@ impl Report {
         })
     }
 
+    /// What the user should know and may want to act on, one message each: files that could
+    /// not be stamped or changed meanwhile, approximate times, an index left alone.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for file in &self.files {
+            match &file.outcome {
+                Outcome::Failed { message } => problems.push(format!(
+                    "cannot set the time of {}: {message}",
+                    quote_path(&file.path)
+                )),
+                Outcome::ChangedDuringSync => problems.push(format!(
+                    "{} changed while it was being stamped; its mtime is now the current time",
+                    quote_path(&file.path)
+                )),
+                _ => {}
+            }
+        }
+        if self.approximate > 0 {
+            problems.push(format!(
+                "this is a shallow clone: {} files changed last beyond its history and got the time of its oldest commit instead\n  for exact times run `git fetch --unshallow` (in CI: actions/checkout with fetch-depth: 0)",
+                self.approximate
+            ));
+        }
+        match &self.index {
+            IndexUpdate::Locked => problems.push(
+                "index.lock is held by another git process, so the index was left alone\n  the next `git status` re-reads the stamped files; run `git update-index --refresh` once the lock is gone".to_owned(),
+            ),
+            IndexUpdate::LeftAlone { reason } => problems.push(format!(
+                "the index was left alone: {reason}\n  run `git update-index --refresh` to bring its stat data up to date"
+            )),
+            _ => {}
+        }
+        problems
+    }
+
     /// One line for people, e.g.
     /// `updated 12, already correct 340, skipped 2 (modified 1, staged 1)`.
     pub fn summary_line(&self) -> String {

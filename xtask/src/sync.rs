@@ -1,0 +1,67 @@
+//! `cargo xtask sync`, and the timestamp sync that runs before `build` and `test`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use git_mtimestamp::cli::SyncArgs;
+use git_mtimestamp::{Error, Options, WorkTree};
+
+/// What feeds Go and Dagger. The Rust workspace is left out on purpose: cargo decides
+/// freshness by comparing mtimes in order, and an older mtime on a changed Rust file could
+/// make it skip a rebuild.
+pub const PIPELINE_SCOPE: [&str; 3] = ["app", ".dagger", "dagger.json"];
+
+/// `cargo xtask sync`: the git-mtimestamp command line, run at the project root. Without
+/// pathspecs it covers [`PIPELINE_SCOPE`].
+#[derive(Debug, clap::Args)]
+pub struct SyncFlags {
+    #[command(flatten)]
+    args: SyncArgs,
+}
+
+impl SyncFlags {
+    pub fn run(mut self, root: &Path) -> anyhow::Result<()> {
+        if self.args.pathspecs.is_empty() {
+            self.args.pathspecs = PIPELINE_SCOPE.iter().map(Into::into).collect();
+        }
+        let work_tree = open(root)?.with_context(|| not_a_work_tree(root))?;
+        let all_handled = self.args.run(&work_tree, root)?;
+        anyhow::ensure!(all_handled, "some files could not be stamped (see above)");
+        Ok(())
+    }
+}
+
+/// Syncs timestamps of [`PIPELINE_SCOPE`] below `root`, printing a one-line summary to
+/// stderr, or a notice when `root` is not a git work tree. With `dry_run` nothing changes.
+pub fn before_pipeline(root: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let Some(work_tree) = open(root)? else {
+        eprintln!("note: {}; timestamps not synced", not_a_work_tree(root));
+        return Ok(());
+    };
+    let options = Options {
+        pathspecs: PIPELINE_SCOPE.iter().map(Into::into).collect(),
+        dry_run,
+        ..Options::default()
+    };
+    let report = work_tree
+        .sync(&options)
+        .context("syncing file timestamps (skip with --no-sync)")?;
+    eprintln!("timestamps: {}", report.summary_line());
+    for problem in report.problems() {
+        eprintln!("warning: {problem}");
+    }
+    Ok(())
+}
+
+/// The work tree at `root`, or None when `root` is not in one (a source tarball, say).
+fn open(root: &Path) -> anyhow::Result<Option<WorkTree>> {
+    match WorkTree::open(root) {
+        Ok(work_tree) => Ok(Some(work_tree)),
+        Err(Error::NotARepository { .. }) => Ok(None),
+        Err(e) => Err(e).context("opening the git repository"),
+    }
+}
+
+fn not_a_work_tree(root: &Path) -> String {
+    format!("{} is not a git work tree", root.display())
+}
