@@ -200,7 +200,7 @@ impl Report {
         }
         if self.approximate > 0 {
             problems.push(format!(
-                "this is a shallow clone: {} files changed last beyond its history and got the time of its oldest commit instead\n  for exact times run `git fetch --unshallow` (in CI: actions/checkout with fetch-depth: 0)",
+                "this is a shallow clone: {} files changed last beyond its history and got the time of a commit at its boundary instead\n  for exact times run `git fetch --unshallow` (in CI: actions/checkout with fetch-depth: 0)",
                 self.approximate
             ));
         }
