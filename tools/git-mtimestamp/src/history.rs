@@ -8,21 +8,25 @@
 //! parent, which means git's date-ordered queue never holds more than one commit for P until
 //! the answer is popped. The answer therefore does not depend on commit dates or clock skew,
 //! only on the chain of TREESAME parents, and that chain can be followed for all paths at once:
-//! paths travel down the graph in batches, each commit is compared with its parents only for
-//! the paths that reached it, and a batch splits where paths follow different parents.
+//! paths travel down the graph as sets, each commit is compared with its parents only below
+//! the directories that hold paths of its set, and a set splits where paths follow different
+//! parents.
 //!
 //! With `--first-parent`, git compares a commit only with its first parent, so a path travels
 //! down the first-parent line until the commit at which its current content arrived there.
+//!
+//! The answer for a path depends only on the path and the commit the walk starts from, so
+//! answers found earlier for some commit end a path's walk as soon as it reaches that commit.
 
+use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::rc::Rc;
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository, Tree};
 
 use crate::error::Error;
 
 /// Which commit counts as a path's last change.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum HistoryMode {
     /// What `git log -1 -- PATH` shows: git's default history simplification.
     #[default]
@@ -42,53 +46,75 @@ pub struct LastChange {
     pub approximate: bool,
 }
 
+/// Answers already known for the walk from some commit: a path that reaches `commit` takes
+/// its answer from `answers` instead of walking on.
+pub struct KnownAnswers<'a> {
+    pub commit: Oid,
+    pub answers: &'a dyn Fn(&[u8]) -> Option<LastChange>,
+}
+
 /// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history
 /// that stops once every path is resolved. The result is index-aligned with `paths`. Paths
-/// must exist in `head`'s tree; a path that does not is resolved at `head`.
+/// must exist in `head`'s tree.
 pub fn last_change_times(
     repo: &Repository,
     head: Oid,
     paths: &[&[u8]],
     mode: HistoryMode,
 ) -> Result<Vec<LastChange>, Error> {
-    let shallow_boundary = shallow_commits(repo)?;
+    last_change_times_with(repo, head, paths, mode, &[])
+}
+
+/// [`last_change_times`], ending a path's walk at any commit of `known`.
+pub fn last_change_times_with(
+    repo: &Repository,
+    head: Oid,
+    paths: &[&[u8]],
+    mode: HistoryMode,
+    known: &[KnownAnswers<'_>],
+) -> Result<Vec<LastChange>, Error> {
+    // Paths are numbered in byte order, so that the paths below any directory form one
+    // contiguous range of numbers and sets of paths can be bit sets.
+    let mut table: Vec<&[u8]> = paths.to_vec();
+    table.sort_unstable();
+    table.dedup();
     let mut walk = Walk {
         repo,
+        table: &table,
         trees: TreeCache::default(),
+        commits: CommitCache::default(),
         queue: BinaryHeap::new(),
         pending: HashMap::new(),
         order: 0,
     };
+    let shallow_boundary = shallow_commits(repo)?;
+    let mut answers: Vec<Option<LastChange>> = vec![None; table.len()];
 
-    // Paths are kept as indexes into a byte-wise sorted table, so that the paths below one
-    // directory form a contiguous run at every commit.
-    let mut sorted: Vec<u32> = (0..paths.len() as u32).collect();
-    sorted.sort_unstable_by(|&a, &b| paths[a as usize].cmp(paths[b as usize]));
-    sorted.dedup_by(|a, b| paths[*a as usize] == paths[*b as usize]);
-    let mut answers: Vec<Option<LastChange>> = vec![None; paths.len()];
-
-    if !sorted.is_empty() {
-        walk.push(head, sorted)?;
+    if !table.is_empty() {
+        walk.push(head, PathSet::full(table.len()))?;
     }
-    while let Some((commit_id, pending)) = walk.pop() {
-        let commit = repo
-            .find_commit(commit_id)
-            .map_err(Error::corrupt(format!("commit {commit_id}")))?;
-        let tree = commit.tree_id();
-        let parents: Vec<Oid> = match mode {
-            HistoryMode::Simplified => commit.parent_ids().collect(),
-            HistoryMode::FirstParent => commit.parent_ids().take(1).collect(),
+    while let Some((commit_id, mut unresolved)) = walk.pop() {
+        let commit = walk.commits.take(repo, commit_id)?;
+        if let Some(known) = known.iter().find(|k| k.commit == commit_id) {
+            for rank in unresolved.clone().iter() {
+                if let Some(answer) = (known.answers)(table[rank]) {
+                    answers[rank] = Some(answer);
+                    unresolved.remove(rank);
+                }
+            }
+        }
+        let parent_count = match mode {
+            HistoryMode::Simplified => commit.parents.len(),
+            HistoryMode::FirstParent => commit.parents.len().min(1),
         };
-        let mut unresolved = pending;
-        for parent_id in parents {
+        for &parent_id in &commit.parents[..parent_count] {
             if unresolved.is_empty() {
                 break;
             }
-            let parent = repo
-                .find_commit(parent_id)
-                .map_err(Error::corrupt(format!("commit {parent_id}")))?;
-            let (same, changed) =
-                walk.split_by_change(tree, parent.tree_id(), &unresolved, paths)?;
+            let parent_tree = walk.commits.get(repo, parent_id)?.tree;
+            let mut changed = PathSet::empty(table.len());
+            walk.find_changes(commit.tree, parent_tree, &unresolved, &mut changed)?;
+            let same = unresolved.minus(&changed);
             if !same.is_empty() {
                 walk.push(parent_id, same)?;
             }
@@ -97,22 +123,31 @@ pub fn last_change_times(
         // Paths that differ from every parent (or reached a root commit) changed here.
         let found = LastChange {
             commit: commit_id,
-            time: commit.time().seconds(),
+            time: commit.time,
             approximate: shallow_boundary.contains(&commit_id),
         };
-        for index in unresolved {
-            answers[index as usize] = Some(found);
+        for rank in unresolved.iter() {
+            answers[rank] = Some(found);
         }
     }
 
-    // Duplicated paths share the answer of their first occurrence.
-    let mut by_path: HashMap<&[u8], LastChange> = HashMap::new();
-    for (index, answer) in answers.iter().enumerate() {
-        if let Some(answer) = answer {
-            by_path.insert(paths[index], *answer);
-        }
-    }
-    Ok(paths.iter().map(|path| by_path[path]).collect())
+    let by_path: HashMap<&[u8], LastChange> = table
+        .iter()
+        .zip(&answers)
+        .filter_map(|(path, answer)| answer.map(|a| (*path, a)))
+        .collect();
+    paths
+        .iter()
+        .map(|path| {
+            by_path.get(path).copied().ok_or_else(|| Error::Corrupt {
+                what: format!(
+                    "the history of {} (not found in HEAD)",
+                    String::from_utf8_lossy(path)
+                ),
+                source: git2::Error::from_str("path not tracked in HEAD"),
+            })
+        })
+        .collect()
 }
 
 /// The commits at which a shallow clone's history was cut. libgit2 already treats them as
@@ -133,222 +168,329 @@ fn shallow_commits(repo: &Repository) -> Result<HashSet<Oid>, Error> {
         .collect())
 }
 
-struct Walk<'r> {
+/// A set of path numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PathSet {
+    words: Vec<u64>,
+}
+
+impl PathSet {
+    fn empty(len: usize) -> PathSet {
+        PathSet {
+            words: vec![0; len.div_ceil(64)],
+        }
+    }
+
+    fn full(len: usize) -> PathSet {
+        let mut set = PathSet::empty(len);
+        for rank in 0..len {
+            set.insert(rank);
+        }
+        set
+    }
+
+    fn insert(&mut self, rank: usize) {
+        self.words[rank / 64] |= 1 << (rank % 64);
+    }
+
+    fn remove(&mut self, rank: usize) {
+        self.words[rank / 64] &= !(1 << (rank % 64));
+    }
+
+    fn contains(&self, rank: usize) -> bool {
+        self.words[rank / 64] & (1 << (rank % 64)) != 0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// True when some number in `start..end` is in the set.
+    fn any_in(&self, start: usize, end: usize) -> bool {
+        if start >= end {
+            return false;
+        }
+        let (first, last) = (start / 64, (end - 1) / 64);
+        let low_mask = !0u64 << (start % 64);
+        let high_mask = !0u64 >> (63 - (end - 1) % 64);
+        if first == last {
+            return self.words[first] & low_mask & high_mask != 0;
+        }
+        self.words[first] & low_mask != 0
+            || self.words[first + 1..last].iter().any(|&w| w != 0)
+            || self.words[last] & high_mask != 0
+    }
+
+    /// Adds every number of `start..end` that is in `source`.
+    fn copy_range_from(&mut self, source: &PathSet, start: usize, end: usize) {
+        for rank in start..end {
+            if source.contains(rank) {
+                self.insert(rank);
+            }
+        }
+    }
+
+    fn minus(&self, other: &PathSet) -> PathSet {
+        PathSet {
+            words: self
+                .words
+                .iter()
+                .zip(&other.words)
+                .map(|(a, b)| a & !b)
+                .collect(),
+        }
+    }
+
+    fn union_with(&mut self, other: &PathSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= b;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(i * 64 + bit)
+            })
+        })
+    }
+}
+
+struct Walk<'r, 't> {
     repo: &'r Repository,
-    trees: TreeCache,
-    /// Commits with paths waiting, newest first. Order only affects how well paths batch up,
-    /// never the answers: each commit decides each path on its own.
+    table: &'t [&'t [u8]],
+    trees: TreeCache<'r>,
+    commits: CommitCache,
+    /// Commits with paths waiting, newest first. The order only affects how well paths travel
+    /// together, never the answers: each commit decides each path on its own.
     queue: BinaryHeap<(i64, u64, Oid)>,
-    pending: HashMap<Oid, Vec<u32>>,
+    pending: HashMap<Oid, PathSet>,
     order: u64,
 }
 
-impl Walk<'_> {
-    fn push(&mut self, commit: Oid, paths: Vec<u32>) -> Result<(), Error> {
+impl<'r> Walk<'r, '_> {
+    fn push(&mut self, commit: Oid, paths: PathSet) -> Result<(), Error> {
         if let Some(waiting) = self.pending.get_mut(&commit) {
-            waiting.extend(paths);
+            waiting.union_with(&paths);
             return Ok(());
         }
-        let time = self
-            .repo
-            .find_commit(commit)
-            .map_err(Error::corrupt(format!("commit {commit}")))?
-            .time()
-            .seconds();
+        let time = self.commits.get(self.repo, commit)?.time;
         self.order += 1;
-        // Earlier pushes win ties, like git's queue; u64::MAX - order makes them larger.
+        // Among equal times the commit queued first comes first, as in git's queue.
         self.queue.push((time, u64::MAX - self.order, commit));
         self.pending.insert(commit, paths);
         Ok(())
     }
 
-    fn pop(&mut self) -> Option<(Oid, Vec<u32>)> {
+    fn pop(&mut self) -> Option<(Oid, PathSet)> {
         let (_, _, commit) = self.queue.pop()?;
-        let mut paths = self.pending.remove(&commit)?;
-        // Batches from different children arrive unsorted; the tree comparison needs order.
-        paths.sort_unstable();
-        paths.dedup();
+        let paths = self.pending.remove(&commit)?;
         Some((commit, paths))
     }
 
-    /// Splits `paths` (sorted table indexes) into those whose entry is the same in `ours` and
-    /// `theirs` and those whose entry differs or is missing from `theirs`.
-    fn split_by_change(
+    /// Adds to `changed` every path of `paths` whose entry in tree `ours` differs from its
+    /// entry in tree `theirs` (or is missing there).
+    fn find_changes(
         &mut self,
         ours: Oid,
         theirs: Oid,
-        paths: &[u32],
-        table: &[&[u8]],
-    ) -> Result<(Vec<u32>, Vec<u32>), Error> {
-        let mut same = Vec::new();
-        let mut changed = Vec::new();
-        if ours == theirs {
-            same.extend_from_slice(paths);
-        } else {
-            let mut sorted: Vec<u32> = paths.to_vec();
-            sorted.sort_unstable_by(|&a, &b| table[a as usize].cmp(table[b as usize]));
-            self.compare_trees(
-                Some(ours),
-                Some(theirs),
-                0,
-                &sorted,
-                table,
-                &mut same,
-                &mut changed,
-            )?;
-        }
-        Ok((same, changed))
+        paths: &PathSet,
+        changed: &mut PathSet,
+    ) -> Result<(), Error> {
+        self.compare_trees(ours, theirs, 0, 0, self.table.len(), paths, changed)
     }
 
-    /// Compares the entries of `paths` (sorted by path, all sharing the first `depth` bytes as
-    /// a directory prefix) in two trees, descending only into subtrees whose ids differ.
+    /// Compares two trees at directory depth `depth` (bytes of path prefix), for the paths
+    /// numbered `start..end`, which are exactly the table's paths below that directory.
+    /// Subtrees with equal ids, and subtrees holding none of `paths`, are not read.
     #[allow(clippy::too_many_arguments)]
     fn compare_trees(
         &mut self,
-        ours: Option<Oid>,
-        theirs: Option<Oid>,
+        ours: Oid,
+        theirs: Oid,
         depth: usize,
-        paths: &[u32],
-        table: &[&[u8]],
-        same: &mut Vec<u32>,
-        changed: &mut Vec<u32>,
+        start: usize,
+        end: usize,
+        paths: &PathSet,
+        changed: &mut PathSet,
     ) -> Result<(), Error> {
-        let (Some(ours), Some(theirs)) = (ours, theirs) else {
-            // A directory missing on one side: every path below it differs.
-            changed.extend_from_slice(paths);
-            return Ok(());
-        };
-        if ours == theirs {
-            same.extend_from_slice(paths);
+        if ours == theirs || !paths.any_in(start, end) {
             return Ok(());
         }
         let our_tree = self.trees.get(self.repo, ours)?;
         let their_tree = self.trees.get(self.repo, theirs)?;
-        let mut rest = paths;
-        while let Some(&first) = rest.first() {
-            let path = &table[first as usize][depth..];
-            let (name, is_leaf) = match path.iter().position(|&b| b == b'/') {
-                Some(slash) => (&path[..slash], false),
-                None => (path, true),
-            };
-            // Paths below `name/` are contiguous in sorted order; a leaf is alone.
-            let run = if is_leaf {
-                1
-            } else {
-                let prefix_len = depth + name.len() + 1;
-                rest.iter()
-                    .take_while(|&&p| {
-                        let other = table[p as usize];
-                        other.len() > prefix_len
-                            && other[..prefix_len] == table[first as usize][..prefix_len]
-                    })
-                    .count()
-            };
-            let (group, tail) = rest.split_at(run);
-            rest = tail;
-            let our_entry = our_tree.entry(name);
-            let their_entry = their_tree.entry(name);
-            if is_leaf {
-                if our_entry.is_some() && our_entry == their_entry {
-                    same.push(first);
-                } else {
-                    changed.push(first);
+        let mut j = 0;
+        for i in 0..our_tree.len() {
+            let Some(entry) = our_tree.get(i) else { break };
+            let name = entry.name_bytes();
+            let is_tree = entry.filemode() == 0o040000;
+            // Both trees are in git's order, so their entries can be matched in one pass.
+            let mut matched = None;
+            while let Some(other) = their_tree.get(j) {
+                let other_is_tree = other.filemode() == 0o040000;
+                match git_order(other.name_bytes(), other_is_tree, name, is_tree) {
+                    Ordering::Less => j += 1,
+                    Ordering::Equal => {
+                        matched = Some(other);
+                        j += 1;
+                        break;
+                    }
+                    Ordering::Greater => break,
                 }
-            } else {
-                let subtree =
-                    |entry: Option<&TreeEntry>| entry.filter(|e| e.is_tree()).map(|e| e.id);
-                self.compare_trees(
-                    subtree(our_entry),
-                    subtree(their_entry),
-                    depth + name.len() + 1,
-                    group,
-                    table,
-                    same,
-                    changed,
-                )?;
+            }
+            if let Some(other) = &matched
+                && other.id() == entry.id()
+                && other.filemode() == entry.filemode()
+            {
+                continue;
+            }
+            let (sub_start, sub_end) = self.range_below(start, end, depth, name, is_tree);
+            if sub_start == sub_end {
+                continue;
+            }
+            match matched {
+                Some(other) if is_tree => {
+                    let (our_id, their_id) = (entry.id(), other.id());
+                    let sub_depth = depth + name.len() + 1;
+                    self.compare_trees(
+                        our_id, their_id, sub_depth, sub_start, sub_end, paths, changed,
+                    )?;
+                }
+                // A changed file, or a directory the other side lacks: all of it changed.
+                _ => changed.copy_range_from(paths, sub_start, sub_end),
             }
         }
         Ok(())
     }
-}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct TreeEntry {
-    name: Box<[u8]>,
-    mode: i32,
-    id: Oid,
-}
-
-impl TreeEntry {
-    fn is_tree(&self) -> bool {
-        self.mode == 0o040000
+    /// The numbers of the table's paths that are `name` (a file) or lie below `name/` (a
+    /// directory), among `start..end`, whose paths share the first `depth` bytes.
+    fn range_below(
+        &self,
+        start: usize,
+        end: usize,
+        depth: usize,
+        name: &[u8],
+        is_tree: bool,
+    ) -> (usize, usize) {
+        let slice = &self.table[start..end];
+        let below = |path: &&[u8]| -> Ordering {
+            let tail = &path[depth..];
+            let key_len = name.len() + usize::from(is_tree);
+            let common = tail.len().min(name.len());
+            match tail[..common].cmp(&name[..common]) {
+                Ordering::Equal => {}
+                other => return other,
+            }
+            if tail.len() < name.len() {
+                return Ordering::Less;
+            }
+            if !is_tree {
+                return tail.len().cmp(&key_len);
+            }
+            // A directory: everything that continues with '/' is inside.
+            match tail.get(name.len()) {
+                None => Ordering::Less,
+                Some(&b'/') => Ordering::Equal,
+                Some(&b) => b.cmp(&b'/'),
+            }
+        };
+        let low = slice.partition_point(|p| below(p) == Ordering::Less);
+        let high = slice.partition_point(|p| below(p) != Ordering::Greater);
+        (start + low, start + high)
     }
 }
 
-/// A tree's entries sorted by plain byte order of their names, for binary search by name.
-struct ParsedTree {
-    entries: Vec<TreeEntry>,
-}
-
-impl ParsedTree {
-    fn entry(&self, name: &[u8]) -> Option<&TreeEntry> {
-        self.entries
-            .binary_search_by(|e| (*e.name).cmp(name))
-            .ok()
-            .map(|i| &self.entries[i])
+/// git's order of tree entries: names compare bytewise, with a tree's name read as if it
+/// ended in '/'.
+fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        Ordering::Equal => {}
+        other => return other,
     }
+    let next = |name: &[u8], is_tree: bool| match name.get(common) {
+        Some(&byte) => byte,
+        None if is_tree => b'/',
+        None => 0,
+    };
+    next(a, a_is_tree).cmp(&next(b, b_is_tree))
 }
 
-/// Parsed trees of the last few commits visited. Consecutive commits share most subtrees, so
-/// a parent's trees are usually parsed once and reused when the parent's own turn comes. Two
-/// generations bound the memory: when the young one is full, the old one is dropped.
+/// What the walk needs of a commit.
+#[derive(Clone)]
+struct CommitInfo {
+    tree: Oid,
+    time: i64,
+    parents: Vec<Oid>,
+}
+
+/// Commits read but not yet walked past: a commit is read once when a child compares with it,
+/// and its information is dropped when its own turn comes.
 #[derive(Default)]
-struct TreeCache {
-    young: HashMap<Oid, Rc<ParsedTree>>,
-    old: HashMap<Oid, Rc<ParsedTree>>,
-    young_entries: usize,
+struct CommitCache {
+    commits: HashMap<Oid, CommitInfo>,
 }
 
-impl TreeCache {
-    const GENERATION_ENTRIES: usize = 200_000;
+impl CommitCache {
+    fn get(&mut self, repo: &Repository, id: Oid) -> Result<&CommitInfo, Error> {
+        if !self.commits.contains_key(&id) {
+            let commit = repo
+                .find_commit(id)
+                .map_err(Error::corrupt(format!("commit {id}")))?;
+            let info = CommitInfo {
+                tree: commit.tree_id(),
+                time: commit.time().seconds(),
+                parents: commit.parent_ids().collect(),
+            };
+            self.commits.insert(id, info);
+        }
+        Ok(&self.commits[&id])
+    }
 
-    fn get(&mut self, repo: &Repository, id: Oid) -> Result<Rc<ParsedTree>, Error> {
+    fn take(&mut self, repo: &Repository, id: Oid) -> Result<CommitInfo, Error> {
+        self.get(repo, id)?;
+        Ok(self.commits.remove(&id).expect("just read"))
+    }
+}
+
+/// Trees of the last commits visited. Consecutive commits share most subtrees, so a parent's
+/// trees are usually read once and reused when the parent's own turn comes. Two generations
+/// bound the memory: when the young one is full, the old one is dropped.
+#[derive(Default)]
+struct TreeCache<'r> {
+    young: HashMap<Oid, Tree<'r>>,
+    old: HashMap<Oid, Tree<'r>>,
+}
+
+impl<'r> TreeCache<'r> {
+    const GENERATION: usize = 20_000;
+
+    fn get(&mut self, repo: &'r Repository, id: Oid) -> Result<Tree<'r>, Error> {
         if let Some(tree) = self.young.get(&id) {
-            return Ok(Rc::clone(tree));
+            return Ok(tree.clone());
         }
         let tree = match self.old.remove(&id) {
             Some(tree) => tree,
-            None => Rc::new(parse_tree(repo, id)?),
+            None => repo
+                .find_tree(id)
+                .map_err(Error::corrupt(format!("tree {id}")))?,
         };
-        self.young_entries += tree.entries.len();
-        self.young.insert(id, Rc::clone(&tree));
-        if self.young_entries > Self::GENERATION_ENTRIES {
+        if self.young.len() >= Self::GENERATION {
             self.old = std::mem::take(&mut self.young);
-            self.young_entries = 0;
         }
+        self.young.insert(id, tree.clone());
         Ok(tree)
     }
 }
 
-fn parse_tree(repo: &Repository, id: Oid) -> Result<ParsedTree, Error> {
-    let tree = repo
-        .find_tree(id)
-        .map_err(Error::corrupt(format!("tree {id}")))?;
-    let mut entries: Vec<TreeEntry> = tree
-        .iter()
-        .map(|entry| TreeEntry {
-            name: entry.name_bytes().into(),
-            mode: entry.filemode(),
-            id: entry.id(),
-        })
-        .collect();
-    // Git orders a tree named `a` as if it were `a/`; plain byte order is what lookups use.
-    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    Ok(ParsedTree { entries })
-}
-
-/// Every blob and symlink path in a tree, with its entry's id and mode. Submodules
-/// (gitlinks) are listed too; trees are descended into.
+/// Every blob, symlink and submodule path in a tree, with its entry's id and mode.
 pub(crate) fn flatten_tree(
     repo: &Repository,
     tree: Oid,
@@ -365,7 +507,7 @@ pub(crate) fn flatten_tree(
                 path.push(b'/');
             }
             path.extend_from_slice(entry.name_bytes());
-            if entry.kind() == Some(ObjectType::Tree) {
+            if entry.filemode() == 0o040000 {
                 stack.push((path, entry.id()));
             } else {
                 out.insert(path, (entry.id(), entry.filemode()));
@@ -373,4 +515,31 @@ pub(crate) fn flatten_tree(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_order_reads_trees_with_a_slash() {
+        assert_eq!(git_order(b"a", true, b"a.c", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
+        assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
+    }
+
+    #[test]
+    fn path_sets_answer_range_questions() {
+        let mut set = PathSet::empty(200);
+        set.insert(3);
+        set.insert(130);
+        assert!(set.any_in(0, 4));
+        assert!(!set.any_in(4, 130));
+        assert!(set.any_in(4, 131));
+        assert!(!set.any_in(131, 200));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![3, 130]);
+        let full = PathSet::full(200);
+        assert_eq!(full.minus(&set).iter().count(), 198);
+    }
 }
