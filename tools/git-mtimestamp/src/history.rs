@@ -440,18 +440,19 @@ struct CommitCache {
 
 impl CommitCache {
     fn get(&mut self, repo: &Repository, id: Oid) -> Result<&CommitInfo, Error> {
-        if !self.commits.contains_key(&id) {
-            let commit = repo
-                .find_commit(id)
-                .map_err(Error::corrupt(format!("commit {id}")))?;
-            let info = CommitInfo {
-                tree: commit.tree_id(),
-                time: commit.time().seconds(),
-                parents: commit.parent_ids().collect(),
-            };
-            self.commits.insert(id, info);
+        match self.commits.entry(id) {
+            std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let commit = repo
+                    .find_commit(id)
+                    .map_err(Error::corrupt(format!("commit {id}")))?;
+                Ok(entry.insert(CommitInfo {
+                    tree: commit.tree_id(),
+                    time: commit.time().seconds(),
+                    parents: commit.parent_ids().collect(),
+                }))
+            }
         }
-        Ok(&self.commits[&id])
     }
 
     fn take(&mut self, repo: &Repository, id: Oid) -> Result<CommitInfo, Error> {
