@@ -50,7 +50,7 @@ pub struct LastChange {
 /// its answer from `answers` instead of walking on.
 pub struct KnownAnswers<'a> {
     pub commit: Oid,
-    pub answers: &'a dyn Fn(&[u8]) -> Option<LastChange>,
+    pub answers: &'a (dyn Fn(&[u8]) -> Option<LastChange> + Sync),
 }
 
 /// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history

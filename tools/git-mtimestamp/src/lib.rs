@@ -24,6 +24,7 @@
 //! # Ok::<(), git_mtimestamp::Error>(())
 //! ```
 
+mod cache;
 pub mod cli;
 mod error;
 mod fingerprint;

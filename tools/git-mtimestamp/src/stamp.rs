@@ -91,31 +91,30 @@ pub(crate) fn set_mtime_now(path: &Path) -> io::Result<()> {
 /// Hashes work-tree files the way `git add` would, so that the result can be compared with the
 /// blob id in the index.
 pub(crate) struct ContentHasher<'r> {
-    repo: &'r Repository,
-    /// False when no attributes file or config can make a filter apply: then the bytes on disk
+    /// None when no attributes file or config can make a filter apply: then the bytes on disk
     /// are the blob, and hashing needs no attribute lookups.
-    filters_possible: bool,
+    filters: Option<&'r Repository>,
 }
 
 impl<'r> ContentHasher<'r> {
-    pub fn new(repo: &'r Repository, filters_possible: bool) -> Self {
+    pub fn with_filters(repo: &'r Repository) -> Self {
         ContentHasher {
-            repo,
-            filters_possible,
+            filters: Some(repo),
         }
+    }
+
+    pub fn without_filters() -> Self {
+        ContentHasher { filters: None }
     }
 
     /// True when `relative` has a `filter` driver (Git LFS, git-crypt, ...). libgit2 cannot run
     /// drivers, so such a file's content cannot be compared with its blob.
     pub fn has_filter_driver(&self, relative: &[u8]) -> bool {
-        if !self.filters_possible {
+        let Some(repo) = self.filters else {
             return false;
-        }
+        };
         let path = Path::new(std::ffi::OsStr::from_bytes(relative));
-        match self
-            .repo
-            .get_attr_bytes(path, "filter", git2::AttrCheckFlags::FILE_THEN_INDEX)
-        {
+        match repo.get_attr_bytes(path, "filter", git2::AttrCheckFlags::FILE_THEN_INDEX) {
             Ok(Some(value)) => !matches!(
                 git2::AttrValue::from_bytes(Some(value)),
                 git2::AttrValue::False | git2::AttrValue::Unspecified
@@ -134,13 +133,15 @@ impl<'r> ContentHasher<'r> {
             return Oid::hash_object(ObjectType::Blob, target.as_os_str().as_bytes())
                 .map_err(io::Error::other);
         }
-        if !self.filters_possible {
-            return Oid::hash_file(ObjectType::Blob, absolute).map_err(io::Error::other);
+        match self.filters {
+            None => Oid::hash_file(ObjectType::Blob, absolute).map_err(io::Error::other),
+            Some(repo) => hash_with_filters(repo, absolute, relative),
         }
-        self.hash_with_filters(absolute, relative)
     }
+}
 
-    fn hash_with_filters(&self, absolute: &Path, relative: &[u8]) -> io::Result<Oid> {
+fn hash_with_filters(repo: &Repository, absolute: &Path, relative: &[u8]) -> io::Result<Oid> {
+    {
         // git2 does not wrap git_repository_hashfile, the one libgit2 call that applies the
         // repository's filters (eol conversion, ident, working-tree-encoding) while hashing.
         unsafe extern "C" {
@@ -162,7 +163,7 @@ impl<'r> ContentHasher<'r> {
         let code = unsafe {
             git_repository_hashfile(
                 &mut out,
-                self.repo.raw(),
+                repo.raw(),
                 path.as_ptr(),
                 libgit2_sys::GIT_OBJECT_BLOB,
                 as_path.as_ptr(),

@@ -8,16 +8,17 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorCode, IndexEntry, Oid, Repository};
 
 use crate::Options;
+use crate::cache::{Anchor, AnswerCache};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
-use crate::history::{LastChange, flatten_tree, last_change_times};
+use crate::history::{KnownAnswers, LastChange, last_change_times_with};
 use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
 
 const MODE_SYMLINK: u32 = 0o120000;
-const MODE_GITLINK: u32 = 0o160000;
+pub(crate) const MODE_GITLINK: u32 = 0o160000;
 const MODE_EXECUTABLE: u32 = 0o100755;
 /// `GIT_INDEX_ENTRY_VALID`: "assume unchanged".
 const FLAG_ASSUME_UNCHANGED: u16 = 0x8000;
@@ -97,7 +98,143 @@ impl WorkTree {
             Err(e) => return Err(Error::corrupt("HEAD")(e)),
         };
         let head_commit = head.peel_to_commit().map_err(Error::corrupt("HEAD"))?;
-        let head_entries = flatten_tree(repo, head_commit.tree_id())?;
+        let cache = AnswerCache::new(repo.commondir());
+        // A sync at a HEAD seen before reads neither its tree nor its history.
+        let trace = Trace::from_env();
+        let mut anchor = match cache.load(head_commit.id(), options.history) {
+            Some(anchor) => anchor,
+            None => Anchor::of_tree(
+                repo,
+                head_commit.id(),
+                head_commit.tree_id(),
+                options.history,
+            )?,
+        };
+        trace.phase("head tree");
+        let scope = Scope::new(&options.pathspecs)?;
+        let unresolved: Vec<Vec<u8>> = anchor
+            .entries
+            .iter()
+            .filter(|(path, entry)| {
+                entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path)
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+
+        // History is walked on a second thread while this one reads the index and the files.
+        let head_id = head_commit.id();
+        let git_dir = repo.path();
+        let root = self.root.as_path();
+        let (cache_ref, unresolved_ref) = (&cache, &unresolved);
+        let (changes, classified) = std::thread::scope(|threads| {
+            let walk = (!unresolved.is_empty()).then(|| {
+                threads.spawn(move || {
+                    let repo = open_again(git_dir, root)?;
+                    let others = cache_ref.load_all(options.history, head_id);
+                    let paths: Vec<&[u8]> = unresolved_ref.iter().map(Vec::as_slice).collect();
+                    let lookups: Vec<_> = others
+                        .iter()
+                        .map(|other| move |path: &[u8]| other.answer(path))
+                        .collect();
+                    let known: Vec<KnownAnswers<'_>> = others
+                        .iter()
+                        .zip(&lookups)
+                        .map(|(other, lookup)| KnownAnswers {
+                            commit: other.commit,
+                            answers: lookup,
+                        })
+                        .collect();
+                    last_change_times_with(&repo, head_id, &paths, options.history, &known)
+                })
+            });
+            let classified = self.classify_index(&anchor, &scope);
+            trace.phase("index and stat data");
+            let changes = match walk {
+                Some(walk) => walk.join().expect("the history walk does not panic"),
+                None => Ok(Vec::new()),
+            };
+            (changes, classified)
+        });
+        trace.phase("history");
+        let changes = changes?;
+        let Classified {
+            mut files,
+            candidates,
+            index_path,
+            filters_possible,
+        } = classified?;
+
+        if !changes.is_empty() {
+            for (path, change) in unresolved.iter().zip(&changes) {
+                if let Some(entry) = anchor.entries.get_mut(path) {
+                    // Approximate answers (a shallow boundary) would not survive an unshallow.
+                    entry.change = (!change.approximate).then_some((change.commit, change.time));
+                }
+            }
+            if !options.dry_run {
+                cache.store(&anchor);
+            }
+        }
+        // Answers of this walk first: they include the approximate ones the anchor left out.
+        let walked: HashMap<&[u8], LastChange> = unresolved
+            .iter()
+            .map(Vec::as_slice)
+            .zip(changes.iter().copied())
+            .collect();
+        let targets: HashMap<usize, LastChange> = candidates
+            .iter()
+            .map(|c| {
+                let change = walked
+                    .get(c.entry.path.as_slice())
+                    .copied()
+                    .or_else(|| anchor.answer(&c.entry.path))
+                    .expect("every candidate is a HEAD path with an answer");
+                (c.slot, change)
+            })
+            .collect();
+
+        let stamped = stamp_all(
+            repo.path(),
+            &self.root,
+            candidates,
+            &targets,
+            options,
+            filters_possible,
+        );
+        let mut verified = Vec::new();
+        let mut approximate = 0;
+        for (slot, outcome, verified_stat) in stamped {
+            if targets[&slot].approximate
+                && matches!(
+                    outcome,
+                    Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
+                )
+            {
+                approximate += 1;
+            }
+            files[slot].outcome = outcome;
+            verified.extend(verified_stat);
+        }
+
+        trace.phase("stamping");
+        let index_update = if options.dry_run {
+            IndexUpdate::DryRun
+        } else {
+            refresh_index(&index_path, &verified)
+        };
+        trace.phase("index refresh");
+        Ok(Report {
+            files,
+            index: index_update,
+            approximate,
+            dry_run: options.dry_run,
+        })
+    }
+
+    /// Reads the index and decides, from it, HEAD and the files' stat data, which files may
+    /// be stamped.
+    fn classify_index(&self, anchor: &Anchor, scope: &Scope) -> Result<Classified, Error> {
+        let repo = &self.repo;
         let mut index = repo.index().map_err(|source| Error::Index {
             path: repo.path().join("index"),
             source,
@@ -112,24 +249,27 @@ impl WorkTree {
             source,
         })?;
         let rules = StatRules::new(repo, &index_path);
-        let scope = Scope::new(&options.pathspecs)?;
-        let hasher = ContentHasher::new(repo, filters_possible(repo, &index));
-
+        let filters_possible = filters_possible(repo, &index);
+        let hasher = if filters_possible {
+            ContentHasher::with_filters(repo)
+        } else {
+            ContentHasher::without_filters()
+        };
         let conflicted: HashSet<Vec<u8>> = index
             .iter()
             .filter(|e| stage(e) != 0)
             .map(|e| e.path)
             .collect();
         let mut directories = DirectoryCheck::new(&self.root);
-        let mut files = Vec::new();
+        let mut files: Vec<FileReport> = Vec::new();
         let mut candidates = Vec::new();
         for entry in index.iter() {
             if !scope.contains(&entry.path) {
                 continue;
             }
             if stage(&entry) != 0 {
-                // Reported once, through the stage-0 check below or here for the first stage.
-                if !files.iter().any(|f: &FileReport| f.path == entry.path) {
+                // One report per conflicted path, however many stages it has.
+                if files.last().is_none_or(|f| f.path != entry.path) {
                     files.push(FileReport {
                         path: entry.path.clone(),
                         outcome: Outcome::Skipped(SkipReason::Conflicted),
@@ -141,7 +281,7 @@ impl WorkTree {
             match classify(
                 &entry,
                 &absolute,
-                &head_entries,
+                anchor,
                 &conflicted,
                 &rules,
                 &hasher,
@@ -150,67 +290,154 @@ impl WorkTree {
                 Ok(candidate) => {
                     files.push(FileReport {
                         path: entry.path.clone(),
-                        outcome: Outcome::Skipped(SkipReason::Modified), // decided below
+                        // Replaced by the stamping outcome.
+                        outcome: Outcome::Skipped(SkipReason::Modified),
                     });
-                    candidates.push((files.len() - 1, entry, absolute, candidate));
+                    candidates.push(StampJob {
+                        slot: files.len() - 1,
+                        entry,
+                        absolute,
+                        candidate,
+                    });
                 }
                 Err(reason) => files.push(FileReport {
-                    path: entry.path.clone(),
+                    path: entry.path,
                     outcome: Outcome::Skipped(reason),
                 }),
-            }
+            };
         }
-
-        let paths: Vec<&[u8]> = candidates.iter().map(|c| c.1.path.as_slice()).collect();
-        let changes = last_change_times(repo, head_commit.id(), &paths, options.history)?;
-
-        let mut verified = Vec::new();
-        let mut approximate = 0;
-        for ((slot, entry, absolute, candidate), change) in candidates.into_iter().zip(changes) {
-            let target = target_time(change, entry.id, options.whole_seconds);
-            let outcome = stamp_file(
-                &entry,
-                &absolute,
-                candidate,
-                target,
-                options.dry_run,
-                &hasher,
-                &mut verified,
-            );
-            if change.approximate
-                && matches!(
-                    outcome,
-                    Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
-                )
-            {
-                approximate += 1;
-            }
-            files[slot].outcome = outcome;
-        }
-
-        let index_update = if options.dry_run {
-            IndexUpdate::DryRun
-        } else {
-            refresh_index(&index_path, &verified)
-        };
-        Ok(Report {
+        Ok(Classified {
             files,
-            index: index_update,
-            approximate,
-            dry_run: options.dry_run,
+            candidates,
+            index_path,
+            filters_possible,
         })
     }
 }
 
+/// Phase timings on stderr when `GIT_MTIMESTAMP_TRACE` is set, for finding where a slow
+/// sync spends its time.
+struct Trace {
+    start: Option<std::time::Instant>,
+}
+
+impl Trace {
+    fn from_env() -> Trace {
+        Trace {
+            start: std::env::var_os("GIT_MTIMESTAMP_TRACE").map(|_| std::time::Instant::now()),
+        }
+    }
+
+    fn phase(&self, name: &str) {
+        if let Some(start) = self.start {
+            eprintln!(
+                "trace: {name} done at {:.3} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// The index read and sorted into skipped files and files to stamp.
+struct Classified {
+    files: Vec<FileReport>,
+    candidates: Vec<StampJob>,
+    index_path: PathBuf,
+    filters_possible: bool,
+}
+
+/// A file that may be stamped, and where its outcome goes in the report.
+struct StampJob {
+    slot: usize,
+    entry: IndexEntry,
+    absolute: PathBuf,
+    candidate: Candidate,
+}
+
+/// Stamps the candidates on as many threads as there are cores (reading every stamped file
+/// back is most of the work), each with its own repository handle for content filters.
+fn stamp_all(
+    git_dir: &Path,
+    root: &Path,
+    candidates: Vec<StampJob>,
+    targets: &HashMap<usize, LastChange>,
+    options: &Options,
+    filters_possible: bool,
+) -> Vec<(usize, Outcome, Option<VerifiedStat>)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let per_thread = candidates.len().div_ceil(threads).max(256);
+    let mut jobs = candidates;
+    let mut chunks = Vec::new();
+    while jobs.len() > per_thread {
+        let rest = jobs.split_off(per_thread);
+        chunks.push(jobs);
+        jobs = rest;
+    }
+    chunks.push(jobs);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let own_repo = if filters_possible {
+                        open_again(git_dir, root).ok()
+                    } else {
+                        None
+                    };
+                    let hasher = match &own_repo {
+                        Some(repo) => ContentHasher::with_filters(repo),
+                        None => ContentHasher::without_filters(),
+                    };
+                    chunk
+                        .into_iter()
+                        .map(|job| {
+                            let change = targets[&job.slot];
+                            let target = target_time(change, job.entry.id, options.whole_seconds);
+                            let mut verified = None;
+                            let outcome = stamp_file(
+                                &job.entry,
+                                &job.absolute,
+                                job.candidate,
+                                target,
+                                options.dry_run,
+                                &hasher,
+                                &mut verified,
+                            );
+                            (job.slot, outcome, verified)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("stamping does not panic"))
+            .collect()
+    })
+}
+
 /// libgit2 re-hashes every object it reads to check its id, which git itself does not do;
 /// the walk reads every commit and many trees, and the check alone cost a fifth of its time.
-/// Object contents are still checked by zlib and the pack's own checksums.
+/// Its object cache is off too: it grew to hundreds of megabytes during a long walk, while
+/// the walk keeps the few trees and commits it needs itself. Object contents are still
+/// checked by zlib and the packs' own checksums.
 fn configure_libgit2() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         git2::opts::strict_hash_verification(false);
         git2::opts::enable_caching(false);
     });
+}
+
+/// A second handle on a repository, for another thread.
+fn open_again(git_dir: &Path, root: &Path) -> Result<Repository, Error> {
+    let repo = Repository::open(git_dir).map_err(Error::git("cannot open the repository again"))?;
+    repo.set_workdir(root, false)
+        .map_err(Error::git("cannot set the work tree"))?;
+    Ok(repo)
 }
 
 fn open_error(error: git2::Error, path: &Path) -> Error {
@@ -334,7 +561,7 @@ struct Candidate {
 fn classify(
     entry: &IndexEntry,
     absolute: &Path,
-    head_entries: &HashMap<Vec<u8>, (Oid, i32)>,
+    anchor: &Anchor,
     conflicted: &HashSet<Vec<u8>>,
     rules: &StatRules,
     hasher: &ContentHasher<'_>,
@@ -352,8 +579,8 @@ fn classify(
     if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
         return Err(SkipReason::IntentToAdd);
     }
-    match head_entries.get(&entry.path) {
-        Some(&(id, mode)) if id == entry.id && mode as u32 == entry.mode => {}
+    match anchor.entries.get(&entry.path) {
+        Some(head) if head.blob == entry.id && head.mode == entry.mode => {}
         _ => return Err(SkipReason::Staged),
     }
     directories.check_parents(&entry.path)?;
@@ -417,7 +644,7 @@ fn stamp_file(
     target: Timestamp,
     dry_run: bool,
     hasher: &ContentHasher<'_>,
-    verified: &mut Vec<VerifiedStat>,
+    verified: &mut Option<VerifiedStat>,
 ) -> Outcome {
     let symlink = entry.mode == MODE_SYMLINK;
     let mut stat = candidate.stat;
@@ -428,7 +655,7 @@ fn stamp_file(
         }
         if stat.mtime == target && !dry_run {
             // Clean and already right, but the index's stat data is stale.
-            verified.push(VerifiedStat {
+            *verified = Some(VerifiedStat {
                 path: entry.path.clone(),
                 blob: entry.id,
                 stat,
@@ -450,7 +677,7 @@ fn stamp_file(
     // keep the old time, or a cache keyed by size and mtime would miss it.
     match read_and_compare(hasher, absolute, &entry.path, symlink, entry.id) {
         Some(after) if after.mtime == target => {
-            verified.push(VerifiedStat {
+            *verified = Some(VerifiedStat {
                 path: entry.path.clone(),
                 blob: entry.id,
                 stat: after,
