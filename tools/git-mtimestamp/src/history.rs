@@ -21,7 +21,11 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use git2::{Oid, Repository, Tree};
+use std::rc::Rc;
+
+use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
+
+use crate::objects::{CommitHeader, RawEntries, parse_commit};
 
 use crate::error::Error;
 
@@ -73,13 +77,16 @@ pub fn last_change_times_with(
     mode: HistoryMode,
     known: &[KnownAnswers<'_>],
 ) -> Result<Vec<LastChange>, Error> {
+    let shallow_boundary = shallow_commits(repo)?;
     // Paths are numbered in byte order, so that the paths below any directory form one
     // contiguous range of numbers and sets of paths can be bit sets.
     let mut table: Vec<&[u8]> = paths.to_vec();
     table.sort_unstable();
     table.dedup();
+    let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
     let mut walk = Walk {
-        repo,
+        odb: &odb,
+        shallow: &shallow_boundary,
         table: &table,
         trees: TreeCache::default(),
         commits: CommitCache::default(),
@@ -87,14 +94,13 @@ pub fn last_change_times_with(
         pending: HashMap::new(),
         order: 0,
     };
-    let shallow_boundary = shallow_commits(repo)?;
     let mut answers: Vec<Option<LastChange>> = vec![None; table.len()];
 
     if !table.is_empty() {
         walk.push(head, PathSet::full(table.len()))?;
     }
     while let Some((commit_id, mut unresolved)) = walk.pop() {
-        let commit = walk.commits.take(repo, commit_id)?;
+        let commit = walk.commits.take(walk.odb, walk.shallow, commit_id)?;
         if let Some(known) = known.iter().find(|k| k.commit == commit_id) {
             for rank in unresolved.clone().iter() {
                 if let Some(answer) = (known.answers)(table[rank]) {
@@ -111,7 +117,7 @@ pub fn last_change_times_with(
             if unresolved.is_empty() {
                 break;
             }
-            let parent_tree = walk.commits.get(repo, parent_id)?.tree;
+            let parent_tree = walk.commits.get(walk.odb, walk.shallow, parent_id)?.tree;
             let mut changed = PathSet::empty(table.len());
             walk.find_changes(commit.tree, parent_tree, &unresolved, &mut changed)?;
             let same = unresolved.minus(&changed);
@@ -262,10 +268,11 @@ impl PathSet {
     }
 }
 
-struct Walk<'r, 't> {
-    repo: &'r Repository,
+struct Walk<'o, 't> {
+    odb: &'o Odb<'o>,
+    shallow: &'t HashSet<Oid>,
     table: &'t [&'t [u8]],
-    trees: TreeCache<'r>,
+    trees: TreeCache<'o>,
     commits: CommitCache,
     /// Commits with paths waiting, newest first. The order only affects how well paths travel
     /// together, never the answers: each commit decides each path on its own.
@@ -274,13 +281,13 @@ struct Walk<'r, 't> {
     order: u64,
 }
 
-impl<'r> Walk<'r, '_> {
+impl<'o> Walk<'o, '_> {
     fn push(&mut self, commit: Oid, paths: PathSet) -> Result<(), Error> {
         if let Some(waiting) = self.pending.get_mut(&commit) {
             waiting.union_with(&paths);
             return Ok(());
         }
-        let time = self.commits.get(self.repo, commit)?.time;
+        let time = self.commits.get(self.odb, self.shallow, commit)?.time;
         self.order += 1;
         // Among equal times the commit queued first comes first, as in git's queue.
         self.queue.push((time, u64::MAX - self.order, commit));
@@ -323,48 +330,55 @@ impl<'r> Walk<'r, '_> {
         if ours == theirs || !paths.any_in(start, end) {
             return Ok(());
         }
-        let our_tree = self.trees.get(self.repo, ours)?;
-        let their_tree = self.trees.get(self.repo, theirs)?;
-        let mut j = 0;
-        for i in 0..our_tree.len() {
-            let Some(entry) = our_tree.get(i) else { break };
-            let name = entry.name_bytes();
-            let is_tree = entry.filemode() == 0o040000;
+        let our_tree = self.trees.get(self.odb, ours)?;
+        let their_tree = self.trees.get(self.odb, theirs)?;
+        let mut theirs_iter = RawEntries::new(their_tree.data()).peekable();
+        let mut ours_iter = RawEntries::new(our_tree.data());
+        for entry in ours_iter.by_ref() {
             // Both trees are in git's order, so their entries can be matched in one pass.
             let mut matched = None;
-            while let Some(other) = their_tree.get(j) {
-                let other_is_tree = other.filemode() == 0o040000;
-                match git_order(other.name_bytes(), other_is_tree, name, is_tree) {
-                    Ordering::Less => j += 1,
+            while let Some(other) = theirs_iter.peek() {
+                match git_order(other.name, other.is_tree(), entry.name, entry.is_tree()) {
+                    Ordering::Less => {
+                        theirs_iter.next();
+                    }
                     Ordering::Equal => {
-                        matched = Some(other);
-                        j += 1;
+                        matched = theirs_iter.next();
                         break;
                     }
                     Ordering::Greater => break,
                 }
             }
             if let Some(other) = &matched
-                && other.id() == entry.id()
-                && other.filemode() == entry.filemode()
+                && other.id == entry.id
+                && other.mode == entry.mode
             {
                 continue;
             }
-            let (sub_start, sub_end) = self.range_below(start, end, depth, name, is_tree);
+            let (sub_start, sub_end) =
+                self.range_below(start, end, depth, entry.name, entry.is_tree());
             if sub_start == sub_end {
                 continue;
             }
             match matched {
-                Some(other) if is_tree => {
-                    let (our_id, their_id) = (entry.id(), other.id());
-                    let sub_depth = depth + name.len() + 1;
+                Some(other) if entry.is_tree() && other.is_tree() => {
+                    let sub_depth = depth + entry.name.len() + 1;
                     self.compare_trees(
-                        our_id, their_id, sub_depth, sub_start, sub_end, paths, changed,
+                        entry.oid(),
+                        other.oid(),
+                        sub_depth,
+                        sub_start,
+                        sub_end,
+                        paths,
+                        changed,
                     )?;
                 }
                 // A changed file, or a directory the other side lacks: all of it changed.
                 _ => changed.copy_range_from(paths, sub_start, sub_end),
             }
+        }
+        if ours_iter.malformed() {
+            return Err(malformed("tree", ours));
         }
         Ok(())
     }
@@ -423,40 +437,54 @@ fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
     next(a, a_is_tree).cmp(&next(b, b_is_tree))
 }
 
-/// What the walk needs of a commit.
-#[derive(Clone)]
-struct CommitInfo {
-    tree: Oid,
-    time: i64,
-    parents: Vec<Oid>,
+fn malformed(kind: &str, id: Oid) -> Error {
+    Error::Corrupt {
+        what: format!("{kind} {id}"),
+        source: git2::Error::from_str("the object is malformed"),
+    }
 }
 
 /// Commits read but not yet walked past: a commit is read once when a child compares with it,
-/// and its information is dropped when its own turn comes.
+/// and its header is dropped when its own turn comes.
 #[derive(Default)]
 struct CommitCache {
-    commits: HashMap<Oid, CommitInfo>,
+    commits: HashMap<Oid, CommitHeader>,
 }
 
 impl CommitCache {
-    fn get(&mut self, repo: &Repository, id: Oid) -> Result<&CommitInfo, Error> {
+    fn get(
+        &mut self,
+        odb: &Odb<'_>,
+        shallow: &HashSet<Oid>,
+        id: Oid,
+    ) -> Result<&CommitHeader, Error> {
         match self.commits.entry(id) {
             std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let commit = repo
-                    .find_commit(id)
+                let object = odb
+                    .read(id)
                     .map_err(Error::corrupt(format!("commit {id}")))?;
-                Ok(entry.insert(CommitInfo {
-                    tree: commit.tree_id(),
-                    time: commit.time().seconds(),
-                    parents: commit.parent_ids().collect(),
-                }))
+                if object.kind() != ObjectType::Commit {
+                    return Err(malformed("commit", id));
+                }
+                let mut header =
+                    parse_commit(object.data()).ok_or_else(|| malformed("commit", id))?;
+                // A shallow clone's boundary commits have parents the clone does not hold.
+                if shallow.contains(&id) {
+                    header.parents.clear();
+                }
+                Ok(entry.insert(header))
             }
         }
     }
 
-    fn take(&mut self, repo: &Repository, id: Oid) -> Result<CommitInfo, Error> {
-        self.get(repo, id)?;
+    fn take(
+        &mut self,
+        odb: &Odb<'_>,
+        shallow: &HashSet<Oid>,
+        id: Oid,
+    ) -> Result<CommitHeader, Error> {
+        self.get(odb, shallow, id)?;
         Ok(self.commits.remove(&id).expect("just read"))
     }
 }
@@ -465,28 +493,32 @@ impl CommitCache {
 /// trees are usually read once and reused when the parent's own turn comes. Two generations
 /// bound the memory: when the young one is full, the old one is dropped.
 #[derive(Default)]
-struct TreeCache<'r> {
-    young: HashMap<Oid, Tree<'r>>,
-    old: HashMap<Oid, Tree<'r>>,
+struct TreeCache<'o> {
+    young: HashMap<Oid, Rc<OdbObject<'o>>>,
+    old: HashMap<Oid, Rc<OdbObject<'o>>>,
 }
 
-impl<'r> TreeCache<'r> {
+impl<'o> TreeCache<'o> {
     const GENERATION: usize = 20_000;
 
-    fn get(&mut self, repo: &'r Repository, id: Oid) -> Result<Tree<'r>, Error> {
+    fn get(&mut self, odb: &'o Odb<'o>, id: Oid) -> Result<Rc<OdbObject<'o>>, Error> {
         if let Some(tree) = self.young.get(&id) {
-            return Ok(tree.clone());
+            return Ok(Rc::clone(tree));
         }
         let tree = match self.old.remove(&id) {
             Some(tree) => tree,
-            None => repo
-                .find_tree(id)
-                .map_err(Error::corrupt(format!("tree {id}")))?,
+            None => {
+                let object = odb.read(id).map_err(Error::corrupt(format!("tree {id}")))?;
+                if object.kind() != ObjectType::Tree {
+                    return Err(malformed("tree", id));
+                }
+                Rc::new(object)
+            }
         };
         if self.young.len() >= Self::GENERATION {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(id, tree.clone());
+        self.young.insert(id, Rc::clone(&tree));
         Ok(tree)
     }
 }

@@ -30,6 +30,7 @@ mod error;
 mod fingerprint;
 mod history;
 mod index_refresh;
+mod objects;
 mod report;
 mod scope;
 mod stamp;
