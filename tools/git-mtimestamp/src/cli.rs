@@ -1,12 +1,15 @@
 //! The command line of `git-mtimestamp`, shared with `cargo xtask sync`.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::report::{Outcome, Report, quote_path};
-use crate::{Error, HistoryMode, Options, WorkTree};
+use crate::{Error, HistoryMode, Options, Progress, WorkTree};
 
 /// What a sync does and prints.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -58,14 +61,19 @@ impl SyncArgs {
             },
             whole_seconds: self.whole_seconds,
             dry_run: self.dry_run,
+            progress: None,
         })
     }
 
     /// Runs the sync and prints what `self` asks for. Returns whether every file could be
     /// handled (false when a time could not be set).
     pub fn run(&self, work_tree: &WorkTree, cwd: &Path) -> Result<bool, Error> {
-        let options = self.options(work_tree.root(), cwd)?;
-        let report = work_tree.sync(&options)?;
+        let mut options = self.options(work_tree.root(), cwd)?;
+        let bar = (!self.quiet && std::io::stderr().is_terminal()).then(ProgressBar::start);
+        options.progress = bar.as_ref().map(|bar| Arc::clone(&bar.progress));
+        let report = work_tree.sync(&options);
+        drop(bar);
+        let report = report?;
         self.print(&report);
         Ok(!report
             .files
@@ -103,6 +111,52 @@ impl SyncArgs {
             writeln!(out, "{}", report.summary_line())?;
         }
         Ok(())
+    }
+}
+
+/// A line on stderr that shows how far a sync is, drawn only once it has taken a second:
+/// short syncs print nothing extra.
+struct ProgressBar {
+    progress: Arc<Progress>,
+    done: Arc<AtomicBool>,
+    drawer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressBar {
+    fn start() -> ProgressBar {
+        let progress = Arc::new(Progress::default());
+        let done = Arc::new(AtomicBool::new(false));
+        let drawer = {
+            let (progress, done) = (Arc::clone(&progress), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut drawn = false;
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if start.elapsed() >= Duration::from_secs(1) && !done.load(Ordering::Relaxed) {
+                        eprint!("\r\x1b[K{}", progress.describe());
+                        drawn = true;
+                    }
+                }
+                if drawn {
+                    eprint!("\r\x1b[K");
+                }
+            })
+        };
+        ProgressBar {
+            progress,
+            done,
+            drawer: Some(drawer),
+        }
+    }
+}
+
+impl Drop for ProgressBar {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(drawer) = self.drawer.take() {
+            let _ = drawer.join();
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
 use crate::objects::{CommitHeader, RawEntries, parse_commit};
 
 use crate::error::Error;
+use crate::progress::Progress;
 
 /// Which commit counts as a path's last change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -66,7 +67,7 @@ pub fn last_change_times(
     paths: &[&[u8]],
     mode: HistoryMode,
 ) -> Result<Vec<LastChange>, Error> {
-    last_change_times_with(repo, head, paths, mode, &[])
+    last_change_times_with(repo, head, paths, mode, &[], None)
 }
 
 /// [`last_change_times`], ending a path's walk at any commit of `known`.
@@ -76,6 +77,7 @@ pub fn last_change_times_with(
     paths: &[&[u8]],
     mode: HistoryMode,
     known: &[KnownAnswers<'_>],
+    progress: Option<&Progress>,
 ) -> Result<Vec<LastChange>, Error> {
     let shallow_boundary = shallow_commits(repo)?;
     // Paths are numbered in byte order, so that the paths below any directory form one
@@ -99,13 +101,16 @@ pub fn last_change_times_with(
     if !table.is_empty() {
         walk.push(head, PathSet::full(table.len()))?;
     }
+    Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
     while let Some((commit_id, mut unresolved)) = walk.pop() {
+        Progress::add(progress.map(|p| &p.commits_walked), 1);
         let commit = walk.commits.take(walk.odb, walk.shallow, commit_id)?;
         if let Some(known) = known.iter().find(|k| k.commit == commit_id) {
             for rank in unresolved.clone().iter() {
                 if let Some(answer) = (known.answers)(table[rank]) {
                     answers[rank] = Some(answer);
                     unresolved.remove(rank);
+                    Progress::add(progress.map(|p| &p.paths_resolved), 1);
                 }
             }
         }
@@ -134,6 +139,7 @@ pub fn last_change_times_with(
         };
         for rank in unresolved.iter() {
             answers[rank] = Some(found);
+            Progress::add(progress.map(|p| &p.paths_resolved), 1);
         }
     }
 

@@ -31,6 +31,7 @@ mod fingerprint;
 mod history;
 mod index_refresh;
 mod objects;
+mod progress;
 mod report;
 mod scope;
 mod stamp;
@@ -41,6 +42,7 @@ pub use crate::fingerprint::blob_fingerprint_nanos;
 pub use crate::history::{
     HistoryMode, KnownAnswers, LastChange, last_change_times, last_change_times_with,
 };
+pub use crate::progress::Progress;
 pub use crate::report::{
     Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_path,
 };
@@ -58,4 +60,6 @@ pub struct Options {
     pub whole_seconds: bool,
     /// Decide everything, change nothing.
     pub dry_run: bool,
+    /// Counters the sync updates as it goes, for a progress display.
+    pub progress: Option<std::sync::Arc<Progress>>,
 }

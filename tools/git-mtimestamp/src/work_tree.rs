@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{KnownAnswers, LastChange, last_change_times_with};
 use crate::index_refresh::{VerifiedStat, refresh_index};
+use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
@@ -144,7 +145,14 @@ impl WorkTree {
                             answers: lookup,
                         })
                         .collect();
-                    last_change_times_with(&repo, head_id, &paths, options.history, &known)
+                    last_change_times_with(
+                        &repo,
+                        head_id,
+                        &paths,
+                        options.history,
+                        &known,
+                        options.progress.as_deref(),
+                    )
                 })
             });
             let classified = self.classify_index(&anchor, &scope);
@@ -368,6 +376,10 @@ fn stamp_all(
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
+    Progress::add(
+        options.progress.as_deref().map(|p| &p.files_to_stamp),
+        candidates.len(),
+    );
     let per_thread = candidates.len().div_ceil(threads).max(256);
     let mut jobs = candidates;
     let mut chunks = Vec::new();
@@ -394,6 +406,7 @@ fn stamp_all(
                     chunk
                         .into_iter()
                         .map(|job| {
+                            Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
                             let change = targets[&job.slot];
                             let target = target_time(change, job.entry.id, options.whole_seconds);
                             let mut verified = None;
