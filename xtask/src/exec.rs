@@ -1,0 +1,202 @@
+//! Commands decided before anything runs, so that `--dry-run` prints exactly what a real run
+//! executes; and running one the way a wrapper should: its exit status becomes ours, and
+//! Ctrl-C is left to it.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+use anyhow::Context;
+use xshell::Shell;
+
+use crate::quote::quote;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCommand {
+    pub program: &'static str,
+    pub args: Vec<OsString>,
+    pub dir: PathBuf,
+    /// Set on top of xtask's own environment, which passes through.
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for PlannedCommand {
+    /// As one line of POSIX shell.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cd {} &&", quote(&self.dir.to_string_lossy()))?;
+        for (name, value) in &self.env {
+            write!(f, " {name}={}", quote(value))?;
+        }
+        write!(f, " {}", quote(self.program))?;
+        for arg in &self.args {
+            write!(f, " {}", quote(&arg.to_string_lossy()))?;
+        }
+        Ok(())
+    }
+}
+
+impl PlannedCommand {
+    /// Runs the command with inherited stdin, stdout and stderr; fails with [`CommandFailed`]
+    /// unless it exits with 0.
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        let _dir = sh.push_dir(&self.dir);
+        let cmd = sh
+            .cmd(self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let mut command = std::process::Command::from(cmd);
+        // The terminal sends Ctrl-C to the whole foreground process group, so the child gets
+        // its own SIGINT; xtask must outlive it to report how it ended.
+        let interrupts = interrupt::Deferred::start().context("handling Ctrl-C")?;
+        let status = command
+            .spawn()
+            .and_then(|mut child| child.wait())
+            .with_context(|| format!("running {}", self.program))?;
+        let interrupted = interrupts.finish();
+        match CommandFailed::from_status(self.program, status, interrupted) {
+            None => Ok(()),
+            Some(failed) => Err(failed.into()),
+        }
+    }
+}
+
+/// How a command ended when it did not succeed; `main` turns it into xtask's exit code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandFailed {
+    #[error("{program} exited with status {code}")]
+    Exit { program: &'static str, code: i32 },
+    #[error("{program} was killed by signal {signal}")]
+    Signal { program: &'static str, signal: i32 },
+    #[error("interrupted (Ctrl-C)")]
+    Interrupted,
+}
+
+impl CommandFailed {
+    fn from_status(
+        program: &'static str,
+        status: ExitStatus,
+        interrupted: bool,
+    ) -> Option<CommandFailed> {
+        match (status.code(), status.signal()) {
+            (Some(0), _) if interrupted => Some(CommandFailed::Interrupted),
+            (Some(0), _) => None,
+            (Some(code), _) => Some(CommandFailed::Exit { program, code }),
+            (None, Some(signal)) => Some(CommandFailed::Signal { program, signal }),
+            (None, None) => Some(CommandFailed::Exit { program, code: 1 }),
+        }
+    }
+
+    /// The exit code a shell would report: the child's own, or 128 + the signal number.
+    pub fn exit_code(&self) -> u8 {
+        let code = match *self {
+            CommandFailed::Exit { code, .. } => code,
+            CommandFailed::Signal { signal, .. } => 128 + signal,
+            CommandFailed::Interrupted => 128 + libc::SIGINT,
+        };
+        u8::try_from(code)
+            .ok()
+            .filter(|&code| code != 0)
+            .unwrap_or(1)
+    }
+}
+
+/// Ctrl-C handling while a child runs. SIGINT is caught rather than ignored: an ignored
+/// signal stays ignored in the child across exec, a caught one is reset to the default there.
+mod interrupt {
+    use std::io;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static RECEIVED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn note(_signal: libc::c_int) {
+        RECEIVED.store(true, Ordering::SeqCst);
+    }
+
+    /// While alive, SIGINT only sets a flag; dropping it restores the previous disposition.
+    pub struct Deferred {
+        previous: libc::sigaction,
+    }
+
+    impl Deferred {
+        pub fn start() -> io::Result<Deferred> {
+            RECEIVED.store(false, Ordering::SeqCst);
+            // SAFETY: sigaction with zero-initialised structs and a handler that only touches
+            // an atomic, which is async-signal-safe.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = note as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(libc::SIGINT, &action, &mut previous) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let deferred = Deferred { previous };
+                // Someone (nohup, a shell running us in the background) wants SIGINT ignored:
+                // keep it that way.
+                if previous.sa_sigaction == libc::SIG_IGN {
+                    deferred.restore();
+                }
+                Ok(deferred)
+            }
+        }
+
+        /// Whether SIGINT arrived while deferred.
+        pub fn finish(self) -> bool {
+            RECEIVED.load(Ordering::SeqCst)
+        }
+
+        fn restore(&self) {
+            // SAFETY: reinstalls the disposition sigaction returned.
+            unsafe { libc::sigaction(libc::SIGINT, &self.previous, std::ptr::null_mut()) };
+        }
+    }
+
+    impl Drop for Deferred {
+        fn drop(&mut self) {
+            self.restore();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(raw: i32) -> ExitStatus {
+        ExitStatus::from_raw(raw)
+    }
+
+    #[test]
+    fn exit_codes_follow_the_child() {
+        assert_eq!(CommandFailed::from_status("dagger", status(0), false), None);
+        let failed = |raw, interrupted| {
+            CommandFailed::from_status("dagger", status(raw), interrupted).unwrap()
+        };
+        assert_eq!(failed(1 << 8, false).exit_code(), 1);
+        assert_eq!(failed(2 << 8, true).exit_code(), 2);
+        assert_eq!(failed(9, false).exit_code(), 137);
+        assert_eq!(
+            failed(9, false).to_string(),
+            "dagger was killed by signal 9"
+        );
+        assert_eq!(failed(0, true), CommandFailed::Interrupted);
+        assert_eq!(failed(0, true).exit_code(), 130);
+    }
+
+    #[test]
+    fn displays_as_shell() {
+        let command = PlannedCommand {
+            program: "go",
+            args: vec!["build".into(), "-o".into(), "/out dir/".into()],
+            dir: "/work/it's/app".into(),
+            env: vec![("GOTOOLCHAIN", "go1.26.8".into())],
+        };
+        assert_eq!(
+            command.to_string(),
+            r"cd '/work/it'\''s/app' && GOTOOLCHAIN=go1.26.8 go build -o '/out dir/'"
+        );
+    }
+}

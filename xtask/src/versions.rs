@@ -1,0 +1,360 @@
+//! `versions.toml`, the one place tool versions are written, and the `versions` and `bump`
+//! tasks.
+//!
+//! Everything else that names a version (go.mod's toolchain line, dagger.json's engine
+//! version, the `--go-version` passed to the pipeline) is derived from this file; see
+//! [`crate::derived`].
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+use toml::Spanned;
+use xshell::Shell;
+
+use crate::derived::{self, Mode};
+use crate::version::Version;
+use crate::write_files::{self, FileWrite};
+
+pub const FILE: &str = "versions.toml";
+
+/// A pinned tool: the keys of `[tools]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tool {
+    /// The Go toolchain.
+    Go,
+    /// The Dagger CLI and engine.
+    Dagger,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 2] = [Tool::Go, Tool::Dagger];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Tool::Go => "go",
+            Tool::Dagger => "dagger",
+        }
+    }
+}
+
+/// The contents of versions.toml, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub go: Version,
+    pub dagger: Version,
+}
+
+impl Versions {
+    pub fn get(&self, tool: Tool) -> Version {
+        match tool {
+            Tool::Go => self.go,
+            Tool::Dagger => self.dagger,
+        }
+    }
+
+    fn set(&mut self, tool: Tool, version: Version) {
+        match tool {
+            Tool::Go => self.go = version,
+            Tool::Dagger => self.dagger = version,
+        }
+    }
+
+    pub fn load(root: &Path) -> anyhow::Result<Versions> {
+        let text = read(root)?;
+        Ok(Versions::parse(&text)?)
+    }
+
+    /// Parses versions.toml strictly: unknown keys, missing keys and anything that is not a
+    /// plain `MAJOR.MINOR.PATCH` are errors that name the line.
+    pub fn parse(text: &str) -> Result<Versions, SchemaError> {
+        // Both are legal TOML, but nothing here writes them, and keeping bytes exact makes
+        // `bump`'s in-place edit and the drift check simple to reason about.
+        if text.starts_with('\u{feff}') {
+            return Err(SchemaError::at(
+                text,
+                0,
+                "starts with a byte-order mark; save it as UTF-8 without one",
+            ));
+        }
+        if let Some(offset) = text.find('\r') {
+            return Err(SchemaError::at(
+                text,
+                offset,
+                "carriage return (CRLF line end); use LF line ends",
+            ));
+        }
+        let file: VersionsFile = toml::from_str(text).map_err(|err| SchemaError {
+            line: err.span().map(|span| line_of(text.as_bytes(), span.start)),
+            message: err.message().trim_end().to_owned(),
+        })?;
+        let version = |tool: Tool, value: &Spanned<String>| {
+            value.get_ref().parse::<Version>().map_err(|err| {
+                let message = format!("{} = {:?}: {err}", tool.key(), value.get_ref());
+                SchemaError::at(text, value.span().start, message)
+            })
+        };
+        Ok(Versions {
+            go: version(Tool::Go, &file.tools.go)?,
+            dagger: version(Tool::Dagger, &file.tools.dagger)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionsFile {
+    tools: ToolsTable,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsTable {
+    go: Spanned<String>,
+    dagger: Spanned<String>,
+}
+
+/// A problem in versions.toml, at a line when the parser knows one.
+#[derive(Debug, thiserror::Error)]
+#[error("{FILE}:{}{message}", line.map_or(String::new(), |line| format!("{line}: ")))]
+pub struct SchemaError {
+    line: Option<usize>,
+    message: String,
+}
+
+impl SchemaError {
+    fn at(text: &str, offset: usize, message: impl Into<String>) -> SchemaError {
+        SchemaError {
+            line: Some(line_of(text.as_bytes(), offset)),
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based line of byte `offset`.
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    let offset = offset.min(bytes.len());
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn read(root: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(root.join(FILE)).with_context(|| format!("reading {FILE}"))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let line = line_of(err.as_bytes(), err.utf8_error().valid_up_to());
+        anyhow::anyhow!("{FILE}:{line}: not valid UTF-8")
+    })
+}
+
+/// `cargo xtask versions`: prints the pinned versions, or checks or regenerates the files
+/// derived from them.
+#[derive(Debug, clap::Args)]
+pub struct VersionsFlags {
+    /// Fail, listing every derived file that does not match versions.toml.
+    #[arg(long, conflicts_with = "write")]
+    check: bool,
+    /// Regenerate every derived file from versions.toml.
+    #[arg(long)]
+    write: bool,
+}
+
+impl VersionsFlags {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let root = sh.current_dir();
+        let versions = Versions::load(&root)?;
+        let mode = match (self.check, self.write) {
+            (true, _) => Mode::Check,
+            (_, true) => Mode::Write,
+            (false, false) => {
+                for tool in Tool::ALL {
+                    println!("{} {}", tool.key(), versions.get(tool));
+                }
+                return Ok(());
+            }
+        };
+        derived::update(&root, &versions, mode)
+    }
+}
+
+/// `cargo xtask bump <tool> <version>`: pins a new version in versions.toml and regenerates
+/// every derived file, all or nothing.
+#[derive(Debug, clap::Args)]
+pub struct BumpFlags {
+    #[arg(value_enum)]
+    tool: Tool,
+    version: Version,
+}
+
+impl BumpFlags {
+    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
+        let root = sh.current_dir();
+        let text = read(&root)?;
+        let mut versions = Versions::parse(&text)?;
+        let old = versions.get(self.tool);
+        versions.set(self.tool, self.version);
+
+        let new_text = edit_in_place(&text, self.tool, self.version)?;
+        let reparsed = Versions::parse(&new_text).context("re-reading the edited versions.toml")?;
+        anyhow::ensure!(
+            reparsed == versions,
+            "editing versions.toml changed more than {}",
+            self.tool.key()
+        );
+
+        // Every new content is computed before the first write, so an error in any derived
+        // file leaves all files as they were.
+        let mut writes = derived::writes(&root, &versions)?;
+        if new_text != text {
+            writes.insert(
+                0,
+                FileWrite {
+                    path: root.join(FILE),
+                    contents: new_text,
+                },
+            );
+        }
+        write_files::replace_all(&writes)?;
+
+        eprintln!("{} {old} -> {}", self.tool.key(), self.version);
+        write_files::print_updated(&root, &writes);
+        Ok(())
+    }
+}
+
+/// versions.toml with one version replaced and every comment, blank line and key order kept.
+fn edit_in_place(text: &str, tool: Tool, version: Version) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().context("parsing versions.toml for editing")?;
+    let value = doc
+        .get_mut("tools")
+        .and_then(|tools| tools.as_table_like_mut())
+        .and_then(|tools| tools.get_mut(tool.key()))
+        .and_then(|item| item.as_value_mut())
+        .with_context(|| format!("versions.toml has no tools.{}", tool.key()))?;
+    // The decor holds the spaces and the trailing comment around the value.
+    let decor = value.decor().clone();
+    *value = toml_edit::Value::from(version.to_string());
+    *value.decor_mut() = decor;
+    Ok(doc.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+# Toolchain versions.
+[tools]
+go = \"1.26.8\"      # the Go toolchain
+dagger = \"0.21.8\"  # the Dagger CLI and engine
+";
+
+    #[test]
+    fn parses_the_suggested_shape() {
+        let versions = Versions::parse(GOOD).unwrap();
+        assert_eq!(
+            versions,
+            Versions {
+                go: Version::new(1, 26, 8),
+                dagger: Version::new(0, 21, 8)
+            }
+        );
+    }
+
+    #[test]
+    fn accepts_other_legal_layouts() {
+        for text in [
+            "tools = { go = \"1.26.8\", dagger = \"0.21.8\" }\n",
+            "[tools]\ndagger = '0.21.8'\ngo = \"1.26.8\"",
+            "\n\n# c\n[tools] # c\n\n  go = \"1.26.8\"\n\tdagger=\"0.21.8\"\n",
+        ] {
+            assert!(Versions::parse(text).is_ok(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_expected() {
+        let cases = [
+            (
+                "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nnode = \"1.2.3\"\n",
+                "versions.toml:4: unknown field `node`, expected `go` or `dagger`",
+            ),
+            (
+                "[tools]\ngo = \"1.26.8\"\n\ndagger = \"0.21.8; rm -rf /\"\n",
+                "versions.toml:4: dagger = \"0.21.8; rm -rf /\": a character other than 0-9 and '.'; expected MAJOR.MINOR.PATCH in decimal digits, e.g. 1.26.8",
+            ),
+            (
+                "[tools]\ngo = \"1.26\"\ndagger = \"0.21.8\"\n",
+                "versions.toml:2: go = \"1.26\": not three numbers",
+            ),
+            (
+                "[tools]\ngo = 1.26\ndagger = \"0.21.8\"\n",
+                "versions.toml:2: invalid type: floating point `1.26`, expected a string",
+            ),
+            (
+                "[tools]\ngo = \"1.26.8\"\ngo = \"1.26.9\"\ndagger = \"0.21.8\"\n",
+                "versions.toml:3: duplicate key",
+            ),
+            ("[tools]\ngo = \"1.26.8\"\n", "missing field `dagger`"),
+            (
+                "[tool]\ngo = \"1.26.8\"\n",
+                "versions.toml:1: unknown field `tool`",
+            ),
+            (
+                "\u{feff}[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+                "versions.toml:1: starts with a byte-order mark",
+            ),
+            (
+                "[tools]\r\ngo = \"1.26.8\"\r\ndagger = \"0.21.8\"\r\n",
+                "versions.toml:1: carriage return",
+            ),
+            (
+                "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n[extra]\n",
+                "versions.toml:4: unknown field `extra`",
+            ),
+            (
+                "[tools]\ngo = \"١.٢.٣\"\ndagger = \"0.21.8\"\n",
+                "versions.toml:2: go = \"١.٢.٣\": digits other than ASCII 0-9",
+            ),
+            (
+                "[tools]\ngo = \"1.26.8\"\ndagger = \"0.99999999999.8\"\n",
+                "versions.toml:3: dagger = \"0.99999999999.8\": a number above 4294967295",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Versions::parse(text).unwrap_err().to_string();
+            assert!(
+                err.starts_with(expected)
+                    || (expected.starts_with("missing") && err.contains(expected)),
+                "{text:?}\n  gave {err:?}\n  want {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bump_edits_only_the_value() {
+        let edited = edit_in_place(GOOD, Tool::Go, Version::new(1, 27, 0)).unwrap();
+        assert_eq!(edited, GOOD.replace("\"1.26.8\"", "\"1.27.0\""));
+        let edited = edit_in_place(GOOD, Tool::Dagger, Version::new(0, 22, 10)).unwrap();
+        assert_eq!(edited, GOOD.replace("\"0.21.8\"", "\"0.22.10\""));
+    }
+
+    #[test]
+    fn bump_keeps_single_quotes_and_inline_tables_parseable() {
+        for text in [
+            "tools = { go = '1.26.8', dagger = '0.21.8' } # c\n",
+            "[tools]\ngo='1.26.8'\ndagger='0.21.8'",
+        ] {
+            let edited = edit_in_place(text, Tool::Dagger, Version::new(0, 22, 0)).unwrap();
+            let versions = Versions::parse(&edited).unwrap();
+            assert_eq!(versions.dagger, Version::new(0, 22, 0), "{edited}");
+            assert_eq!(versions.go, Version::new(1, 26, 8));
+        }
+    }
+
+    /// The repository's own versions.toml parses.
+    #[test]
+    fn repository_versions_toml_is_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        Versions::load(root).unwrap();
+    }
+}

@@ -1,0 +1,43 @@
+//! `--engine local`: the same jobs with the Go on this machine (these run the real Go).
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::Project;
+
+#[test]
+fn local_build_puts_binaries_in_out() {
+    let project = Project::new();
+    let out = project.home().join("out");
+    project
+        .run(["build", "--engine", "local", "--out", out.to_str().unwrap()])
+        .success();
+    for binary in ["hello", "bye"] {
+        let mode = std::fs::metadata(out.join(binary))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert!(mode & 0o111 != 0, "{binary} is not executable");
+    }
+    let hello = std::process::Command::new(out.join("hello"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(hello.stdout).unwrap(), "hello, world\n");
+    assert!(project.all_dagger_calls().is_empty());
+}
+
+#[test]
+fn local_test_runs_go_test_and_propagates_failure() {
+    let project = Project::new();
+    project
+        .run(["test", "--engine", "local"])
+        .success()
+        .stdout_has("ok  \texample.com/app/greet");
+
+    project.write("app/greet/testdata/name.txt", "gordon\n");
+    project
+        .run(["test", "--engine", "local"])
+        .code(1)
+        .stdout_has("FAIL")
+        .stderr_has("error: go exited with status 1");
+    assert!(project.all_dagger_calls().is_empty());
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real xtask binary in throwaway git repositories, with a stand-in
+//! `dagger` that records how it was called.
+
+mod harness;
+
+mod credentials;
+mod local;
+mod pipeline;
+mod timestamps;
+mod versions;

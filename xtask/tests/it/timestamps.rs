@@ -1,0 +1,112 @@
+//! The timestamp sync before the pipeline: what dagger sees when it is called.
+
+use std::time::{Duration, SystemTime};
+
+use crate::harness::{COMMIT_TIME, Project};
+
+const EDITED: &str = "app/greet/greet.go";
+
+/// A project with one edited file whose mtime is known, 2020-09-13T12:26:40.5Z.
+fn project_with_an_edit() -> (Project, SystemTime) {
+    let project = Project::new().home_ssh();
+    project.write(EDITED, &project.read(EDITED).replace("hello, ", "hi, "));
+    let edited_at = SystemTime::UNIX_EPOCH + Duration::new(1_600_000_000, 500_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(project.path(EDITED))
+        .unwrap()
+        .set_modified(edited_at)
+        .unwrap();
+    (project, edited_at)
+}
+
+fn sha256_at_head(project: &Project, path: &str) -> String {
+    let script = format!("git show HEAD:{path} | sha256sum");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(project.root())
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn clean_files_have_commit_times_when_dagger_runs() {
+    let (project, _) = project_with_an_edit();
+    project.run(["build"]).success().stderr_has("timestamps:");
+    let call = project.dagger_call();
+    let clean: Vec<&String> = call.files.keys().filter(|path| *path != EDITED).collect();
+    assert!(clean.len() >= 8, "{clean:?}");
+    for path in clean {
+        assert_eq!(call.mtime_seconds(path), COMMIT_TIME, "{path}");
+        // An old mtime only ever goes with the committed content.
+        assert_eq!(
+            call.hashes[path.as_str()],
+            sha256_at_head(&project, path),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn edited_files_keep_their_mtime() {
+    let (project, _) = project_with_an_edit();
+    project.run(["test"]).success();
+    let call = project.dagger_call();
+    assert_eq!(call.files[EDITED].1, "1600000000.500000000");
+    assert_ne!(call.hashes[EDITED], sha256_at_head(&project, EDITED));
+}
+
+#[test]
+fn no_sync_leaves_mtimes_alone() {
+    let (project, _) = project_with_an_edit();
+    project.run(["build", "--no-sync"]).success();
+    let call = project.dagger_call();
+    assert_eq!(call.files[EDITED].1, "1600000000.500000000");
+    // The fixture was written just now, long after its commit.
+    assert!(call.mtime_seconds("app/go.mod") > COMMIT_TIME + 3600);
+}
+
+#[test]
+fn dry_run_sync_changes_no_mtime() {
+    let (project, edited_at) = project_with_an_edit();
+    let go_mod = std::fs::metadata(project.path("app/go.mod"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    project
+        .run(["build", "--dry-run"])
+        .success()
+        .stderr_has("timestamps:");
+    assert_eq!(
+        std::fs::metadata(project.path("app/go.mod"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        go_mod
+    );
+    assert_eq!(
+        std::fs::metadata(project.path(EDITED))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        edited_at
+    );
+}
+
+#[test]
+fn outside_a_git_work_tree_there_is_a_notice() {
+    let project = Project::new().home_ssh();
+    std::fs::remove_dir_all(project.path(".git")).unwrap();
+    project
+        .run(["build"])
+        .success()
+        .stderr_has("is not a git work tree; timestamps not synced");
+    assert_eq!(project.dagger_calls().len(), 1);
+}

@@ -1,0 +1,233 @@
+//! `versions`, `versions --check`/`--write` and `bump`: one source of versions, every copy
+//! derived from it, and no change at all when anything is wrong.
+
+use crate::harness::{Project, VERSIONS_TOML};
+
+#[test]
+fn versions_prints_one_line_per_tool() {
+    let run = Project::new().run(["versions"]).success();
+    assert_eq!(run.stdout, "go 1.26.8\ndagger 0.21.8\n");
+}
+
+#[test]
+fn bump_go_updates_go_mod_and_reaches_the_pipeline() {
+    let project = Project::new().home_ssh();
+    project.run(["bump", "go", "1.26.9"]).success();
+    assert_eq!(
+        project.read("versions.toml"),
+        VERSIONS_TOML.replace("\"1.26.8\"", "\"1.26.9\"")
+    );
+    assert_eq!(
+        project.read("app/go.mod"),
+        "module example.com/app\n\ngo 1.26.0\n\ntoolchain go1.26.9\n"
+    );
+    project.run(["versions", "--check"]).success();
+    project.run(["build"]).success();
+    assert!(
+        project
+            .dagger_call()
+            .argv
+            .contains(&"--go-version=1.26.9".to_owned())
+    );
+}
+
+#[test]
+fn bump_dagger_updates_dagger_json_and_the_cli_check() {
+    let project = Project::new().home_ssh();
+    project.run(["bump", "dagger", "0.22.0"]).success();
+    assert_eq!(
+        project.read("dagger.json").lines().nth(2),
+        Some("  \"engineVersion\": \"v0.22.0\",")
+    );
+    project
+        .run(["versions"])
+        .success()
+        .stdout_has("dagger 0.22.0\n");
+    project
+        .run(["build"])
+        .code(1)
+        .stderr_has("dagger 0.21.8 is on PATH, but versions.toml pins dagger 0.22.0");
+    let project = project.dagger_version("0.22.0");
+    project.run(["build"]).success();
+}
+
+#[test]
+fn bump_rejects_hostile_versions_and_changes_nothing() {
+    let project = Project::new();
+    let before = project.snapshot();
+    let hostile = [
+        "",
+        "1.26",
+        "1.26.8.1",
+        "v1.26.8",
+        "1.26.8; rm -rf /",
+        "$(id)",
+        "`id`",
+        "../x",
+        "1.26.8\n[tools]\nnode = \"1.0.0\"",
+        "1.26.8\" # ",
+        "01.26.8",
+        "١.٢.٣",
+        "1.2.３",
+        "4294967296.0.0",
+        "1.26.8-rc1",
+        " 1.26.8",
+        "-1.26.8",
+    ];
+    for version in hostile {
+        let run = project.run(["bump", "go", version]);
+        assert_eq!(run.status.code(), Some(2), "accepted {version:?}\n{run}");
+        assert!(
+            run.stderr.contains("expected MAJOR.MINOR.PATCH") || version.starts_with('-'),
+            "{version:?}\n{run}"
+        );
+    }
+    project
+        .run(["bump", "node", "1.0.0"])
+        .code(2)
+        .stderr_has("invalid value 'node'");
+    assert_eq!(project.snapshot(), before);
+}
+
+#[test]
+fn bump_changes_nothing_when_a_derived_file_cannot_follow() {
+    let project = Project::new();
+    // The go directive needs Go 1.26.0, so 1.25.9 cannot be the toolchain.
+    let before = project.snapshot();
+    project
+        .run(["bump", "go", "1.25.9"])
+        .code(1)
+        .stderr_has("app/go.mod")
+        .stderr_has("`go 1.26.0` needs Go 1.26.0 or newer");
+    assert_eq!(project.snapshot(), before);
+
+    project.write("dagger.json", "{\"name\": \"ci\"}\n");
+    let before = project.snapshot();
+    project
+        .run(["bump", "dagger", "0.22.0"])
+        .code(1)
+        .stderr_has("dagger.json")
+        .stderr_has("engineVersion");
+    assert_eq!(project.snapshot(), before);
+
+    std::fs::remove_file(project.path("dagger.json")).unwrap();
+    let before = project.snapshot();
+    project
+        .run(["bump", "go", "1.26.9"])
+        .code(1)
+        .stderr_has("dagger.json: missing");
+    assert_eq!(project.snapshot(), before);
+}
+
+#[test]
+fn bump_keeps_comments_and_layout() {
+    let project = Project::new();
+    let text = "# top\n\n[tools]  # the table\n# go next\ngo   =   '1.26.8'   # trailing\n\ndagger = \"0.21.8\"\n# end\n";
+    project.write("versions.toml", text);
+    project.run(["bump", "go", "1.27.0"]).success();
+    let edited = project.read("versions.toml");
+    assert!(
+        edited.starts_with("# top\n\n[tools]  # the table\n# go next\ngo   =   "),
+        "{edited}"
+    );
+    assert!(
+        edited.ends_with("1.27.0\"   # trailing\n\ndagger = \"0.21.8\"\n# end\n"),
+        "{edited}"
+    );
+}
+
+#[test]
+fn check_lists_every_drift_and_the_fix() {
+    let project = Project::new();
+    project.run(["versions", "--check"]).success();
+    project.write(
+        "app/go.mod",
+        "module example.com/app\n\ngo 1.26.0\n\ntoolchain go1.26.7\n",
+    );
+    project.write(
+        "dagger.json",
+        &project.read("dagger.json").replace("v0.21.8", "v0.20.0"),
+    );
+    let run = project.run(["versions", "--check"]).code(1);
+    let run = run
+        .stderr_has("app/go.mod: toolchain: expected go1.26.8, found go1.26.7")
+        .stderr_has("dagger.json: engineVersion: expected v0.21.8, found v0.20.0")
+        .stderr_has("fix with `cargo xtask versions --write`");
+    assert_eq!(run.stdout, "");
+    project.run(["versions", "--write"]).success();
+    project.run(["versions", "--check"]).success();
+    assert_eq!(project.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
+fn check_reports_a_missing_file() {
+    let project = Project::new();
+    std::fs::remove_file(project.path("app/go.mod")).unwrap();
+    project
+        .run(["versions", "--check"])
+        .code(1)
+        .stderr_has("app/go.mod: missing (expected toolchain go1.26.8)");
+    project
+        .run(["versions", "--write"])
+        .code(1)
+        .stderr_has("app/go.mod: missing");
+}
+
+#[test]
+fn malformed_versions_toml_names_the_line() {
+    let cases = [
+        (
+            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nnode = \"20.0.0\"\n",
+            "versions.toml:4: unknown field `node`",
+        ),
+        (
+            "# c\n[tools]\ngo = \"1.26.8; rm -rf /\"\ndagger = \"0.21.8\"\n",
+            "versions.toml:3: go = \"1.26.8; rm -rf /\"",
+        ),
+        (
+            "[tools]\ngo = \"1.26.8\"\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+            "versions.toml:3: duplicate key",
+        ),
+        (
+            "[tools]\r\ngo = \"1.26.8\"\r\ndagger = \"0.21.8\"\r\n",
+            "versions.toml:1: carriage return",
+        ),
+        (
+            "\u{feff}[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+            "versions.toml:1: starts with a byte-order mark",
+        ),
+        (
+            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.08\"\n",
+            "versions.toml:3: dagger = \"0.21.08\": a number with a leading zero",
+        ),
+    ];
+    for (text, message) in cases {
+        let project = Project::new().home_ssh();
+        project.write("versions.toml", text);
+        let before = project.snapshot();
+        project.run(["versions"]).code(1).stderr_has(message);
+        project.run(["build"]).code(1).stderr_has(message);
+        project
+            .run(["bump", "go", "1.26.9"])
+            .code(1)
+            .stderr_has(message);
+        assert!(project.all_dagger_calls().is_empty());
+        assert_eq!(project.snapshot(), before);
+    }
+}
+
+#[test]
+fn not_in_a_project_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("versions")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("has versions.toml and Cargo.toml"),
+        "{stderr}"
+    );
+}
