@@ -229,6 +229,19 @@ impl Project {
         out
     }
 
+    /// A fresh clone of the project at `dest`, replacing whatever was there: every file
+    /// gets the current time, as on a new CI machine.
+    pub fn clone_to(&self, dest: &Path) {
+        let _ = std::fs::remove_dir_all(dest);
+        let (source, dest) = (self.root(), dest.to_owned());
+        self.git(&[
+            "clone",
+            "-q",
+            source.to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ]);
+    }
+
     pub fn git(&self, args: &[&str]) -> String {
         let output = Command::new("git")
             .args(args)
@@ -269,6 +282,15 @@ impl Project {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.run_at(&self.root().join(dir), args)
+    }
+
+    /// Runs xtask in any directory, with this project's environment and stand-in.
+    pub fn run_at<I, S>(&self, dir: &Path, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut path = Vec::new();
         if self.dagger {
             path.push(self.dir.path().join("standin"));
@@ -276,7 +298,7 @@ impl Project {
         path.extend(tool_dirs());
         let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(args)
-            .current_dir(self.root().join(dir))
+            .current_dir(dir)
             .env_clear()
             .envs(&self.env)
             .env("PATH", std::env::join_paths(path).unwrap())

@@ -41,3 +41,35 @@ fn local_test_runs_go_test_and_propagates_failure() {
         .stderr_has("error: go exited with status 1");
     assert!(project.all_dagger_calls().is_empty());
 }
+
+/// Why the sync exists: Go's test cache keys a test that reads testdata/ by those files' size
+/// and mtime. A fresh clone gives every file a new mtime, so without the sync the tests run
+/// again; with it, a clone into the same path finds the cached result.
+#[test]
+fn synced_reclone_reuses_go_test_cache_and_unsynced_does_not() {
+    let project = Project::new();
+    let clone = project.home().join("clone");
+    let package = "example.com/app/greet\t(cached)";
+
+    project.clone_to(&clone);
+    project
+        .run_at(&clone, ["test", "--engine", "local"])
+        .success()
+        .stdout_has("ok  \texample.com/app/greet");
+
+    project.clone_to(&clone);
+    project
+        .run_at(&clone, ["test", "--engine", "local"])
+        .success()
+        .stdout_has(package);
+
+    project.clone_to(&clone);
+    let unsynced = project
+        .run_at(&clone, ["test", "--engine", "local", "--no-sync"])
+        .success()
+        .stdout_has("ok  \texample.com/app/greet");
+    assert!(
+        !unsynced.stdout.contains(package),
+        "without the sync the fresh clone's testdata has new mtimes, so the result cannot be cached\n{unsynced}"
+    );
+}
