@@ -12,7 +12,6 @@
 //! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
 //! shallow clone's boundary are approximate and are not stored.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +19,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 
 use crate::history::{HistoryMode, LastChange};
+use crate::path_map::PathMap;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
@@ -40,7 +40,7 @@ pub(crate) struct AnchorEntry {
 pub(crate) struct Anchor {
     pub commit: Oid,
     pub mode: HistoryMode,
-    pub entries: HashMap<Vec<u8>, AnchorEntry>,
+    pub entries: PathMap<AnchorEntry>,
 }
 
 impl Anchor {
@@ -210,7 +210,8 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
     };
     let commit = reader.oid()?;
     let count = reader.u32()? as usize;
-    let mut entries = HashMap::with_capacity(count.min(body.len() / 29));
+    let mut entries =
+        PathMap::with_capacity_and_hasher(count.min(body.len() / 29), Default::default());
     for _ in 0..count {
         let path_len = reader.u32()? as usize;
         let path = reader.take(path_len)?.to_vec();
@@ -278,7 +279,7 @@ mod tests {
 
     fn sample() -> Anchor {
         let id = |s: &str| Oid::from_str(s).unwrap();
-        let mut entries = HashMap::new();
+        let mut entries = PathMap::default();
         entries.insert(
             b"a/b.txt".to_vec(),
             AnchorEntry {

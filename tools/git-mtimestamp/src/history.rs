@@ -26,6 +26,7 @@ use std::rc::Rc;
 use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
 
 use crate::objects::{CommitHeader, RawEntries, parse_commit};
+use crate::path_map::PathMap;
 
 use crate::error::Error;
 use crate::progress::Progress;
@@ -530,11 +531,8 @@ impl<'o> TreeCache<'o> {
 }
 
 /// Every blob, symlink and submodule path in a tree, with its entry's id and mode.
-pub(crate) fn flatten_tree(
-    repo: &Repository,
-    tree: Oid,
-) -> Result<HashMap<Vec<u8>, (Oid, i32)>, Error> {
-    let mut out = HashMap::new();
+pub(crate) fn flatten_tree(repo: &Repository, tree: Oid) -> Result<PathMap<(Oid, i32)>, Error> {
+    let mut out = PathMap::default();
     let mut stack = vec![(Vec::new(), tree)];
     while let Some((prefix, id)) = stack.pop() {
         let tree = repo

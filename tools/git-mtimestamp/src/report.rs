@@ -75,7 +75,7 @@ impl fmt::Display for SkipReason {
 }
 
 /// A file time as seconds since the Unix epoch plus nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Timestamp {
     pub seconds: i64,
     pub nanos: u32,

@@ -51,6 +51,35 @@ impl FileStat {
         })
     }
 
+    /// `lstat` of `relative` below the open directory `dir`.
+    pub fn at(dir: impl rustix::fd::AsFd, relative: &[u8]) -> io::Result<FileStat> {
+        let st = rustix::fs::statat(
+            dir,
+            std::ffi::OsStr::from_bytes(relative),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(FileStat {
+            mtime: Timestamp {
+                seconds: st.st_mtime as i64,
+                nanos: st.st_mtime_nsec as u32,
+            },
+            ctime: Timestamp {
+                seconds: st.st_ctime as i64,
+                nanos: st.st_ctime_nsec as u32,
+            },
+            atime: Timestamp {
+                seconds: st.st_atime as i64,
+                nanos: st.st_atime_nsec as u32,
+            },
+            size: st.st_size as u64,
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            mode: st.st_mode as u32,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+        })
+    }
+
     pub fn is_symlink(&self) -> bool {
         self.mode & 0o170000 == 0o120000
     }

@@ -2,17 +2,23 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
+use std::hash::BuildHasherDefault;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, IndexEntry, Oid, Repository};
+use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
 use crate::cache::{Anchor, AnswerCache};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{KnownAnswers, LastChange, last_change_times_with};
+use crate::index_file::{
+    FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
+    IndexFileError, IndexRecord, read_index,
+};
 use crate::index_refresh::{VerifiedStat, refresh_index};
+use crate::path_map::{PathHasher, PathMap, worker_threads};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
@@ -21,22 +27,19 @@ use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
 const MODE_SYMLINK: u32 = 0o120000;
 pub(crate) const MODE_GITLINK: u32 = 0o160000;
 const MODE_EXECUTABLE: u32 = 0o100755;
-/// `GIT_INDEX_ENTRY_VALID`: "assume unchanged".
-const FLAG_ASSUME_UNCHANGED: u16 = 0x8000;
-const FLAG_EXTENDED_INTENT_TO_ADD: u16 = 1 << 13;
-const FLAG_EXTENDED_SKIP_WORKTREE: u16 = 1 << 14;
 
 /// A repository with a work tree, opened for syncing.
 pub struct WorkTree {
     repo: Repository,
     root: PathBuf,
+    index_path: PathBuf,
 }
 
 impl WorkTree {
     /// Opens the repository whose work tree contains `path`, searching upward like `git -C`.
     pub fn open(path: &Path) -> Result<WorkTree, Error> {
         let repo = Repository::discover(path).map_err(|e| open_error(e, path))?;
-        WorkTree::from_repository(repo)
+        WorkTree::from_repository(repo, None)
     }
 
     /// Opens the repository the way the git command line does from the current directory:
@@ -67,17 +70,25 @@ impl WorkTree {
             repo.set_workdir(&cwd, false)
                 .map_err(Error::git("cannot use the current directory as work tree"))?;
         }
-        WorkTree::from_repository(repo)
+        let index_file = std::env::var_os("GIT_INDEX_FILE")
+            .filter(|v| !v.is_empty())
+            .map(|v| cwd.join(v));
+        WorkTree::from_repository(repo, index_file)
     }
 
-    fn from_repository(repo: Repository) -> Result<WorkTree, Error> {
+    fn from_repository(repo: Repository, index_file: Option<PathBuf>) -> Result<WorkTree, Error> {
         configure_libgit2();
         let Some(root) = repo.workdir().map(Path::to_path_buf) else {
             return Err(Error::BareRepository {
                 git_dir: repo.path().to_path_buf(),
             });
         };
-        Ok(WorkTree { repo, root })
+        let index_path = index_file.unwrap_or_else(|| repo.path().join("index"));
+        Ok(WorkTree {
+            repo,
+            root,
+            index_path,
+        })
     }
 
     /// The top directory of the work tree.
@@ -98,18 +109,21 @@ impl WorkTree {
             Err(e) if e.code() == ErrorCode::UnbornBranch => return Err(Error::UnbornHead),
             Err(e) => return Err(Error::corrupt("HEAD")(e)),
         };
-        let head_commit = head.peel_to_commit().map_err(Error::corrupt("HEAD"))?;
+        let head_id = match head.target() {
+            Some(id) => id,
+            None => head.peel_to_commit().map_err(Error::corrupt("HEAD"))?.id(),
+        };
         let cache = AnswerCache::new(repo.commondir());
-        // A sync at a HEAD seen before reads neither its tree nor its history.
         let trace = Trace::from_env();
-        let mut anchor = match cache.load(head_commit.id(), options.history) {
+        // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
+        let mut anchor = match cache.load(head_id, options.history) {
             Some(anchor) => anchor,
-            None => Anchor::of_tree(
-                repo,
-                head_commit.id(),
-                head_commit.tree_id(),
-                options.history,
-            )?,
+            None => {
+                let commit = repo
+                    .find_commit(head_id)
+                    .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?;
+                Anchor::of_tree(repo, head_id, commit.tree_id(), options.history)?
+            }
         };
         trace.phase("head tree");
         let scope = Scope::new(&options.pathspecs)?;
@@ -123,7 +137,6 @@ impl WorkTree {
             .collect();
 
         // History is walked on a second thread while this one reads the index and the files.
-        let head_id = head_commit.id();
         let git_dir = repo.path();
         let root = self.root.as_path();
         let (cache_ref, unresolved_ref) = (&cache, &unresolved);
@@ -189,30 +202,34 @@ impl WorkTree {
             .map(Vec::as_slice)
             .zip(changes.iter().copied())
             .collect();
-        let targets: HashMap<usize, LastChange> = candidates
-            .iter()
-            .map(|c| {
-                let change = walked
-                    .get(c.entry.path.as_slice())
-                    .copied()
-                    .or_else(|| anchor.answer(&c.entry.path))
-                    .expect("every candidate is a HEAD path with an answer");
-                (c.slot, change)
-            })
-            .collect();
-
-        let stamped = stamp_all(
-            repo.path(),
-            &self.root,
-            candidates,
-            &targets,
-            options,
-            filters_possible,
-        );
         let mut verified = Vec::new();
         let mut approximate = 0;
-        for (slot, outcome, verified_stat) in stamped {
-            if targets[&slot].approximate
+        let mut to_stamp = Vec::new();
+        for mut job in candidates {
+            let change = match job.candidate.known_change {
+                Some((commit, time)) => LastChange {
+                    commit,
+                    time,
+                    approximate: false,
+                },
+                None => *walked
+                    .get(job.entry.path.as_slice())
+                    .expect("every candidate is a HEAD path with an answer"),
+            };
+            job.change = Some(change);
+            // The common case of a warm sync: stat data proves the content and the time is
+            // right, so there is nothing to do and no reason to hand the file to a thread.
+            let target = target_time(change, job.entry.id, options.whole_seconds);
+            if !job.candidate.needs_content_check && job.candidate.stat.mtime == target {
+                approximate += usize::from(change.approximate);
+                files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
+            } else {
+                to_stamp.push(job);
+            }
+        }
+        let stamped = stamp_all(repo.path(), &self.root, to_stamp, options, filters_possible);
+        for (slot, outcome, approximate_change, verified_stat) in stamped {
+            if approximate_change
                 && matches!(
                     outcome,
                     Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
@@ -243,39 +260,41 @@ impl WorkTree {
     /// be stamped.
     fn classify_index(&self, anchor: &Anchor, scope: &Scope) -> Result<Classified, Error> {
         let repo = &self.repo;
-        let mut index = repo.index().map_err(|source| Error::Index {
-            path: repo.path().join("index"),
-            source,
-        })?;
-        let index_path = index
-            .path()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| repo.path().join("index"));
-        // Re-read: an Index cached by the Repository may predate a `git add`.
-        index.read(true).map_err(|source| Error::Index {
-            path: index_path.clone(),
-            source,
-        })?;
-        let rules = StatRules::new(repo, &index_path);
-        let filters_possible = filters_possible(repo, &index);
+        let index_path = self.index_path.clone();
+        let (entries, index_mtime) = match read_index(&index_path) {
+            Ok(read) => read,
+            // No index yet (a repository that was never checked out): nothing is staged and
+            // no file is known to git's stat cache.
+            Err(IndexFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Vec::new(), Timestamp::default())
+            }
+            Err(e) => {
+                return Err(Error::Index {
+                    path: index_path,
+                    source: git2::Error::from_str(&e.to_string()),
+                });
+            }
+        };
+        let rules = StatRules::new(repo, index_mtime);
+        let filters_possible = filters_possible(repo, &entries);
         let hasher = if filters_possible {
             ContentHasher::with_filters(repo)
         } else {
             ContentHasher::without_filters()
         };
-        let conflicted: HashSet<Vec<u8>> = index
+        let conflicted: HashSet<&[u8], BuildHasherDefault<PathHasher>> = entries
             .iter()
-            .filter(|e| stage(e) != 0)
-            .map(|e| e.path)
+            .filter(|e| e.stage() != 0)
+            .map(|e| e.path.as_slice())
             .collect();
+        let in_scope: Vec<&IndexRecord> =
+            entries.iter().filter(|e| scope.contains(&e.path)).collect();
+        let stats = self.preload_stats(&in_scope)?;
         let mut directories = DirectoryCheck::new(&self.root);
         let mut files: Vec<FileReport> = Vec::new();
         let mut candidates = Vec::new();
-        for entry in index.iter() {
-            if !scope.contains(&entry.path) {
-                continue;
-            }
-            if stage(&entry) != 0 {
+        for (entry, stat) in in_scope.into_iter().zip(stats) {
+            if entry.stage() != 0 {
                 // One report per conflicted path, however many stages it has.
                 if files.last().is_none_or(|f| f.path != entry.path) {
                     files.push(FileReport {
@@ -285,10 +304,9 @@ impl WorkTree {
                 }
                 continue;
             }
-            let absolute = self.root.join(OsStr::from_bytes(&entry.path));
-            match classify(
-                &entry,
-                &absolute,
+            let outcome = match classify(
+                entry,
+                stat,
                 anchor,
                 &conflicted,
                 &rules,
@@ -296,23 +314,21 @@ impl WorkTree {
                 &mut directories,
             ) {
                 Ok(candidate) => {
-                    files.push(FileReport {
-                        path: entry.path.clone(),
-                        // Replaced by the stamping outcome.
-                        outcome: Outcome::Skipped(SkipReason::Modified),
-                    });
                     candidates.push(StampJob {
-                        slot: files.len() - 1,
-                        entry,
-                        absolute,
+                        slot: files.len(),
+                        entry: entry.clone(),
                         candidate,
+                        change: None,
                     });
+                    // Replaced by the stamping outcome.
+                    Outcome::Skipped(SkipReason::Modified)
                 }
-                Err(reason) => files.push(FileReport {
-                    path: entry.path,
-                    outcome: Outcome::Skipped(reason),
-                }),
+                Err(reason) => Outcome::Skipped(reason),
             };
+            files.push(FileReport {
+                path: entry.path.clone(),
+                outcome,
+            });
         }
         Ok(Classified {
             files,
@@ -320,6 +336,47 @@ impl WorkTree {
             index_path,
             filters_possible,
         })
+    }
+}
+
+impl WorkTree {
+    /// The stat data of every stage-0 entry, read on all cores as `git status` does: on a
+    /// warm sync these calls are most of the work. Paths are resolved from an open handle on
+    /// the work-tree root, which spares the kernel the walk down to it for each file.
+    fn preload_stats(
+        &self,
+        entries: &[&IndexRecord],
+    ) -> Result<Vec<Option<std::io::Result<FileStat>>>, Error> {
+        let root = rustix::fs::open(
+            &self.root,
+            rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| Error::Io {
+            context: "cannot open the work tree",
+            path: self.root.clone(),
+            source: e.into(),
+        })?;
+        let chunk = entries.len().div_ceil(worker_threads()).max(256);
+        Ok(std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .map(|part| {
+                    let root = &root;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|e| (e.stage() == 0).then(|| FileStat::at(root, &e.path)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("stat calls do not panic"))
+                .collect()
+        }))
     }
 }
 
@@ -357,9 +414,10 @@ struct Classified {
 /// A file that may be stamped, and where its outcome goes in the report.
 struct StampJob {
     slot: usize,
-    entry: IndexEntry,
-    absolute: PathBuf,
+    entry: IndexRecord,
     candidate: Candidate,
+    /// The path's last change, once known.
+    change: Option<LastChange>,
 }
 
 /// Stamps the candidates on as many threads as there are cores (reading every stamped file
@@ -368,14 +426,13 @@ fn stamp_all(
     git_dir: &Path,
     root: &Path,
     candidates: Vec<StampJob>,
-    targets: &HashMap<usize, LastChange>,
     options: &Options,
     filters_possible: bool,
-) -> Vec<(usize, Outcome, Option<VerifiedStat>)> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
+) -> Vec<(usize, Outcome, bool, Option<VerifiedStat>)> {
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let threads = worker_threads();
     Progress::add(
         options.progress.as_deref().map(|p| &p.files_to_stamp),
         candidates.len(),
@@ -407,19 +464,20 @@ fn stamp_all(
                         .into_iter()
                         .map(|job| {
                             Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
-                            let change = targets[&job.slot];
+                            let change = job.change.expect("answered before stamping");
                             let target = target_time(change, job.entry.id, options.whole_seconds);
+                            let absolute = root.join(OsStr::from_bytes(&job.entry.path));
                             let mut verified = None;
                             let outcome = stamp_file(
                                 &job.entry,
-                                &job.absolute,
+                                &absolute,
                                 job.candidate,
                                 target,
                                 options.dry_run,
                                 &hasher,
                                 &mut verified,
                             );
-                            (job.slot, outcome, verified)
+                            (job.slot, outcome, change.approximate, verified)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -471,10 +529,6 @@ fn has_core_worktree(repo: &Repository) -> bool {
         .is_ok()
 }
 
-fn stage(entry: &IndexEntry) -> u16 {
-    (entry.flags >> 12) & 0x3
-}
-
 /// The mtime a clean file gets: the commit's seconds, and the blob's fingerprint as nanoseconds.
 fn target_time(change: LastChange, blob: Oid, whole_seconds: bool) -> Timestamp {
     Timestamp {
@@ -489,8 +543,8 @@ fn target_time(change: LastChange, blob: Oid, whole_seconds: bool) -> Timestamp 
 
 /// True when some attribute or setting could make git convert content between the work tree
 /// and the repository. Without one, the bytes on disk are the blob.
-fn filters_possible(repo: &Repository, index: &git2::Index) -> bool {
-    let attributes_in_tree = index
+fn filters_possible(repo: &Repository, entries: &[IndexRecord]) -> bool {
+    let attributes_in_tree = entries
         .iter()
         .any(|e| e.path == b".gitattributes" || e.path.ends_with(b"/.gitattributes"));
     let info_attributes = repo.commondir().join("info/attributes").exists();
@@ -518,7 +572,7 @@ struct StatRules {
 }
 
 impl StatRules {
-    fn new(repo: &Repository, index_path: &Path) -> StatRules {
+    fn new(repo: &Repository, index_mtime: Timestamp) -> StatRules {
         let config = repo.config().ok();
         let flag = |key: &str| {
             config
@@ -529,37 +583,28 @@ impl StatRules {
         StatRules {
             trust_ctime: flag("core.trustctime"),
             file_mode: flag("core.filemode"),
-            index_mtime: FileStat::of(index_path).ok().map(|s| s.mtime),
+            index_mtime: Some(index_mtime),
         }
     }
 
     /// git's `ie_match_stat`: true when the stat data proves the file equals its entry.
-    fn proves_clean(&self, entry: &IndexEntry, stat: &FileStat) -> bool {
-        let racy = self
-            .index_mtime
-            .is_none_or(|index| index_time(entry.mtime) >= index);
+    fn proves_clean(&self, entry: &IndexRecord, stat: &FileStat) -> bool {
+        let racy = self.index_mtime.is_none_or(|index| entry.mtime >= index);
         !racy
-            && index_time(entry.mtime) == truncated(stat.mtime)
-            && (!self.trust_ctime || index_time(entry.ctime) == truncated(stat.ctime))
-            && entry.file_size == stat.size as u32
+            && entry.mtime == truncated(stat.mtime)
+            && (!self.trust_ctime || entry.ctime == truncated(stat.ctime))
+            && entry.size == stat.size as u32
             && entry.ino == stat.ino as u32
             && entry.uid == stat.uid
             && entry.gid == stat.gid
     }
 }
 
-/// Index times hold 32-bit seconds.
+/// Index times hold unsigned 32-bit seconds.
 fn truncated(time: Timestamp) -> Timestamp {
     Timestamp {
-        seconds: time.seconds as i32 as i64,
+        seconds: time.seconds as u32 as i64,
         nanos: time.nanos,
-    }
-}
-
-fn index_time(time: git2::IndexTime) -> Timestamp {
-    Timestamp {
-        seconds: time.seconds() as i64,
-        nanos: time.nanoseconds(),
     }
 }
 
@@ -568,14 +613,16 @@ struct Candidate {
     stat: FileStat,
     /// The stat data does not prove the content: it must be read before the file is stamped.
     needs_content_check: bool,
+    /// The last change as stored in the answer cache, when it is known there.
+    known_change: Option<(Oid, i64)>,
 }
 
 /// Decides from the index, HEAD and the file's stat data whether `entry` may be stamped.
 fn classify(
-    entry: &IndexEntry,
-    absolute: &Path,
+    entry: &IndexRecord,
+    stat: Option<std::io::Result<FileStat>>,
     anchor: &Anchor,
-    conflicted: &HashSet<Vec<u8>>,
+    conflicted: &HashSet<&[u8], BuildHasherDefault<PathHasher>>,
     rules: &StatRules,
     hasher: &ContentHasher<'_>,
     directories: &mut DirectoryCheck,
@@ -583,7 +630,7 @@ fn classify(
     if entry.mode == MODE_GITLINK {
         return Err(SkipReason::Submodule);
     }
-    if conflicted.contains(&entry.path) {
+    if !conflicted.is_empty() && conflicted.contains(entry.path.as_slice()) {
         return Err(SkipReason::Conflicted);
     }
     if entry.flags_extended & FLAG_EXTENDED_SKIP_WORKTREE != 0 {
@@ -592,15 +639,14 @@ fn classify(
     if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
         return Err(SkipReason::IntentToAdd);
     }
-    match anchor.entries.get(&entry.path) {
-        Some(head) if head.blob == entry.id && head.mode == entry.mode => {}
+    let known_change = match anchor.entries.get(&entry.path) {
+        Some(head) if head.blob == entry.id && head.mode == entry.mode => head.change,
         _ => return Err(SkipReason::Staged),
-    }
+    };
     directories.check_parents(&entry.path)?;
-    let stat = match FileStat::of(absolute) {
-        Ok(stat) => stat,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SkipReason::Deleted),
-        Err(_) => return Err(SkipReason::Deleted),
+    // A file that cannot be stat'ed (missing, or a path through a file) is as good as gone.
+    let Some(Ok(stat)) = stat else {
+        return Err(SkipReason::Deleted);
     };
     let type_matches = if entry.mode == MODE_SYMLINK {
         stat.is_symlink()
@@ -621,13 +667,14 @@ fn classify(
     }
     // git's rule: a size that differs from a recorded non-zero size is a modification, with no
     // need to read the file.
-    if entry.file_size != 0 && entry.file_size != stat.size as u32 {
+    if entry.size != 0 && entry.size != stat.size as u32 {
         return Err(SkipReason::Modified);
     }
     let assume_unchanged = entry.flags & FLAG_ASSUME_UNCHANGED != 0;
     Ok(Candidate {
         needs_content_check: assume_unchanged || !rules.proves_clean(entry, &stat),
         stat,
+        known_change,
     })
 }
 
@@ -651,7 +698,7 @@ fn read_and_compare(
 }
 
 fn stamp_file(
-    entry: &IndexEntry,
+    entry: &IndexRecord,
     absolute: &Path,
     candidate: Candidate,
     target: Timestamp,
@@ -711,18 +758,33 @@ fn stamp_file(
 /// be touched.
 struct DirectoryCheck {
     root: PathBuf,
-    known: HashMap<Vec<u8>, Result<(), SkipReason>>,
+    known: PathMap<Result<(), SkipReason>>,
+    /// The parent directory of the last path that passed: index entries come sorted, so most
+    /// paths share it and need no lookup at all.
+    last_good_parent: Vec<u8>,
 }
 
 impl DirectoryCheck {
     fn new(root: &Path) -> Self {
         DirectoryCheck {
             root: root.to_path_buf(),
-            known: HashMap::new(),
+            known: PathMap::default(),
+            last_good_parent: Vec::new(),
         }
     }
 
     fn check_parents(&mut self, path: &[u8]) -> Result<(), SkipReason> {
+        let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+        if parent == self.last_good_parent.as_slice() {
+            return Ok(());
+        }
+        self.check_each_parent(path)?;
+        self.last_good_parent.clear();
+        self.last_good_parent.extend_from_slice(parent);
+        Ok(())
+    }
+
+    fn check_each_parent(&mut self, path: &[u8]) -> Result<(), SkipReason> {
         for (position, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
             let directory = &path[..position];
             if let Some(answer) = self.known.get(directory) {

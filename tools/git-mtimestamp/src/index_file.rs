@@ -1,0 +1,265 @@
+//! Reading git's index file directly.
+//!
+//! A warm sync does little more than read the index and stat every file, so reading the index
+//! is a third of its time. libgit2 checks the whole file's SHA-1 and builds hash maps of the
+//! entries; a sync needs only the entries in order. Nothing here is trusted blindly: an entry
+//! is only ever stamped after its file's content is compared with the entry's blob, and the
+//! index is rewritten through libgit2, which reads and checks it again.
+
+use std::path::Path;
+
+use git2::Oid;
+
+use crate::report::Timestamp;
+
+/// `assume unchanged`.
+pub(crate) const FLAG_ASSUME_UNCHANGED: u16 = 0x8000;
+const FLAG_EXTENDED: u16 = 0x4000;
+pub(crate) const FLAG_EXTENDED_SKIP_WORKTREE: u16 = 1 << 14;
+pub(crate) const FLAG_EXTENDED_INTENT_TO_ADD: u16 = 1 << 13;
+
+/// One index entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexRecord {
+    pub ctime: Timestamp,
+    pub mtime: Timestamp,
+    pub ino: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u32,
+    pub id: Oid,
+    pub flags: u16,
+    pub flags_extended: u16,
+    pub path: Vec<u8>,
+}
+
+impl IndexRecord {
+    pub fn stage(&self) -> u16 {
+        (self.flags >> 12) & 0x3
+    }
+}
+
+/// Why an index file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IndexFileError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not an index file, or a version this tool does not know (2 to 4)")]
+    Header,
+    #[error("the index is truncated or malformed at entry {0}")]
+    Entry(usize),
+    #[error("the index is split (core.splitIndex); run `git update-index --no-split-index` first")]
+    Split,
+}
+
+/// The entries of the index file at `path`, with the file's own mtime (for git's racy-clean
+/// rule).
+pub(crate) fn read_index(path: &Path) -> Result<(Vec<IndexRecord>, Timestamp), IndexFileError> {
+    let data = std::fs::read(path)?;
+    let mtime = crate::stamp::FileStat::of(path)?.mtime;
+    Ok((parse_index(&data)?, mtime))
+}
+
+fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+    };
+    if data.get(..4) != Some(b"DIRC") {
+        return Err(IndexFileError::Header);
+    }
+    let version = be32(4).ok_or(IndexFileError::Header)?;
+    if !(2..=4).contains(&version) {
+        return Err(IndexFileError::Header);
+    }
+    let count = be32(8).ok_or(IndexFileError::Header)? as usize;
+    let mut entries = Vec::with_capacity(count.min(data.len() / 62));
+    let mut at = 12;
+    let mut previous: Vec<u8> = Vec::new();
+    for n in 0..count {
+        let bad = || IndexFileError::Entry(n);
+        let word = |i: usize| be32(at + 4 * i).ok_or_else(bad);
+        let time = |i: usize| -> Result<Timestamp, IndexFileError> {
+            Ok(Timestamp {
+                seconds: i64::from(word(i)?),
+                nanos: word(i + 1)?,
+            })
+        };
+        let id = data.get(at + 40..at + 60).ok_or_else(bad)?;
+        let flags = u16::from_be_bytes(
+            data.get(at + 60..at + 62)
+                .ok_or_else(bad)?
+                .try_into()
+                .unwrap(),
+        );
+        let mut path_at = at + 62;
+        let flags_extended = if flags & FLAG_EXTENDED != 0 && version >= 3 {
+            path_at += 2;
+            u16::from_be_bytes(
+                data.get(at + 62..at + 64)
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .unwrap(),
+            )
+        } else {
+            0
+        };
+        let record = |path: Vec<u8>| -> Result<IndexRecord, IndexFileError> {
+            Ok(IndexRecord {
+                ctime: time(0)?,
+                mtime: time(2)?,
+                ino: word(5)?,
+                mode: word(6)?,
+                uid: word(7)?,
+                gid: word(8)?,
+                size: word(9)?,
+                id: Oid::from_bytes(id).map_err(|_| bad())?,
+                flags,
+                flags_extended,
+                path,
+            })
+        };
+        if version == 4 {
+            // The path is the previous path less N trailing bytes, plus a NUL-terminated suffix.
+            let (strip, varint_len) =
+                decode_varint(data.get(path_at..).ok_or_else(bad)?).ok_or_else(bad)?;
+            let suffix_at = path_at + varint_len;
+            let nul = data
+                .get(suffix_at..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0))
+                .ok_or_else(bad)?;
+            let keep = previous.len().checked_sub(strip).ok_or_else(bad)?;
+            previous.truncate(keep);
+            previous.extend_from_slice(&data[suffix_at..suffix_at + nul]);
+            entries.push(record(previous.clone())?);
+            at = suffix_at + nul + 1;
+        } else {
+            let nul = data
+                .get(path_at..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0))
+                .ok_or_else(bad)?;
+            entries.push(record(data[path_at..path_at + nul].to_vec())?);
+            // Entries are padded with NULs to a multiple of eight bytes.
+            at = (path_at + nul + 8 - at) / 8 * 8 + at;
+        }
+    }
+    // Extensions follow until the 20-byte trailer; only a split index changes what the
+    // entries mean.
+    while at + 8 <= data.len().saturating_sub(20) {
+        let signature = &data[at..at + 4];
+        let size = be32(at + 4).ok_or(IndexFileError::Entry(count))? as usize;
+        if signature == b"link" {
+            return Err(IndexFileError::Split);
+        }
+        at = at
+            .checked_add(8 + size)
+            .ok_or(IndexFileError::Entry(count))?;
+    }
+    Ok(entries)
+}
+
+/// git's offset varint (varint.c): seven bits a byte, each continuation adding one.
+fn decode_varint(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut iter = bytes.iter();
+    let mut byte = *iter.next()?;
+    let mut value = usize::from(byte & 0x7f);
+    let mut used = 1;
+    while byte & 0x80 != 0 {
+        byte = *iter.next()?;
+        used += 1;
+        value = value.checked_add(1)?.checked_shl(7)? | usize::from(byte & 0x7f);
+    }
+    Some((value, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Every version of the format reads back what `git ls-files --stage` lists, including
+    /// v4's prefix-compressed paths and v3's extended flags.
+    #[test]
+    fn index_versions_match_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        for path in ["a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/cc.txt", "z"] {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, path).unwrap();
+        }
+        git(root, &["add", "."]);
+        std::fs::write(root.join("new.txt"), "n").unwrap();
+        git(root, &["add", "-N", "new.txt"]);
+        git(root, &["update-index", "--skip-worktree", "z"]);
+        for version in ["2", "3", "4"] {
+            git(root, &["update-index", "--index-version", version]);
+            let (entries, _) = read_index(&root.join(".git/index")).unwrap();
+            let listed: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{:o} {} {}\t{}",
+                        e.mode,
+                        e.id,
+                        e.stage(),
+                        String::from_utf8_lossy(&e.path)
+                    )
+                })
+                .collect();
+            let expected: Vec<String> = git(root, &["ls-files", "--stage"])
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(listed, expected, "index version {version}");
+            let flags = |path: &[u8]| {
+                entries
+                    .iter()
+                    .find(|e| e.path == path)
+                    .unwrap()
+                    .flags_extended
+            };
+            if version != "2" {
+                assert_ne!(flags(b"new.txt") & FLAG_EXTENDED_INTENT_TO_ADD, 0);
+                assert_ne!(flags(b"z") & FLAG_EXTENDED_SKIP_WORKTREE, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_indexes_are_errors() {
+        assert!(matches!(parse_index(b"DIRC"), Err(IndexFileError::Header)));
+        assert!(matches!(
+            parse_index(b"XXXX\0\0\0\x02\0\0\0\0"),
+            Err(IndexFileError::Header)
+        ));
+        let mut one_entry = b"DIRC\0\0\0\x02\0\0\0\x01".to_vec();
+        one_entry.extend_from_slice(&[0; 30]);
+        assert!(matches!(
+            parse_index(&one_entry),
+            Err(IndexFileError::Entry(0))
+        ));
+    }
+
+    #[test]
+    fn varints_follow_git() {
+        assert_eq!(decode_varint(&[0x05]), Some((5, 1)));
+        // 0x80 0x00 is 128 in git's encoding (each continuation adds one).
+        assert_eq!(decode_varint(&[0x80, 0x00]), Some((128, 2)));
+        assert_eq!(decode_varint(&[0x80]), None);
+    }
+}

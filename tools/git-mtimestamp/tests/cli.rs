@@ -1,0 +1,479 @@
+//! The command line: what it prints, where it runs, and how it fails.
+
+mod support;
+
+use serde_json::json;
+use support::{EPOCH, Repo, mtime_of};
+
+/// A fresh clone of a small history: `a` and `dir/b` clean, `modified` modified and
+/// `staged` staged.
+fn clone_with_changes() -> Repo {
+    let origin = Repo::new();
+    origin.at(EPOCH).write("a", "a").write("dir/b", "b");
+    origin
+        .write("modified", "m")
+        .write("staged", "s")
+        .commit("base");
+    origin.at(EPOCH + 100).commit_file("dir/b", "b2");
+    let clone = origin.clone_to("clone", &[]);
+    clone
+        .write("modified", "M!")
+        .write("staged", "S!")
+        .git(["add", "staged"]);
+    clone
+}
+
+/// The verbose line for a stamped file: `VERB SECONDS.NANOS PATH`.
+fn stamped(repo: &Repo, verb: &str, path: &str) -> String {
+    let (seconds, nanos) = repo.expected_mtime(path);
+    format!("{verb} {seconds}.{nanos:09} {path}\n")
+}
+
+/// A tree's files and mtimes, to show that nothing changed.
+fn mtimes(repo: &Repo, paths: &[&str]) -> Vec<Option<(i64, u32)>> {
+    paths.iter().map(|p| mtime_of(&repo.path(p))).collect()
+}
+
+#[test]
+fn the_summary_counts_updates_and_skips() {
+    let repo = clone_with_changes();
+    repo.tool()
+        .run()
+        .success()
+        .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+}
+
+#[test]
+fn a_second_run_finds_everything_correct_and_changes_nothing() {
+    let repo = clone_with_changes();
+    repo.sync(["-q"]);
+    let before = repo.snapshot(["a", "dir/b", "modified", "staged"]);
+    repo.tool()
+        .run()
+        .success()
+        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1)\n");
+    assert_eq!(repo.snapshot(["a", "dir/b", "modified", "staged"]), before);
+}
+
+#[test]
+fn quiet_prints_nothing() {
+    let repo = clone_with_changes();
+    let run = repo.tool().arg("-q").run();
+    run.success().stdout_is("");
+    assert_eq!(run.stderr(), "");
+    assert_eq!(repo.mtime("a"), repo.expected_mtime("a"));
+}
+
+#[test]
+fn verbose_prints_one_line_per_path_then_the_summary() {
+    let repo = clone_with_changes();
+    let expected = [
+        stamped(&repo, "updated", "a"),
+        stamped(&repo, "updated", "dir/b"),
+        "skipped modified modified\n".to_owned(),
+        "skipped staged staged\n".to_owned(),
+        "updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n".to_owned(),
+    ];
+    repo.tool()
+        .arg("-v")
+        .run()
+        .success()
+        .stdout_is(&expected.concat());
+
+    let again = [
+        stamped(&repo, "correct", "a"),
+        stamped(&repo, "correct", "dir/b"),
+    ];
+    let run = repo.tool().arg("-v").run();
+    assert!(
+        run.stdout().starts_with(&again.concat()),
+        "{}",
+        run.stdout()
+    );
+}
+
+#[test]
+fn json_summary() {
+    let repo = clone_with_changes();
+    let json = repo.sync(["--json"]).json();
+    assert_eq!(
+        json,
+        json!({
+            "updated": 2,
+            "already_correct": 0,
+            "skipped": {"modified": 1, "staged": 1},
+            "changed_during_sync": 0,
+            "failed": 0,
+            "approximate": 0,
+            "dry_run": false,
+            "index": {"state": "refreshed", "entries": 2},
+        })
+    );
+    let again = repo.sync(["--json"]).json();
+    assert_eq!(again["already_correct"], 2);
+    assert_eq!(again["index"], json!({"state": "unchanged"}));
+}
+
+#[test]
+fn json_verbose_lists_every_path() {
+    let repo = clone_with_changes();
+    let time = |path| {
+        let (seconds, nanos) = repo.expected_mtime(path);
+        format!("{seconds}.{nanos:09}")
+    };
+    let json = repo.sync(["--json", "-v"]).json();
+    assert_eq!(
+        json["files"],
+        json!([
+            {"path": "a", "outcome": "updated", "mtime": time("a")},
+            {"path": "dir/b", "outcome": "updated", "mtime": time("dir/b")},
+            {"path": "modified", "outcome": "skipped", "reason": "modified"},
+            {"path": "staged", "outcome": "skipped", "reason": "staged"},
+        ])
+    );
+    let again = repo.sync(["--json", "-v"]).json();
+    assert_eq!(
+        again["files"][0],
+        json!({"path": "a", "outcome": "correct", "mtime": time("a")})
+    );
+}
+
+#[test]
+fn a_dry_run_reports_and_changes_nothing() {
+    let repo = clone_with_changes();
+    let paths = ["a", "dir/b", "modified", "staged"];
+    let index = std::fs::read(repo.root().join(".git/index")).unwrap();
+    let before = repo.snapshot(paths);
+    repo.tool()
+        .arg("--dry-run")
+        .run()
+        .success()
+        .stdout_is("would update 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+    let json = repo.sync(["-n", "--json"]).json();
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(json["updated"], 2);
+    assert_eq!(json["index"], json!({"state": "dry-run"}));
+    assert_eq!(repo.snapshot(paths), before);
+    assert_eq!(
+        std::fs::read(repo.root().join(".git/index")).unwrap(),
+        index
+    );
+}
+
+#[test]
+fn dash_c_runs_in_another_directory() {
+    let repo = clone_with_changes();
+    repo.tool()
+        .cwd(repo.sandbox())
+        .args(["-C", "clone", "-q"])
+        .run()
+        .success();
+    assert_eq!(repo.mtime("dir/b"), repo.expected_mtime("dir/b"));
+}
+
+/// Files `top.txt`, `sub/top.txt`, `sub/x.go`, `sub/deeper/y.go` and `other/z.go`, freshly
+/// cloned.
+fn nested_clone() -> Repo {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("top.txt", "t")
+        .write("sub/top.txt", "st");
+    origin.write("sub/x.go", "x").write("sub/deeper/y.go", "y");
+    origin.write("other/z.go", "z").commit("base");
+    origin.clone_to("clone", &[])
+}
+
+/// Which of `nested_clone`'s files have their commit time.
+fn synced_files(repo: &Repo) -> Vec<&'static str> {
+    [
+        "top.txt",
+        "sub/top.txt",
+        "sub/x.go",
+        "sub/deeper/y.go",
+        "other/z.go",
+    ]
+    .into_iter()
+    .filter(|p| repo.mtime(p) == repo.expected_mtime(p))
+    .collect()
+}
+
+#[test]
+fn a_directory_pathspec_limits_the_sync() {
+    let repo = nested_clone();
+    repo.sync(["-q", "--", "sub/"]);
+    assert_eq!(
+        synced_files(&repo),
+        ["sub/top.txt", "sub/x.go", "sub/deeper/y.go"]
+    );
+}
+
+#[test]
+fn pathspecs_are_relative_to_the_current_directory() {
+    let repo = nested_clone();
+    repo.tool()
+        .cwd("sub")
+        .args(["-q", "--", "top.txt", "deeper"])
+        .run()
+        .success();
+    assert_eq!(synced_files(&repo), ["sub/top.txt", "sub/deeper/y.go"]);
+    repo.tool()
+        .cwd("sub/deeper")
+        .args(["-q", "--", "../../top.txt"])
+        .run()
+        .success();
+    assert_eq!(
+        synced_files(&repo),
+        ["top.txt", "sub/top.txt", "sub/deeper/y.go"]
+    );
+}
+
+#[test]
+fn glob_pathspecs_match_like_git() {
+    let repo = nested_clone();
+    repo.sync(["-q", "--", "*.go"]);
+    assert_eq!(
+        synced_files(&repo),
+        ["sub/x.go", "sub/deeper/y.go", "other/z.go"]
+    );
+}
+
+#[test]
+fn without_pathspecs_a_subdirectory_syncs_the_whole_work_tree() {
+    let repo = nested_clone();
+    repo.tool().cwd("sub/deeper").arg("-q").run().success();
+    assert_eq!(synced_files(&repo).len(), 5);
+}
+
+#[test]
+fn a_linked_worktree_syncs_its_own_files() {
+    let repo = Repo::new();
+    repo.at(EPOCH)
+        .write("a", "a")
+        .write("b", "b")
+        .commit("base");
+    repo.git(["worktree", "add", "-q", "-b", "feature", "../wt"]);
+    let worktree = repo.other("wt");
+    worktree.at(EPOCH + 100).commit_file("b", "feature");
+    let main_files = mtimes(&repo, &["a", "b"]);
+
+    worktree.tool().arg("-q").run().success();
+    worktree.assert_synced();
+    assert_eq!(worktree.mtime("b").0, EPOCH + 100);
+    assert_eq!(mtimes(&repo, &["a", "b"]), main_files, "the main worktree");
+    assert_eq!(worktree.git(["status", "--porcelain"]), "");
+}
+
+#[test]
+fn git_dir_and_git_work_tree_from_the_environment() {
+    let repo = clone_with_changes();
+    repo.tool()
+        .cwd(repo.sandbox())
+        .env("GIT_DIR", repo.root().join(".git"))
+        .env("GIT_WORK_TREE", repo.root())
+        .run()
+        .success()
+        .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+    repo.tool()
+        .env("GIT_DIR", repo.root().join(".git"))
+        .run()
+        .success()
+        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1)\n");
+}
+
+#[test]
+fn odd_names_are_synced_and_quoted_like_git() {
+    let names: [(&[u8], &str); 8] = [
+        (b"with space.txt", "with space.txt"),
+        (b"-leading-dash", "-leading-dash"),
+        (b"new\nline", "\"new\\nline\""),
+        (b"tab\there", "\"tab\\there\""),
+        (b"bad\xffname", "\"bad\\377name\""),
+        (b"q\"uote", "\"q\\\"uote\""),
+        (b"back\\slash", "\"back\\\\slash\""),
+        ("\u{fc}nicode".as_bytes(), "\u{fc}nicode"),
+    ];
+    let origin = Repo::new();
+    for (i, (name, _)) in names.iter().enumerate() {
+        origin.at(EPOCH + i as i64).commit_file(name, *name);
+    }
+    let repo = origin.clone_to("clone", &[]);
+    let stdout = repo.sync(["-v"]).stdout();
+    repo.assert_synced();
+    for (name, quoted) in names {
+        let (seconds, nanos) = repo.expected_mtime(name);
+        let line = format!("updated {seconds}.{nanos:09} {quoted}\n");
+        assert!(stdout.contains(&line), "no {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn a_pathspec_with_a_leading_dash() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("-n", "not an option")
+        .write("other", "o")
+        .commit("base");
+    let repo = origin.clone_to("clone", &[]);
+    repo.sync(["-q", "--", "-n"]);
+    assert_eq!(repo.mtime("-n"), repo.expected_mtime("-n"));
+    assert_ne!(repo.mtime("other"), repo.expected_mtime("other"));
+}
+
+#[test]
+fn outside_a_repository_it_fails_and_says_so() {
+    let repo = Repo::new();
+    let elsewhere = repo.sandbox().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let run = repo.tool().cwd(&elsewhere).run();
+    run.failure().stdout_is("");
+    assert!(
+        run.stderr().contains("not") && run.stderr().contains("git"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_bare_repository_fails_and_says_so() {
+    let repo = Repo::new();
+    repo.commit_file("a", "a");
+    repo.git(["clone", "-q", "--bare", ".", "../bare.git"]);
+    repo.tool()
+        .cwd(repo.sandbox().join("bare.git"))
+        .run()
+        .failure()
+        .stderr_has("bare");
+}
+
+/// A repository whose objects are all loose, so single objects can be deleted.
+fn repo_with_loose_objects() -> Repo {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("a", "a")
+        .write("dir/b", "b")
+        .commit("base");
+    origin.at(EPOCH + 100).commit_file("dir/b", "b2");
+    origin.at(EPOCH + 200).commit_file("a", "a2");
+    origin
+}
+
+fn delete_object(repo: &Repo, spec: &str) {
+    let id = repo.git(["rev-parse", spec]);
+    let id = id.trim();
+    let file = repo
+        .root()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+}
+
+#[test]
+fn a_missing_tree_object_fails_and_says_so() {
+    let repo = repo_with_loose_objects();
+    delete_object(&repo, "HEAD~1:dir");
+    let run = repo.tool().run();
+    run.failure();
+    assert!(!run.stderr().trim().is_empty(), "no message");
+}
+
+#[test]
+fn a_missing_blob_object_fails_and_says_so() {
+    let repo = repo_with_loose_objects();
+    delete_object(&repo, "HEAD:dir/b");
+    let run = repo.tool().run();
+    run.failure();
+    assert!(!run.stderr().trim().is_empty(), "no message");
+}
+
+#[test]
+fn a_shallow_clone_warns_once_and_uses_the_boundary_time() {
+    let origin = Repo::new();
+    for i in 1..=6 {
+        origin.at(EPOCH + 100 * i).commit_file(format!("f{i}"), "x");
+    }
+    let repo = origin.shallow_clone_to("shallow", 3);
+    let run = repo.tool().arg("--json").run();
+    run.success();
+    repo.assert_synced();
+    assert_eq!(
+        repo.mtime("f1").0,
+        EPOCH + 400,
+        "the boundary commit's time"
+    );
+    assert_eq!(repo.mtime("f6").0, EPOCH + 600);
+    let stderr = run.stderr();
+    assert!(stderr.contains("shallow"), "{stderr}");
+    assert_eq!(
+        stderr.matches("git fetch --unshallow").count(),
+        1,
+        "{stderr}"
+    );
+    // f1..f3 changed beyond the boundary; f4 changed in the boundary commit itself, which
+    // the clone cannot tell from a change beyond it.
+    let approximate = run.json()["approximate"].as_u64().unwrap();
+    assert!((3..=4).contains(&approximate), "approximate: {approximate}");
+}
+
+/// Makes a file immutable (`chattr +i`) for as long as it lives, so that even root cannot
+/// set its time.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn new(path: std::path::PathBuf) -> Option<Immutable> {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .stderr(std::process::Stdio::null())
+            .status();
+        matches!(status, Ok(s) if s.success()).then_some(Immutable(path))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_file_whose_time_cannot_be_set_is_reported_and_the_run_goes_on() {
+    let repo = clone_with_changes();
+    let Some(_immutable) = Immutable::new(repo.path("a")) else {
+        eprintln!("skipped: chattr +i is not supported here, so no file refuses a new time");
+        return;
+    };
+    let run = repo.tool().arg("-v").run();
+    run.code(1).stdout_has(", failed 1\n");
+    let stdout = run.stdout();
+    assert!(
+        stdout.lines().any(|l| l.starts_with("failed a: ")),
+        "{stdout}"
+    );
+    assert!(!run.stderr().is_empty(), "no warning");
+    assert_eq!(repo.mtime("dir/b"), repo.expected_mtime("dir/b"));
+    assert_ne!(repo.mtime("a").0, repo.expected_mtime("a").0);
+}
+
+#[test]
+fn help_and_version() {
+    let repo = Repo::new();
+    repo.tool()
+        .arg("--help")
+        .run()
+        .success()
+        .stdout_has("--dry-run");
+    repo.tool()
+        .arg("--version")
+        .run()
+        .success()
+        .stdout_has("git-mtimestamp");
+    let bad = repo.tool().arg("--no-such-option").run();
+    bad.failure();
+}

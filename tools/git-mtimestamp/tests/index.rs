@@ -1,0 +1,130 @@
+//! After a sync git's index holds the new stat data of every stamped file, so the next
+//! `git status` neither re-hashes them nor sees anything different; a held `index.lock` is
+//! respected.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::{EPOCH, Repo};
+
+/// The stat data git's index holds per path, as `git ls-files --debug` prints it: the
+/// `mtime: SECONDS:NANOSECONDS` line, and the whole block.
+fn index_stat(repo: &Repo) -> BTreeMap<String, ((i64, u32), String)> {
+    let mut stat = BTreeMap::new();
+    let debug = repo.git(["ls-files", "--debug"]);
+    let mut lines = debug.lines().peekable();
+    while let Some(path) = lines.next() {
+        let mut block = String::new();
+        let mut mtime = None;
+        while let Some(line) = lines.next_if(|l| l.starts_with("  ")) {
+            block.push_str(line);
+            block.push('\n');
+            if let Some(value) = line.trim().strip_prefix("mtime: ") {
+                let (seconds, nanos) = value.split_once(':').unwrap();
+                mtime = Some((seconds.parse().unwrap(), nanos.parse().unwrap()));
+            }
+        }
+        stat.insert(path.to_owned(), (mtime.unwrap(), block));
+    }
+    stat
+}
+
+/// A fresh clone with clean files in nested directories, one modified and one staged file.
+fn clone_with_changes() -> Repo {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("a", "a")
+        .write("dir/b", "b")
+        .write("dir/sub/c", "c");
+    origin
+        .write("modified", "m")
+        .write("staged", "s")
+        .commit("base");
+    origin.at(EPOCH + 100).commit_file("dir/b", "b2");
+    let clone = origin.clone_to("clone", &[]);
+    clone
+        .write("modified", "M!")
+        .write("staged", "S!")
+        .git(["add", "staged"]);
+    clone
+}
+
+#[test]
+fn the_index_holds_the_new_mtime_of_every_stamped_file() {
+    let repo = clone_with_changes();
+    let before = index_stat(&repo);
+    repo.sync(["-q"]);
+    let after = index_stat(&repo);
+    for path in ["a", "dir/b", "dir/sub/c"] {
+        assert_eq!(repo.mtime(path), repo.expected_mtime(path), "{path}");
+        assert_eq!(after[path].0, repo.mtime(path), "index mtime of {path}");
+    }
+    for path in ["modified", "staged"] {
+        assert_eq!(after[path], before[path], "stat data of the skipped {path}");
+    }
+}
+
+#[test]
+fn git_sees_the_stamped_files_as_up_to_date_without_refreshing() {
+    let repo = clone_with_changes();
+    repo.sync(["-q"]);
+    // `git diff-files` trusts the index's stat data and lists every file whose stat data
+    // does not match (mtime, ctime, size, inode...), whatever its content.
+    assert_eq!(repo.git(["diff-files", "--name-only"]), "modified\n");
+}
+
+#[test]
+fn git_status_says_the_same_before_and_after() {
+    let repo = clone_with_changes();
+    repo.write("untracked", "u").remove("a");
+    repo.write("later", "l").git(["add", "-N", "later"]);
+    let before = repo.git(["status", "--porcelain"]);
+    repo.sync(["-q"]);
+    assert_eq!(repo.git(["status", "--porcelain"]), before);
+    assert_eq!(
+        before,
+        " D a\n M modified\n A later\nM  staged\n?? untracked\n"
+    );
+}
+
+#[test]
+fn a_held_index_lock_leaves_the_index_alone_but_files_are_stamped() {
+    let repo = clone_with_changes();
+    let lock = repo.root().join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let index = std::fs::read(repo.root().join(".git/index")).unwrap();
+
+    let run = repo.tool().run();
+    run.success();
+    assert!(
+        format!("{}{}", run.stdout(), run.stderr()).contains("index.lock"),
+        "the lock is not mentioned:\n{}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert_eq!(
+        std::fs::read(repo.root().join(".git/index")).unwrap(),
+        index
+    );
+    assert!(lock.exists(), "another process's lock was removed");
+    assert_eq!(repo.mtime("dir/b"), repo.expected_mtime("dir/b"));
+
+    let json = repo.sync(["--json"]).json();
+    assert_eq!(json["index"]["state"], "locked", "{json}");
+}
+
+#[test]
+fn a_dry_run_and_a_second_sync_leave_the_index_file_alone() {
+    let repo = clone_with_changes();
+    let index = || std::fs::read(repo.root().join(".git/index")).unwrap();
+    let before = index();
+    repo.sync(["-q", "--dry-run"]);
+    assert_eq!(index(), before, "dry run");
+
+    repo.sync(["-q"]);
+    let synced = index();
+    repo.sync(["-q"]);
+    assert_eq!(index(), synced, "second sync");
+}

@@ -1,0 +1,263 @@
+//! Files whose content might differ from HEAD are never touched: their mtime, their content
+//! and what the index holds for them stay exactly as they were. Each test builds one such
+//! state next to a clean witness file, which must be stamped, so a sync that did nothing at
+//! all cannot pass.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, SystemTime};
+
+use support::{EPOCH, Repo, Run, mtime_of};
+
+/// A repository with everything committed at [`EPOCH`]: `clean.txt` (the witness), `a.txt`
+/// and `d/b.txt`. Their mtimes are the time they were written, not the commit time.
+fn repo() -> Repo {
+    let repo = Repo::new();
+    repo.at(EPOCH)
+        .write("clean.txt", "clean\n")
+        .write("a.txt", "aaaa\n")
+        .write("d/b.txt", "bbbb\n")
+        .commit("base");
+    repo
+}
+
+/// What the verbose output must say about each untouched path.
+#[derive(Clone, Copy)]
+enum Says {
+    Skipped(&'static str),
+    SkippedForSomeReason,
+    /// Not a tracked path: not mentioned at all.
+    Nothing,
+    /// Checked by the test itself.
+    Whatever,
+}
+
+/// Syncs and asserts that `paths` (files, symlinks, directories or nothing) and the index
+/// are exactly as before, that the output says `says` about each, and that the witness
+/// `clean.txt` got its commit time.
+fn assert_untouched(repo: &Repo, paths: &[&str], says: Says) -> Run {
+    let before = repo.snapshot(paths);
+    let run = repo.sync(["-v"]);
+    assert_eq!(before, repo.snapshot(paths), "{}", run.stdout());
+    let stdout = run.stdout();
+    for path in paths {
+        let mut lines = stdout.lines();
+        let ok = match says {
+            Says::Skipped(reason) => lines.any(|l| l == format!("skipped {reason} {path}")),
+            Says::SkippedForSomeReason => {
+                lines.any(|l| l.starts_with("skipped ") && l.ends_with(&format!(" {path}")))
+            }
+            Says::Nothing => !stdout.contains(path),
+            Says::Whatever => true,
+        };
+        assert!(ok, "{path}: expected {:?}, got:\n{stdout}", says_text(says));
+    }
+    assert_eq!(repo.mtime("clean.txt"), repo.expected_mtime("clean.txt"));
+    run
+}
+
+fn says_text(says: Says) -> String {
+    match says {
+        Says::Skipped(reason) => format!("skipped {reason}"),
+        Says::SkippedForSomeReason => "skipped".to_owned(),
+        Says::Nothing => "no mention".to_owned(),
+        Says::Whatever => String::new(),
+    }
+}
+
+/// Sets a file's mtime back to `mtime`, as an editor or `cp -p` might.
+fn restore_mtime(repo: &Repo, path: &str, (seconds, nanos): (i64, u32)) {
+    let time = SystemTime::UNIX_EPOCH + Duration::new(seconds as u64, nanos);
+    let file = std::fs::File::options()
+        .write(true)
+        .open(repo.path(path))
+        .unwrap();
+    file.set_modified(time).unwrap();
+}
+
+#[test]
+fn modified() {
+    let repo = repo();
+    repo.write("a.txt", "longer content\n");
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("modified"));
+}
+
+#[test]
+fn modified_with_the_same_size_and_the_old_mtime_put_back() {
+    let repo = repo();
+    let mtime = repo.mtime("a.txt");
+    repo.write("a.txt", "AAAA\n");
+    restore_mtime(&repo, "a.txt", mtime);
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("modified"));
+}
+
+#[test]
+fn staged() {
+    let repo = repo();
+    repo.write("a.txt", "staged\n").git(["add", "a.txt"]);
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("staged"));
+}
+
+#[test]
+fn staged_with_the_work_tree_back_at_head() {
+    let repo = repo();
+    repo.write("a.txt", "staged\n").git(["add", "a.txt"]);
+    repo.write("a.txt", "aaaa\n");
+    assert_untouched(&repo, &["a.txt"], Says::SkippedForSomeReason);
+}
+
+#[test]
+fn untracked_and_ignored() {
+    let repo = repo();
+    repo.write(".gitignore", "*.log\n").commit("ignore logs");
+    repo.write("new.txt", "untracked\n")
+        .write("build.log", "ignored\n");
+    assert_untouched(&repo, &["new.txt", "build.log"], Says::Nothing);
+}
+
+#[test]
+fn deleted_stays_deleted() {
+    let repo = repo();
+    repo.remove("a.txt");
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("deleted"));
+    assert!(!repo.path("a.txt").exists());
+}
+
+#[test]
+fn renamed() {
+    let repo = repo();
+    repo.git(["mv", "a.txt", "renamed.txt"]);
+    assert_untouched(&repo, &["a.txt", "renamed.txt"], Says::Whatever);
+}
+
+#[test]
+fn intent_to_add() {
+    let repo = repo();
+    repo.write("later.txt", "later\n")
+        .git(["add", "-N", "later.txt"]);
+    assert_untouched(&repo, &["later.txt"], Says::Skipped("intent-to-add"));
+}
+
+#[test]
+fn conflicted_during_a_merge() {
+    let repo = repo();
+    repo.branch("feature").commit_file("a.txt", "main\n");
+    repo.checkout("feature").write("a.txt", "feature\n");
+    repo.write("d/b.txt", "merged cleanly\n").commit("feature");
+    repo.checkout("main");
+    assert!(!repo.merge(["feature"]));
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("conflicted"));
+    assert_untouched(&repo, &["d/b.txt"], Says::Skipped("staged"));
+}
+
+#[test]
+fn type_changed_to_a_symlink() {
+    let repo = repo();
+    repo.symlink("a.txt", "clean.txt");
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("type-changed"));
+}
+
+#[test]
+fn mode_changed() {
+    let repo = repo();
+    repo.chmod("a.txt", 0o755);
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("mode-changed"));
+}
+
+#[test]
+fn skip_worktree_with_edited_content() {
+    let repo = repo();
+    repo.git(["update-index", "--skip-worktree", "a.txt"]);
+    repo.write("a.txt", "AAAA\n");
+    assert_untouched(&repo, &["a.txt"], Says::Skipped("skip-worktree"));
+}
+
+#[test]
+fn outside_a_sparse_checkout() {
+    let repo = repo();
+    repo.write("out/x.txt", "x\n").commit("more");
+    repo.git(["sparse-checkout", "set", "d"]);
+    assert!(!repo.path("out/x.txt").exists());
+    assert_untouched(&repo, &["out/x.txt"], Says::Skipped("skip-worktree"));
+    assert!(!repo.path("out/x.txt").exists());
+    assert_eq!(repo.mtime("d/b.txt"), repo.expected_mtime("d/b.txt"));
+}
+
+#[test]
+fn assume_unchanged_with_edited_content() {
+    let repo = repo();
+    let mtime = repo.mtime("a.txt");
+    repo.git(["update-index", "--assume-unchanged", "a.txt"]);
+    repo.write("a.txt", "AAAA\n");
+    restore_mtime(&repo, "a.txt", mtime);
+    assert_untouched(&repo, &["a.txt"], Says::SkippedForSomeReason);
+}
+
+#[test]
+fn assume_unchanged_with_content_equal_to_head_is_stamped() {
+    let repo = repo();
+    repo.git(["update-index", "--assume-unchanged", "a.txt"]);
+    repo.sync(["-q"]);
+    assert_eq!(repo.mtime("a.txt"), repo.expected_mtime("a.txt"));
+}
+
+#[test]
+fn submodule_files() {
+    let repo = repo();
+    let library = repo.init_sibling("library");
+    library.commit_file("lib.txt", "lib\n");
+    let url = library.root().as_os_str();
+    repo.git([
+        OsStr::new("submodule"),
+        "add".as_ref(),
+        "-q".as_ref(),
+        url,
+        "sub".as_ref(),
+    ]);
+    repo.commit("add a submodule");
+    let submodule = repo.other("repo/sub");
+    let index = submodule.snapshot(["lib.txt"]);
+    assert_untouched(&repo, &["sub/lib.txt", "sub"], Says::Whatever)
+        .stdout_has("skipped submodule sub\n");
+    assert_eq!(index, submodule.snapshot(["lib.txt"]));
+}
+
+#[test]
+fn below_a_directory_replaced_by_a_symlink() {
+    let repo = repo();
+    let outside = repo.sandbox().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("b.txt"), "bbbb\n").unwrap();
+    let outside_mtime = mtime_of(&outside.join("b.txt"));
+    std::fs::rename(repo.path("d"), repo.sandbox().join("d.away")).unwrap();
+    repo.symlink("d", outside.as_os_str().as_bytes());
+    assert_untouched(&repo, &["d/b.txt"], Says::Skipped("beyond-symlink"));
+    assert_eq!(mtime_of(&outside.join("b.txt")), outside_mtime);
+}
+
+#[test]
+fn the_target_of_a_tracked_symlink_outside_the_work_tree() {
+    let repo = repo();
+    let outside = repo.sandbox().join("outside.txt");
+    std::fs::write(&outside, "outside\n").unwrap();
+    let outside_mtime = mtime_of(&outside);
+    repo.symlink("link", outside.as_os_str().as_bytes())
+        .commit("link out");
+    repo.sync(["-q"]);
+    assert_eq!(repo.mtime("link"), repo.expected_mtime("link"));
+    assert_eq!(mtime_of(&outside), outside_mtime);
+}
+
+#[test]
+fn a_pathspec_outside_the_work_tree() {
+    let repo = repo();
+    let outside = repo.sandbox().join("outside.txt");
+    std::fs::write(&outside, "outside\n").unwrap();
+    let outside_mtime = mtime_of(&outside);
+    let before = repo.snapshot(["a.txt"]);
+    repo.tool().args(["--", "../outside.txt"]).run();
+    assert_eq!(mtime_of(&outside), outside_mtime);
+    assert_eq!(before, repo.snapshot(["a.txt"]));
+}
