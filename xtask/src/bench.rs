@@ -235,7 +235,7 @@ impl Bench<'_> {
                 self.make_cold()?;
                 results
                     .restore_mtime
-                    .push(self.timed(restore_mtime, &["--quiet", "--merge"])?);
+                    .push(self.timed(restore_mtime, &["--quiet", "--commit-time"])?);
             }
         }
         self.git(&["reset", "-q", "--hard", &main])?;
@@ -354,7 +354,7 @@ impl Results {
         if !self.restore_mtime.is_empty() {
             let restore = median(&self.restore_mtime);
             rows.push((
-                "git-restore-mtime --merge".to_owned(),
+                "git-restore-mtime --commit-time".to_owned(),
                 ms(&restore),
                 format!("cold sync is {:.0}x faster", ratio(&restore, &cold)),
                 ">= 20x".to_owned(),

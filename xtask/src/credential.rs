@@ -92,6 +92,7 @@ mod tests {
             github_token_set,
             dagger: None,
             stderr_is_terminal: false,
+            goprivate: None,
         }
     }
 

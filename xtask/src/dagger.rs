@@ -120,6 +120,9 @@ pub struct DaggerInvocation<'a> {
     pub versions: Versions,
     /// Line-by-line logs instead of the interactive display, for logs that are not a terminal.
     pub plain_progress: bool,
+    /// GOPRIVATE from the environment, so that private modules skip the public proxy inside
+    /// the container as they do on the host.
+    pub goprivate: Option<OsString>,
 }
 
 impl DaggerInvocation<'_> {
@@ -145,7 +148,15 @@ impl DaggerInvocation<'_> {
             kind: ArgKind::String,
             value: self.versions.go.to_string().into(),
         };
-        vec![credential, go]
+        let mut args = vec![credential, go];
+        if let Some(patterns) = &self.goprivate {
+            args.push(ConstructorArg {
+                flag: "goprivate",
+                kind: ArgKind::String,
+                value: patterns.clone(),
+            });
+        }
+        args
     }
 
     /// The module's functions, chained: each is called on the result of the one before.
@@ -206,6 +217,7 @@ mod tests {
             credential,
             versions: versions(),
             plain_progress,
+            goprivate: None,
         };
         invocation
             .args()

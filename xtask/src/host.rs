@@ -1,7 +1,7 @@
 //! What xtask reads from its environment, read once, so that decisions about engines and
 //! credentials are plain functions of a value that tests can build.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ pub struct Host {
     pub github_token_set: bool,
     pub dagger: Option<PathBuf>,
     pub stderr_is_terminal: bool,
+    /// `GOPRIVATE`, when set and not empty: module patterns, not a secret.
+    pub goprivate: Option<OsString>,
 }
 
 impl Host {
@@ -33,6 +35,7 @@ impl Host {
             github_token_set: non_empty(crate::credential::TOKEN_VAR),
             dagger: find_executable(std::env::var_os("PATH").as_deref(), "dagger"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            goprivate: std::env::var_os("GOPRIVATE").filter(|value| !value.is_empty()),
         })
     }
 

@@ -134,6 +134,7 @@ impl PipelineFlags {
                     credential: &credential,
                     versions,
                     plain_progress: !host.stderr_is_terminal,
+                    goprivate: host.goprivate.clone(),
                 };
                 // Before the sync, so that a wrong CLI fails before any file is touched. A dry
                 // run runs nothing, not even `dagger version`.
@@ -204,6 +205,7 @@ mod tests {
             github_token_set: false,
             dagger: dagger.then(|| "/usr/bin/dagger".into()),
             stderr_is_terminal: false,
+            goprivate: None,
         }
     }
 

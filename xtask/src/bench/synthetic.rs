@@ -1,9 +1,10 @@
 //! Deterministic synthetic repositories for benchmarks, written through `git fast-import`.
 //!
 //! The shape follows what makes a timestamp sync expensive: many files in deep directories,
-//! long history, about one commit in ten a merge of a short side branch (some merges change or
-//! add files themselves, as conflict resolutions and evil merges do), a few renames, and files
-//! that have not changed since the first commit (so a walk must reach the root).
+//! long history, about one commit in ten a merge of a side branch that forked up to a few
+//! hundred commits earlier (some merges change or add files themselves, as conflict
+//! resolutions and evil merges do), a few renames, and files that have not changed since the
+//! first commit (so a walk must reach the root).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -11,6 +12,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
+
+/// Bumped whenever the generated history changes.
+const GENERATOR: u32 = 2;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +25,11 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The name, which changes with the generator's version so that a repository made by an
+    /// older generator is not reused.
     pub fn name(&self) -> String {
         format!(
-            "synthetic-{}k-files-{}k-commits",
+            "synthetic-v{GENERATOR}-{}k-files-{}k-commits",
             self.files / 1000,
             self.commits / 1000
         )
@@ -180,11 +186,15 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
         })
         .collect();
     let mut main = writer.commit("main", None, None, &initial, &[])?;
+    let mut main_line = vec![main];
     let mut commits = 1;
     while commits < shape.commits {
         if writer.rng.chance(10) {
-            // A short side branch, one more commit on main, and the merge.
-            let mut side = main;
+            // A side branch that forked from main up to a few hundred commits ago, as feature
+            // branches do, one more commit on main, and the merge: the merge differs from its
+            // second parent by everything main did since the fork.
+            let back = writer.rng.below(main_line.len().min(400));
+            let mut side = main_line[main_line.len() - 1 - back];
             let mut side_changes = BTreeMap::new();
             for _ in 0..1 + writer.rng.below(4) {
                 let changes = writer.changes(&live, 3);
@@ -194,6 +204,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
             }
             let changes = writer.changes(&live, 2);
             main = writer.commit("main", Some(main), None, &changes, &[])?;
+            main_line.push(main);
             // Some merges change files themselves, as conflict resolutions and evil merges
             // do, and some add files: those changes exist in no ordinary commit.
             let mut merge_changes = side_changes;
@@ -210,6 +221,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
                 live.push(new);
             }
             main = writer.commit("main", Some(main), Some(side), &merge_changes, &[])?;
+            main_line.push(main);
             commits += 2;
         } else {
             let mut deletes = Vec::new();
@@ -229,6 +241,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
             let count = 1 + writer.rng.below(4);
             changes.extend(writer.changes(&live, count));
             main = writer.commit("main", Some(main), None, &changes, &deletes)?;
+            main_line.push(main);
             commits += 1;
         }
     }

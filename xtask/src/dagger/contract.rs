@@ -208,6 +208,7 @@ fn violations(funcs: &[GoFunc]) -> Vec<String> {
                 credential,
                 versions,
                 plain_progress: true,
+                goprivate: Some("example.com/private/*".into()),
             };
             let passed = invocation.constructor_args();
             for arg in &passed {
@@ -321,6 +322,8 @@ func New(
 	githubToken *dagger.Secret,
 	// +optional
 	sshDir *dagger.Directory,
+	// +optional
+	goprivate string,
 ) *Ci {
 	return &Ci{Source: source}
 }
@@ -366,7 +369,8 @@ fn parses_the_expected_shape() {
             ("source", "*dagger.Directory", true),
             ("goVersion", "string", true),
             ("githubToken", "*dagger.Secret", true),
-            ("sshDir", "*dagger.Directory", true)
+            ("sshDir", "*dagger.Directory", true),
+            ("goprivate", "string", true)
         ]
     );
     assert_eq!(new.results, "*Ci");

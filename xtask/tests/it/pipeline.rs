@@ -52,6 +52,23 @@ fn test_calls_the_test_function() {
 }
 
 #[test]
+fn goprivate_reaches_the_module() {
+    let project = Project::new().env("GOPRIVATE", "github.com/example/*");
+    let keys = ssh_dir(&project);
+    project.run(["test", "--ssh-dir", &keys]).success();
+    let expected = [
+        "--progress",
+        "plain",
+        "call",
+        &format!("--ssh-dir={keys}"),
+        "--go-version=1.26.8",
+        "--goprivate=github.com/example/*",
+        "test",
+    ];
+    assert_eq!(project.dagger_call().argv, expected);
+}
+
+#[test]
 fn out_dir_is_passed_absolute_and_found_from_a_subdirectory() {
     let project = Project::new();
     let keys = ssh_dir(&project);
