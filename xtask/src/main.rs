@@ -76,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(flags) => flags.run(&sh),
         Command::Versions(flags) => flags.run(&sh),
         Command::Bump(flags) => flags.run(&sh),
-        Command::Sync(flags) => flags.run(&sh.current_dir()),
+        Command::Sync(flags) => flags.run(&sh.current_dir(), &std::env::current_dir()?),
         Command::Bench(flags) => flags.run(&sh, &sh.current_dir()),
     }
 }

@@ -20,12 +20,18 @@ pub struct SyncFlags {
 }
 
 impl SyncFlags {
-    pub fn run(mut self, root: &Path) -> anyhow::Result<()> {
+    /// Pathspecs are read as git reads them: relative to `cwd`, the directory xtask was
+    /// started in.
+    pub fn run(mut self, root: &Path, cwd: &Path) -> anyhow::Result<()> {
         if self.args.pathspecs.is_empty() {
-            self.args.pathspecs = PIPELINE_SCOPE.iter().map(Into::into).collect();
+            // `:/` makes them relative to the top, wherever xtask was started.
+            self.args.pathspecs = PIPELINE_SCOPE
+                .iter()
+                .map(|path| format!(":/{path}").into())
+                .collect();
         }
         let work_tree = open(root)?.with_context(|| not_a_work_tree(root))?;
-        let all_handled = self.args.run(&work_tree, root)?;
+        let all_handled = self.args.run(&work_tree, cwd)?;
         anyhow::ensure!(all_handled, "some files could not be stamped (see above)");
         Ok(())
     }

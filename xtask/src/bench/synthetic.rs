@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 2;
+const GENERATOR: u32 = 3;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -211,7 +211,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
             if writer.rng.chance(20) {
                 merge_changes.extend(writer.changes(&live, 1));
             }
-            if writer.rng.chance(20) {
+            if writer.rng.chance(40) {
                 let new = format!(
                     "{}m{}.go",
                     directories[writer.rng.below(directories.len())],
