@@ -298,6 +298,25 @@ fn clock_skew_follows_history_not_the_calendar() {
     assert_eq!(clone.mtime("a").0, EPOCH + 500);
 }
 
+#[test]
+fn a_merged_unrelated_history_keeps_its_own_times() {
+    let repo = Repo::new();
+    repo.at(EPOCH).write("a", "main").commit("main root");
+    repo.git(["checkout", "-q", "--orphan", "imported"]);
+    repo.git(["rm", "-q", "-r", "--cached", "."]);
+    repo.remove("a");
+    repo.at(EPOCH - 10_000)
+        .write("lib/x", "old")
+        .commit("another root");
+    repo.at(EPOCH - 5_000).commit_file("lib/y", "y");
+    repo.checkout("main").at(EPOCH + 100);
+    assert!(repo.merge(["--allow-unrelated-histories", "imported"]));
+
+    let clone = check_fresh_clone(&repo);
+    clone.sync(["-q"]);
+    assert_eq!(clone.mtime("lib/x").0, EPOCH - 10_000);
+}
+
 /// Answers kept from earlier syncs must never leak into a sync of another commit.
 #[test]
 fn syncs_after_new_commits_branch_switches_and_rewinds_stay_exact() {
@@ -517,20 +536,31 @@ impl History {
             return false;
         }
         let other = self.rng.pick(&others).clone();
-        let flavor = *self.rng.pick(&["", "--no-ff", "evil"]);
+        let flavor = *self.rng.pick(&["", "--no-ff", "evil", "evil"]);
         self.merge(&[other], flavor)
     }
 
+    /// Forks two or three twigs from the current commit, each changing files no other twig
+    /// touches (so that git's octopus strategy accepts them), and merges them all at once.
     fn octopus(&mut self) -> bool {
-        let mut others = self.others();
-        if others.len() < 2 {
-            return false;
+        let current = self.branches[self.current].clone();
+        let mut paths = self.live_paths();
+        paths.extend(self.free_paths());
+        let mut twigs = Vec::new();
+        for _ in 0..2 + self.rng.below(2) {
+            let twig = format!("twig{}", self.unique);
+            self.unique += 1;
+            self.repo.git(["checkout", "-q", "-b", &twig, &current]);
+            for _ in 0..1 + self.rng.below(2) {
+                let path = paths.remove(self.rng.below(paths.len()));
+                let content = self.content();
+                self.repo.write(&path, content);
+            }
+            self.commit();
+            twigs.push(twig);
         }
-        let mut chosen = Vec::new();
-        for _ in 0..2 + self.rng.below(2).min(others.len() - 2) {
-            chosen.push(others.remove(self.rng.below(others.len())));
-        }
-        self.merge(&chosen, "--no-ff")
+        self.repo.checkout(&current);
+        self.merge(&twigs, "--no-ff")
     }
 
     /// Merges `others` into the current branch, resolving conflicts by taking one side, new
@@ -611,18 +641,22 @@ fn check_seeds(seeds: std::ops::Range<u64>) {
         .ok()
         .map(|s| s.parse().unwrap());
     let mut failures = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for seed in seeds.filter(|s| only.is_none_or(|only| only == *s)) {
         let history = History::generate(seed);
         let clone = history.repo.clone_to("clone", &[]);
-        for repo in [&clone, &history.repo] {
-            for first_parent in [false, true] {
-                let args: &[&str] = if first_parent {
-                    &["-q", "--first-parent"]
-                } else {
-                    &["-q"]
-                };
+        seen.extend(kinds_of_history(&clone));
+        for first_parent in [false, true] {
+            let args: &[&str] = if first_parent {
+                &["-q", "--first-parent"]
+            } else {
+                &["-q"]
+            };
+            // Both have the same HEAD, so git's answers are the same.
+            let expected = clone.expected_mtimes(first_parent);
+            for repo in [&clone, &history.repo] {
                 repo.sync(args);
-                for wrong in repo.wrong_mtimes(first_parent) {
+                for wrong in repo.mtimes_differing_from(&expected) {
                     failures.push(format!(
                         "seed {seed} {} {args:?}: {wrong}",
                         repo.root().file_name().unwrap().to_string_lossy()
@@ -637,6 +671,57 @@ fn check_seeds(seeds: std::ops::Range<u64>) {
         failures.len(),
         failures.join("\n")
     );
+    if only.is_none() {
+        let all = [
+            "merge",
+            "octopus",
+            "conflict",
+            "evil",
+            "symlink",
+            "executable",
+            "skew",
+        ];
+        let missing: Vec<_> = all.iter().filter(|k| !seen.contains(*k)).collect();
+        assert!(
+            missing.is_empty(),
+            "no seed made a history with {missing:?}"
+        );
+    }
+}
+
+/// What a history (as seen from HEAD) contains, so that a change to the generator cannot
+/// quietly stop covering a case.
+fn kinds_of_history(repo: &Repo) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    let log = repo.git(["log", "--format=%ct %P%x09%s"]);
+    let mut times = Vec::new();
+    for line in log.lines() {
+        let (meta, subject) = line.split_once('\t').unwrap();
+        let fields: Vec<&str> = meta.split(' ').collect();
+        times.push(fields[0].parse::<i64>().unwrap());
+        match fields.len() - 1 {
+            2 => kinds.push("merge"),
+            n if n > 2 => kinds.push("octopus"),
+            _ => {}
+        }
+        if subject.contains("conflicts") {
+            kinds.push("conflict");
+        }
+        if subject.contains("evil") {
+            kinds.push("evil");
+        }
+    }
+    if times.windows(2).any(|w| w[0] < w[1]) {
+        kinds.push("skew");
+    }
+    let tree = repo.git(["ls-tree", "-r", "HEAD"]);
+    if tree.lines().any(|l| l.starts_with("120000")) {
+        kinds.push("symlink");
+    }
+    if tree.lines().any(|l| l.starts_with("100755")) {
+        kinds.push("executable");
+    }
+    kinds
 }
 
 #[test]

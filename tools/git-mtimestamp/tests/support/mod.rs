@@ -232,13 +232,10 @@ impl Repo {
     pub fn symlink(&self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> &Self {
         let full = self.path(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-        if std::fs::symlink_metadata(&full).is_ok() {
-            self.remove(
-                full.strip_prefix(&self.root)
-                    .unwrap()
-                    .as_os_str()
-                    .as_bytes(),
-            );
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&full).unwrap(),
+            Ok(_) => std::fs::remove_file(&full).unwrap(),
+            Err(_) => {}
         }
         std::os::unix::fs::symlink(os(target), &full).unwrap();
         self
@@ -377,30 +374,41 @@ impl Repo {
             .collect()
     }
 
-    /// Every file of a clean checkout whose mtime is not what git says it should be:
-    /// seconds from `git log [--first-parent] -1 -- PATH`, nanoseconds the fingerprint of
-    /// the blob `HEAD:PATH`. One line per file, empty when all are right.
-    pub fn wrong_mtimes(&self, first_parent: bool) -> Vec<String> {
+    /// The mtime every file of HEAD must have after a sync: seconds from
+    /// `git log [--first-parent] -1 -- PATH`, nanoseconds the fingerprint of `HEAD:PATH`.
+    pub fn expected_mtimes(&self, first_parent: bool) -> BTreeMap<Vec<u8>, (i64, u32)> {
+        self.head_blobs()
+            .into_iter()
+            .map(|(path, blob)| {
+                let seconds = if first_parent {
+                    self.oracle_time_first_parent(&path)
+                } else {
+                    self.oracle_time(&path)
+                };
+                (path, (seconds, fingerprint(&blob)))
+            })
+            .collect()
+    }
+
+    /// Every file whose mtime differs from `expected`, one line each.
+    pub fn mtimes_differing_from(&self, expected: &BTreeMap<Vec<u8>, (i64, u32)>) -> Vec<String> {
         let mut wrong = Vec::new();
-        for (path, blob) in self.head_blobs() {
-            let seconds = if first_parent {
-                self.oracle_time_first_parent(&path)
-            } else {
-                self.oracle_time(&path)
-            };
-            let expected = (seconds, fingerprint(&blob));
-            let actual = mtime_of(&self.path(&path));
-            if actual != Some(expected) {
+        for (path, &(seconds, nanos)) in expected {
+            let actual = mtime_of(&self.path(path));
+            if actual != Some((seconds, nanos)) {
                 wrong.push(format!(
-                    "{:?}: expected {}.{:09}, found {}",
-                    String::from_utf8_lossy(&path),
-                    expected.0,
-                    expected.1,
+                    "{:?}: expected {seconds}.{nanos:09}, found {}",
+                    String::from_utf8_lossy(path),
                     actual.map_or("nothing".to_owned(), |(s, n)| format!("{s}.{n:09}"))
                 ));
             }
         }
         wrong
+    }
+
+    /// Every file of a clean checkout whose mtime is not what git says it should be.
+    pub fn wrong_mtimes(&self, first_parent: bool) -> Vec<String> {
+        self.mtimes_differing_from(&self.expected_mtimes(first_parent))
     }
 
     /// Asserts that every file has the time git says it should have.
