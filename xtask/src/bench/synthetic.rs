@@ -4,7 +4,8 @@
 //! long history, about one commit in ten a merge of a side branch that forked up to a few
 //! hundred commits earlier (some merges change or add files themselves, as conflict
 //! resolutions and evil merges do), a few renames, and files that have not changed since the
-//! first commit (so a walk must reach the root).
+//! first commit (so a walk must reach the root). Three subtree imports bring in other
+//! projects' histories under `third_party/`, as monorepos do.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -14,7 +15,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 3;
+const GENERATOR: u32 = 4;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -188,7 +189,30 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
     let mut main = writer.commit("main", None, None, &initial, &[])?;
     let mut main_line = vec![main];
     let mut commits = 1;
+    let mut imports = 0;
     while commits < shape.commits {
+        if imports < 3 && commits >= shape.commits * (imports + 1) / 4 {
+            // A subtree import: another project's history, merged in under a prefix. Its
+            // files exist at these paths only from the merge on, as with `git subtree add`.
+            imports += 1;
+            let mut foreign = BTreeMap::new();
+            let mut placed = BTreeMap::new();
+            for i in 0..shape.files / 10 {
+                let path = format!("src/m{}/f{i}.go", i % 17);
+                let content = writer.content(&path);
+                placed.insert(
+                    format!("third_party/import{imports}/{path}"),
+                    content.clone(),
+                );
+                foreign.insert(path, content);
+            }
+            let root = writer.commit(&format!("import{imports}"), None, None, &foreign, &[])?;
+            main = writer.commit("main", Some(main), Some(root), &placed, &[])?;
+            main_line.push(main);
+            live.extend(placed.into_keys());
+            commits += 2;
+            continue;
+        }
         if writer.rng.chance(10) {
             // A side branch that forked from main up to a few hundred commits ago, as feature
             // branches do, one more commit on main, and the merge: the merge differs from its
