@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
 
-use crate::objects::{CommitHeader, RawEntries, parse_commit};
+use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
 use crate::path_map::PathMap;
 
 use crate::error::Error;
@@ -339,18 +339,36 @@ impl<'o> Walk<'o, '_> {
         }
         let our_tree = self.trees.get(self.odb, ours)?;
         let their_tree = self.trees.get(self.odb, theirs)?;
-        let mut theirs_iter = RawEntries::new(their_tree.data()).peekable();
-        let mut ours_iter = RawEntries::new(our_tree.data());
-        for entry in ours_iter.by_ref() {
+        let (a, b) = (our_tree.data(), their_tree.data());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() {
+            // Consecutive versions of a tree mostly share their entries byte for byte, at the
+            // same offsets: skip whole entries that lie inside an identical run.
+            let same = common_prefix(&a[i..], &b[j..]);
+            let mut skipped = 0;
+            while let Some(length) = entry_length(&a[i + skipped..]) {
+                if skipped + length > same {
+                    break;
+                }
+                skipped += length;
+            }
+            i += skipped;
+            j += skipped;
+            if i >= a.len() {
+                break;
+            }
+            let (entry, length) = parse_entry(&a[i..]).ok_or_else(|| malformed("tree", ours))?;
+            i += length;
             // Both trees are in git's order, so their entries can be matched in one pass.
             let mut matched = None;
-            while let Some(other) = theirs_iter.peek() {
+            while j < b.len() {
+                let (other, other_length) =
+                    parse_entry(&b[j..]).ok_or_else(|| malformed("tree", theirs))?;
                 match git_order(other.name, other.is_tree(), entry.name, entry.is_tree()) {
-                    Ordering::Less => {
-                        theirs_iter.next();
-                    }
+                    Ordering::Less => j += other_length,
                     Ordering::Equal => {
-                        matched = theirs_iter.next();
+                        matched = Some(other);
+                        j += other_length;
                         break;
                     }
                     Ordering::Greater => break,
@@ -383,9 +401,6 @@ impl<'o> Walk<'o, '_> {
                 // A changed file, or a directory the other side lacks: all of it changed.
                 _ => changed.copy_range_from(paths, sub_start, sub_end),
             }
-        }
-        if ours_iter.malformed() {
-            return Err(malformed("tree", ours));
         }
         Ok(())
     }

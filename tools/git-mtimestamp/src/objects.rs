@@ -66,59 +66,45 @@ impl RawEntry<'_> {
     }
 }
 
-/// The entries of a raw tree object, in the object's (git's) order. Iteration stops at the
-/// first malformed entry; [`RawEntries::malformed`] tells whether that happened.
-pub(crate) struct RawEntries<'a> {
-    rest: &'a [u8],
-    malformed: bool,
-}
-
-impl<'a> RawEntries<'a> {
-    pub fn new(data: &'a [u8]) -> Self {
-        RawEntries {
-            rest: data,
-            malformed: false,
-        }
-    }
-
-    pub fn malformed(&self) -> bool {
-        self.malformed
-    }
-}
-
-impl<'a> Iterator for RawEntries<'a> {
-    type Item = RawEntry<'a>;
-
-    fn next(&mut self) -> Option<RawEntry<'a>> {
-        if self.rest.is_empty() || self.malformed {
+/// The tree entry at the start of `data`, and its length in bytes.
+pub(crate) fn parse_entry(data: &[u8]) -> Option<(RawEntry<'_>, usize)> {
+    let space = data.iter().position(|&b| b == b' ')?;
+    let mut mode = 0u32;
+    for &digit in &data[..space] {
+        if !(b'0'..=b'7').contains(&digit) {
             return None;
         }
-        let parsed = (|| {
-            let space = self.rest.iter().position(|&b| b == b' ')?;
-            let mut mode = 0u32;
-            for &digit in &self.rest[..space] {
-                if !(b'0'..=b'7').contains(&digit) {
-                    return None;
-                }
-                mode = mode.checked_mul(8)? + u32::from(digit - b'0');
-            }
-            let after_mode = &self.rest[space + 1..];
-            let nul = after_mode.iter().position(|&b| b == 0)?;
-            let name = &after_mode[..nul];
-            let id = after_mode.get(nul + 1..nul + 21)?;
-            Some((RawEntry { mode, name, id }, &after_mode[nul + 21..]))
-        })();
-        match parsed {
-            Some((entry, rest)) => {
-                self.rest = rest;
-                Some(entry)
-            }
-            None => {
-                self.malformed = true;
-                None
-            }
-        }
+        mode = mode.checked_mul(8)? + u32::from(digit - b'0');
     }
+    let after_mode = &data[space + 1..];
+    let nul = after_mode.iter().position(|&b| b == 0)?;
+    let name = &after_mode[..nul];
+    let id = after_mode.get(nul + 1..nul + 21)?;
+    Some((RawEntry { mode, name, id }, space + 1 + nul + 21))
+}
+
+/// The length of the tree entry at the start of `data`, found without parsing its mode.
+pub(crate) fn entry_length(data: &[u8]) -> Option<usize> {
+    let nul = data.iter().position(|&b| b == 0)?;
+    (data.len() >= nul + 21).then_some(nul + 21)
+}
+
+/// How many leading bytes `a` and `b` share, compared eight at a time.
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    while k + 8 <= n {
+        let x = u64::from_ne_bytes(a[k..k + 8].try_into().expect("eight bytes"));
+        let y = u64::from_ne_bytes(b[k..k + 8].try_into().expect("eight bytes"));
+        if x != y {
+            break;
+        }
+        k += 8;
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
 }
 
 #[cfg(test)]
@@ -145,19 +131,26 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
     }
 
     #[test]
+    fn common_prefixes() {
+        assert_eq!(common_prefix(b"0123456789abcdef", b"0123456789abcdeX"), 15);
+        assert_eq!(common_prefix(b"0123456789", b"0123456789abc"), 10);
+        assert_eq!(common_prefix(b"", b"x"), 0);
+    }
+
+    #[test]
     fn tree_entries_parse() {
         let mut raw = Vec::new();
         raw.extend_from_slice(b"100644 a.txt\0");
         raw.extend_from_slice(&[1; 20]);
         raw.extend_from_slice(b"40000 dir\0");
         raw.extend_from_slice(&[2; 20]);
-        let entries: Vec<RawEntry<'_>> = RawEntries::new(&raw).collect();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].mode, 0o100644);
-        assert_eq!(entries[1].name, b"dir");
-        assert!(entries[1].is_tree());
-        let mut truncated = RawEntries::new(&raw[..raw.len() - 1]);
-        assert_eq!(truncated.by_ref().count(), 1);
-        assert!(truncated.malformed());
+        let (first, length) = parse_entry(&raw).unwrap();
+        let (second, rest) = parse_entry(&raw[length..]).unwrap();
+        assert_eq!(first.mode, 0o100644);
+        assert_eq!(second.name, b"dir");
+        assert!(second.is_tree());
+        assert_eq!(length + rest, raw.len());
+        assert_eq!(entry_length(&raw), Some(length));
+        assert_eq!(parse_entry(&raw[length..raw.len() - 1]), None);
     }
 }
