@@ -21,6 +21,8 @@ pub(crate) const FLAG_EXTENDED_INTENT_TO_ADD: u16 = 1 << 13;
 /// One index entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexRecord {
+    /// Where the entry starts in the index file: its stat data is the first 40 bytes.
+    pub offset: usize,
     pub ctime: Timestamp,
     pub mtime: Timestamp,
     pub ino: u32,
@@ -61,7 +63,7 @@ pub(crate) fn read_index(path: &Path) -> Result<(Vec<IndexRecord>, Timestamp), I
     Ok((parse_index(&data)?, mtime))
 }
 
-fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {
+pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {
     let be32 = |at: usize| -> Option<u32> {
         Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
     };
@@ -106,6 +108,7 @@ fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {
         };
         let record = |path: Vec<u8>| -> Result<IndexRecord, IndexFileError> {
             Ok(IndexRecord {
+                offset: at,
                 ctime: time(0)?,
                 mtime: time(2)?,
                 ino: word(5)?,

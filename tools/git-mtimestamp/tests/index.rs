@@ -152,3 +152,38 @@ fn a_dry_run_and_a_second_sync_leave_the_index_file_alone() {
     repo.sync(["-q"]);
     assert_eq!(index(), synced, "second sync");
 }
+
+/// The index is changed in place: extensions git keeps there (here the untracked cache and the
+/// cached trees) survive the refresh, and git still reads the file as sound.
+#[test]
+fn index_extensions_survive_the_refresh() {
+    let repo = clone_with_changes();
+    repo.git(["config", "core.untrackedCache", "true"]);
+    repo.git(["update-index", "--untracked-cache"]);
+    repo.git(["status", "--porcelain"]);
+    let index_path = repo.path(".git/index");
+    let extensions = |data: &[u8]| {
+        [b"UNTR", b"TREE"]
+            .iter()
+            .filter(|signature| data.windows(4).any(|w| w == signature.as_slice()))
+            .count()
+    };
+    let before = std::fs::read(&index_path).unwrap();
+    assert_eq!(
+        extensions(&before),
+        2,
+        "the fixture should have both extensions"
+    );
+    repo.sync(["-q"]).success();
+    let after = std::fs::read(&index_path).unwrap();
+    assert_ne!(before, after, "stamped files should have new stat data");
+    assert_eq!(before.len(), after.len());
+    assert_eq!(extensions(&after), 2);
+    // git checks the trailing checksum and every entry when it reads the index.
+    repo.git(["ls-files", "--debug"]);
+    assert!(
+        repo.git(["diff-files", "--name-only"])
+            .lines()
+            .all(|l| l == "modified")
+    );
+}
