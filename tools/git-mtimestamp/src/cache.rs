@@ -44,24 +44,49 @@ pub(crate) struct Anchor {
 }
 
 impl Anchor {
-    /// An anchor for `commit` with every path of its tree and no answers yet.
+    /// An anchor for `commit` with every path of its tree and no answers yet. When `base`
+    /// (an anchor of another commit, usually the HEAD of the last sync) is given, its paths
+    /// are patched with the difference between the two trees instead of reading the whole
+    /// tree of `commit`.
     pub fn of_tree(
         repo: &git2::Repository,
         commit: Oid,
         tree: Oid,
         mode: HistoryMode,
+        base: Option<(&Anchor, Oid)>,
     ) -> Result<Anchor, crate::Error> {
-        let entries = crate::history::flatten_tree(repo, tree)?
-            .into_iter()
-            .map(|(path, (blob, mode))| {
-                let entry = AnchorEntry {
-                    blob,
-                    mode: mode as u32,
-                    change: None,
-                };
-                (path, entry)
-            })
-            .collect();
+        let (mut entries, base_tree) = match base {
+            Some((base, base_tree)) => {
+                let entries: PathMap<AnchorEntry> = base
+                    .entries
+                    .iter()
+                    .map(|(path, entry)| {
+                        let entry = AnchorEntry {
+                            change: None,
+                            ..*entry
+                        };
+                        (path.clone(), entry)
+                    })
+                    .collect();
+                (entries, Some(base_tree))
+            }
+            None => (PathMap::default(), None),
+        };
+        for (path, now) in crate::history::tree_delta(repo, base_tree, tree)? {
+            match now {
+                Some((blob, mode)) => {
+                    let entry = AnchorEntry {
+                        blob,
+                        mode,
+                        change: None,
+                    };
+                    entries.insert(path, entry);
+                }
+                None => {
+                    entries.remove(&path);
+                }
+            }
+        }
         Ok(Anchor {
             commit,
             mode,
@@ -92,11 +117,7 @@ impl AnswerCache {
     }
 
     fn file(&self, commit: Oid, mode: HistoryMode) -> PathBuf {
-        let prefix = match mode {
-            HistoryMode::Simplified => "simplified",
-            HistoryMode::FirstParent => "first-parent",
-        };
-        self.dir.join(format!("{prefix}-{commit}"))
+        self.dir.join(format!("{}-{commit}", mode_name(mode)))
     }
 
     /// The anchor for `commit`, if a sound one is stored.
@@ -106,21 +127,22 @@ impl AnswerCache {
         (anchor.commit == commit && anchor.mode == mode).then_some(anchor)
     }
 
-    /// Every stored anchor for `mode` except `skip`.
-    pub fn load_all(&self, mode: HistoryMode, skip: Oid) -> Vec<Anchor> {
+    /// The commits with a stored anchor for `mode`, newest first.
+    pub fn commits(&self, mode: HistoryMode) -> Vec<Oid> {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
-        dir.filter_map(|entry| {
-            let name = entry.ok()?.file_name();
-            let (_, hex) = name.to_str()?.rsplit_once('-')?;
-            let commit = Oid::from_str(hex).ok()?;
-            if commit == skip {
-                return None;
-            }
-            self.load(commit, mode)
-        })
-        .collect()
+        let prefix = format!("{}-", mode_name(mode));
+        let mut found: Vec<(std::time::SystemTime, Oid)> = dir
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let name = entry.file_name();
+                let commit = Oid::from_str(name.to_str()?.strip_prefix(&prefix)?).ok()?;
+                Some((entry.metadata().ok()?.modified().ok()?, commit))
+            })
+            .collect();
+        found.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        found.into_iter().map(|(_, commit)| commit).collect()
     }
 
     /// Stores `anchor` atomically and drops the least recently written anchors beyond a few.
@@ -155,6 +177,13 @@ impl AnswerCache {
             let _ = fs::remove_file(path);
         }
         Ok(())
+    }
+}
+
+fn mode_name(mode: HistoryMode) -> &'static str {
+    match mode {
+        HistoryMode::Simplified => "simplified",
+        HistoryMode::FirstParent => "first-parent",
     }
 }
 

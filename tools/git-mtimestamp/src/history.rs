@@ -26,7 +26,6 @@ use std::rc::Rc;
 use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
 
 use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
-use crate::path_map::PathMap;
 
 use crate::error::Error;
 use crate::progress::Progress;
@@ -83,8 +82,11 @@ pub fn last_change_times_with(
     let shallow_boundary = shallow_commits(repo)?;
     // Paths are numbered in byte order, so that the paths below any directory form one
     // contiguous range of numbers and sets of paths can be bit sets.
+    let paths_sorted = paths.is_sorted();
     let mut table: Vec<&[u8]> = paths.to_vec();
-    table.sort_unstable();
+    if !paths_sorted {
+        table.sort_unstable();
+    }
     table.dedup();
     let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
     let mut walk = Walk {
@@ -144,15 +146,11 @@ pub fn last_change_times_with(
         }
     }
 
-    let by_path: HashMap<&[u8], LastChange> = table
-        .iter()
-        .zip(&answers)
-        .filter_map(|(path, answer)| answer.map(|a| (*path, a)))
-        .collect();
-    paths
-        .iter()
-        .map(|path| {
-            by_path.get(path).copied().ok_or_else(|| Error::Corrupt {
+    let answers: Vec<LastChange> = answers
+        .into_iter()
+        .zip(&table)
+        .map(|(answer, path)| {
+            answer.ok_or_else(|| Error::Corrupt {
                 what: format!(
                     "the history of {} (not found in HEAD)",
                     String::from_utf8_lossy(path)
@@ -160,7 +158,13 @@ pub fn last_change_times_with(
                 source: git2::Error::from_str("path not tracked in HEAD"),
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // Callers usually pass sorted, distinct paths: then the table is their order.
+    if paths_sorted && table.len() == paths.len() {
+        return Ok(answers);
+    }
+    let by_path: HashMap<&[u8], LastChange> = table.iter().copied().zip(answers).collect();
+    Ok(paths.iter().map(|path| by_path[path]).collect())
 }
 
 /// The commits at which a shallow clone's history was cut. libgit2 already treats them as
@@ -545,28 +549,125 @@ impl<'o> TreeCache<'o> {
     }
 }
 
-/// Every blob, symlink and submodule path in a tree, with its entry's id and mode.
-pub(crate) fn flatten_tree(repo: &Repository, tree: Oid) -> Result<PathMap<(Oid, i32)>, Error> {
-    let mut out = PathMap::default();
-    let mut stack = vec![(Vec::new(), tree)];
-    while let Some((prefix, id)) = stack.pop() {
-        let tree = repo
-            .find_tree(id)
-            .map_err(Error::corrupt(format!("tree {id}")))?;
-        for entry in tree.iter() {
-            let mut path = prefix.clone();
-            if !path.is_empty() {
-                path.push(b'/');
+/// A path and its new blob id and mode, or None when the path is gone.
+pub(crate) type PathChange = (Vec<u8>, Option<(Oid, u32)>);
+
+/// How the blob, symlink and submodule entries of tree `new` differ from those of tree `old`
+/// (None: the empty tree): each path whose entry is new or changed with its new id and mode,
+/// and each path that is gone with None. Subtrees with equal ids are not read, so the cost
+/// follows the size of the difference.
+pub(crate) fn tree_delta(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+) -> Result<Vec<PathChange>, Error> {
+    let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
+    let mut delta = Vec::new();
+    diff_subtrees(&odb, old, Some(new), &mut Vec::new(), &mut delta)?;
+    Ok(delta)
+}
+
+fn diff_subtrees(
+    odb: &Odb<'_>,
+    old: Option<Oid>,
+    new: Option<Oid>,
+    prefix: &mut Vec<u8>,
+    delta: &mut Vec<PathChange>,
+) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let read = |id: Option<Oid>| -> Result<Option<OdbObject<'_>>, Error> {
+        let Some(id) = id else { return Ok(None) };
+        let object = odb.read(id).map_err(Error::corrupt(format!("tree {id}")))?;
+        if object.kind() != ObjectType::Tree {
+            return Err(malformed("tree", id));
+        }
+        Ok(Some(object))
+    };
+    let (old_tree, new_tree) = (read(old)?, read(new)?);
+    let entries = |tree: &Option<OdbObject<'_>>,
+                   id: Option<Oid>|
+     -> Result<Vec<(RawEntryOwned, usize)>, Error> {
+        let mut out = Vec::new();
+        let Some(tree) = tree else { return Ok(out) };
+        let mut rest = tree.data();
+        while !rest.is_empty() {
+            let (entry, length) =
+                parse_entry(rest).ok_or_else(|| malformed("tree", id.expect("read")))?;
+            out.push((RawEntryOwned::from(entry), length));
+            rest = &rest[length..];
+        }
+        Ok(out)
+    };
+    let (old_entries, new_entries) = (entries(&old_tree, old)?, entries(&new_tree, new)?);
+    let (mut i, mut j) = (0, 0);
+    while i < old_entries.len() || j < new_entries.len() {
+        let order = match (old_entries.get(i), new_entries.get(j)) {
+            (Some((a, _)), Some((b, _))) => git_order(&a.name, a.is_tree(), &b.name, b.is_tree()),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
+        };
+        let (gone, came) = match order {
+            Ordering::Less => {
+                i += 1;
+                (Some(&old_entries[i - 1].0), None)
             }
-            path.extend_from_slice(entry.name_bytes());
-            if entry.filemode() == 0o040000 {
-                stack.push((path, entry.id()));
-            } else {
-                out.insert(path, (entry.id(), entry.filemode()));
+            Ordering::Greater => {
+                j += 1;
+                (None, Some(&new_entries[j - 1].0))
             }
+            Ordering::Equal => {
+                i += 1;
+                j += 1;
+                let (a, b) = (&old_entries[i - 1].0, &new_entries[j - 1].0);
+                if a.id == b.id && a.mode == b.mode {
+                    continue;
+                }
+                (Some(a), Some(b))
+            }
+        };
+        let name = gone.or(came).map(|e| e.name.clone()).expect("one side");
+        let length = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(&name);
+        let subtree = |e: Option<&RawEntryOwned>| e.filter(|e| e.is_tree()).map(|e| e.id);
+        if subtree(gone).is_some() || subtree(came).is_some() {
+            diff_subtrees(odb, subtree(gone), subtree(came), prefix, delta)?;
+        }
+        match came.filter(|e| !e.is_tree()) {
+            Some(file) => delta.push((prefix.clone(), Some((file.id, file.mode)))),
+            None if gone.is_some_and(|e| !e.is_tree()) => delta.push((prefix.clone(), None)),
+            None => {}
+        }
+        prefix.truncate(length);
+    }
+    Ok(())
+}
+
+/// A tree entry copied out of its object.
+struct RawEntryOwned {
+    mode: u32,
+    name: Vec<u8>,
+    id: Oid,
+}
+
+impl RawEntryOwned {
+    fn is_tree(&self) -> bool {
+        self.mode == 0o040000
+    }
+}
+
+impl From<crate::objects::RawEntry<'_>> for RawEntryOwned {
+    fn from(entry: crate::objects::RawEntry<'_>) -> Self {
+        RawEntryOwned {
+            mode: entry.mode,
+            name: entry.name.to_vec(),
+            id: entry.oid(),
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::Options;
 use crate::cache::{Anchor, AnswerCache};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
-use crate::history::{KnownAnswers, LastChange, last_change_times_with};
+use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_with};
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, read_index,
@@ -116,15 +116,34 @@ impl WorkTree {
         let cache = AnswerCache::new(repo.commondir());
         let trace = Trace::from_env();
         // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-        let mut anchor = match cache.load(head_id, options.history) {
-            Some(anchor) => anchor,
-            None => {
-                let commit = repo
-                    .find_commit(head_id)
-                    .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?;
-                Anchor::of_tree(repo, head_id, commit.tree_id(), options.history)?
-            }
-        };
+        let mut anchor = cache.load(head_id, options.history);
+        // Other anchors end the walk early; each is read only if the walk reaches its commit.
+        let others: Vec<LazyAnchor<'_>> = cache
+            .commits(options.history)
+            .into_iter()
+            .filter(|commit| *commit != head_id)
+            .map(|commit| LazyAnchor::new(&cache, commit, options.history))
+            .collect();
+        if anchor.is_none() {
+            let commit = repo
+                .find_commit(head_id)
+                .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?;
+            // The newest anchor, usually the HEAD of the last sync a few commits away, saves
+            // reading HEAD's whole tree: only the difference between the trees is read.
+            let base = others.first().and_then(|other| {
+                let base = other.get()?;
+                let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
+                Some((base, base_tree))
+            });
+            anchor = Some(Anchor::of_tree(
+                repo,
+                head_id,
+                commit.tree_id(),
+                options.history,
+                base,
+            )?);
+        }
+        let mut anchor = anchor.expect("loaded or made above");
         trace.phase("head tree");
         let scope = Scope::new(&options.pathspecs)?;
         let unresolved: Vec<Vec<u8>> = anchor
@@ -134,23 +153,28 @@ impl WorkTree {
                 entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path)
             })
             .map(|(path, _)| path.clone())
-            .collect();
+            .collect::<Vec<_>>();
+        // Sorted, the walk's own numbering of the paths is this order.
+        let unresolved = {
+            let mut unresolved = unresolved;
+            unresolved.sort_unstable();
+            unresolved
+        };
 
         // History is walked on a second thread while this one reads the index and the files.
         let git_dir = repo.path();
         let root = self.root.as_path();
-        let (cache_ref, unresolved_ref) = (&cache, &unresolved);
+        let (others_ref, unresolved_ref, trace_ref) = (&others, &unresolved, &trace);
         let (changes, classified) = std::thread::scope(|threads| {
             let walk = (!unresolved.is_empty()).then(|| {
                 threads.spawn(move || {
                     let repo = open_again(git_dir, root)?;
-                    let others = cache_ref.load_all(options.history, head_id);
                     let paths: Vec<&[u8]> = unresolved_ref.iter().map(Vec::as_slice).collect();
-                    let lookups: Vec<_> = others
+                    let lookups: Vec<_> = others_ref
                         .iter()
-                        .map(|other| move |path: &[u8]| other.answer(path))
+                        .map(|other| move |path: &[u8]| other.get()?.answer(path))
                         .collect();
-                    let known: Vec<KnownAnswers<'_>> = others
+                    let known: Vec<KnownAnswers<'_>> = others_ref
                         .iter()
                         .zip(&lookups)
                         .map(|(other, lookup)| KnownAnswers {
@@ -158,25 +182,27 @@ impl WorkTree {
                             answers: lookup,
                         })
                         .collect();
-                    last_change_times_with(
+                    let changes = last_change_times_with(
                         &repo,
                         head_id,
                         &paths,
                         options.history,
                         &known,
                         options.progress.as_deref(),
-                    )
+                    );
+                    trace_ref.phase("history walk (second thread)");
+                    changes
                 })
             });
             let classified = self.classify_index(&anchor, &scope);
-            trace.phase("index and stat data");
+            trace.phase("index and stat data (first thread)");
             let changes = match walk {
                 Some(walk) => walk.join().expect("the history walk does not panic"),
                 None => Ok(Vec::new()),
             };
             (changes, classified)
         });
-        trace.phase("history");
+        trace.phase("both threads");
         let changes = changes?;
         let Classified {
             mut files,
@@ -197,7 +223,7 @@ impl WorkTree {
             }
         }
         // Answers of this walk first: they include the approximate ones the anchor left out.
-        let walked: HashMap<&[u8], LastChange> = unresolved
+        let walked: HashMap<&[u8], LastChange, BuildHasherDefault<PathHasher>> = unresolved
             .iter()
             .map(Vec::as_slice)
             .zip(changes.iter().copied())
@@ -501,6 +527,31 @@ fn configure_libgit2() {
         git2::opts::strict_hash_verification(false);
         git2::opts::enable_caching(false);
     });
+}
+
+/// A stored anchor that is read from disk the first time it is needed.
+struct LazyAnchor<'c> {
+    cache: &'c AnswerCache,
+    commit: Oid,
+    mode: HistoryMode,
+    anchor: std::sync::OnceLock<Option<Anchor>>,
+}
+
+impl<'c> LazyAnchor<'c> {
+    fn new(cache: &'c AnswerCache, commit: Oid, mode: HistoryMode) -> Self {
+        LazyAnchor {
+            cache,
+            commit,
+            mode,
+            anchor: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Option<&Anchor> {
+        self.anchor
+            .get_or_init(|| self.cache.load(self.commit, self.mode))
+            .as_ref()
+    }
 }
 
 /// A second handle on a repository, for another thread.
