@@ -525,7 +525,10 @@ struct TreeCache<'o> {
 }
 
 impl<'o> TreeCache<'o> {
-    const GENERATION: usize = 20_000;
+    /// Small on purpose: a parent's trees are reused within a few commits or not at all, and
+    /// a larger cache measured slower (every held tree is heap that libgit2's own delta-base
+    /// cache and allocator then work around).
+    const GENERATION: usize = 512;
 
     fn get(&mut self, odb: &'o Odb<'o>, id: Oid) -> Result<Rc<OdbObject<'o>>, Error> {
         if let Some(tree) = self.young.get(&id) {

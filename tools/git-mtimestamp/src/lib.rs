@@ -38,6 +38,7 @@ mod report;
 mod scope;
 mod stamp;
 mod work_tree;
+mod workers;
 
 pub use crate::error::Error;
 pub use crate::fingerprint::blob_fingerprint_nanos;

@@ -40,10 +40,3 @@ impl Hasher for PathHasher {
         self.0
     }
 }
-
-/// How many threads share file-system work: every core, but at most a few (more threads than
-/// cores only add switching).
-pub(crate) fn worker_threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
-}

@@ -18,7 +18,8 @@ use crate::index_file::{
     IndexFileError, IndexRecord, read_index,
 };
 use crate::index_refresh::{VerifiedStat, refresh_index};
-use crate::path_map::{PathHasher, PathMap, worker_threads};
+use crate::path_map::{PathHasher, PathMap};
+use crate::workers::on_worker_threads;
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
@@ -385,22 +386,9 @@ impl WorkTree {
             path: self.root.clone(),
             source: e.into(),
         })?;
-        let chunk = entries.len().div_ceil(worker_threads()).max(256);
-        Ok(std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks(chunk)
-                .map(|part| {
-                    let root = &root;
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|e| (e.stage() == 0).then(|| FileStat::at(root, &e.path)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("stat calls do not panic"))
+        Ok(on_worker_threads(entries.to_vec(), 256, |part| {
+            part.iter()
+                .map(|e| (e.stage() == 0).then(|| FileStat::at(&root, &e.path)))
                 .collect()
         }))
     }
@@ -458,60 +446,38 @@ fn stamp_all(
     if candidates.is_empty() {
         return Vec::new();
     }
-    let threads = worker_threads();
     Progress::add(
         options.progress.as_deref().map(|p| &p.files_to_stamp),
         candidates.len(),
     );
-    let per_thread = candidates.len().div_ceil(threads).max(256);
-    let mut jobs = candidates;
-    let mut chunks = Vec::new();
-    while jobs.len() > per_thread {
-        let rest = jobs.split_off(per_thread);
-        chunks.push(jobs);
-        jobs = rest;
-    }
-    chunks.push(jobs);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    let own_repo = if filters_possible {
-                        open_again(git_dir, root).ok()
-                    } else {
-                        None
-                    };
-                    let hasher = match &own_repo {
-                        Some(repo) => ContentHasher::with_filters(repo),
-                        None => ContentHasher::without_filters(),
-                    };
-                    chunk
-                        .into_iter()
-                        .map(|job| {
-                            Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
-                            let change = job.change.expect("answered before stamping");
-                            let target = target_time(change, job.entry.id, options.whole_seconds);
-                            let absolute = root.join(OsStr::from_bytes(&job.entry.path));
-                            let mut verified = None;
-                            let outcome = stamp_file(
-                                &job.entry,
-                                &absolute,
-                                job.candidate,
-                                target,
-                                options.dry_run,
-                                &hasher,
-                                &mut verified,
-                            );
-                            (job.slot, outcome, change.approximate, verified)
-                        })
-                        .collect::<Vec<_>>()
-                })
+    on_worker_threads(candidates, 256, |part| {
+        let own_repo = if filters_possible {
+            open_again(git_dir, root).ok()
+        } else {
+            None
+        };
+        let hasher = match &own_repo {
+            Some(repo) => ContentHasher::with_filters(repo),
+            None => ContentHasher::without_filters(),
+        };
+        part.into_iter()
+            .map(|job| {
+                Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
+                let change = job.change.expect("answered before stamping");
+                let target = target_time(change, job.entry.id, options.whole_seconds);
+                let absolute = root.join(OsStr::from_bytes(&job.entry.path));
+                let mut verified = None;
+                let outcome = stamp_file(
+                    &job.entry,
+                    &absolute,
+                    job.candidate,
+                    target,
+                    options.dry_run,
+                    &hasher,
+                    &mut verified,
+                );
+                (job.slot, outcome, change.approximate, verified)
             })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("stamping does not panic"))
             .collect()
     })
 }
