@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 4;
+const GENERATOR: u32 = 5;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -144,10 +144,18 @@ impl<W: Write> Writer<W> {
         Ok(self.mark)
     }
 
+    /// `count` changed files. As in real projects, most changes go to a few hot files (four in
+    /// five to the first tenth of the files) and most files are rarely touched.
     fn changes(&mut self, live: &[String], count: usize) -> BTreeMap<String, Vec<u8>> {
         let mut changes = BTreeMap::new();
+        let hot = (live.len() / 10).max(1);
         for _ in 0..count {
-            let path = live[self.rng.below(live.len())].clone();
+            let pick = if self.rng.chance(80) {
+                self.rng.below(hot)
+            } else {
+                self.rng.below(live.len())
+            };
+            let path = live[pick].clone();
             let content = self.content(&path);
             changes.insert(path, content);
         }
