@@ -19,11 +19,11 @@ use crate::index_file::{
 };
 use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::path_map::{PathHasher, PathMap};
-use crate::workers::on_worker_threads;
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
+use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;
 pub(crate) const MODE_GITLINK: u32 = 0o160000;
