@@ -117,7 +117,6 @@ impl WorkTree {
         let cache = AnswerCache::new(repo.commondir());
         let trace = Trace::from_env();
         // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-        let mut anchor = cache.load(head_id, options.history);
         // Other anchors end the walk early; each is read only if the walk reaches its commit.
         let others: Vec<LazyAnchor<'_>> = cache
             .commits(options.history)
@@ -125,42 +124,23 @@ impl WorkTree {
             .filter(|commit| *commit != head_id)
             .map(|commit| LazyAnchor::new(&cache, commit, options.history))
             .collect();
-        if anchor.is_none() {
-            let commit = repo
-                .find_commit(head_id)
-                .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?;
-            // The newest anchor, usually the HEAD of the last sync a few commits away, saves
-            // reading HEAD's whole tree: only the difference between the trees is read.
-            let base = others.first().and_then(|other| {
-                let base = other.get()?;
-                let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
-                Some((base, base_tree))
-            });
-            anchor = Some(Anchor::of_tree(
-                repo,
-                head_id,
-                commit.tree_id(),
-                options.history,
-                base,
-            )?);
-        }
-        let mut anchor = anchor.expect("loaded or made above");
+        let mut anchor = match cache.load(head_id, options.history) {
+            // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
+            Some(anchor) => anchor,
+            None => self.new_anchor(head_id, options.history, others.first())?,
+        };
         trace.phase("head tree");
         let scope = Scope::new(&options.pathspecs)?;
-        let unresolved: Vec<Vec<u8>> = anchor
+        let mut unresolved: Vec<Vec<u8>> = anchor
             .entries
             .iter()
             .filter(|(path, entry)| {
                 entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path)
             })
             .map(|(path, _)| path.clone())
-            .collect::<Vec<_>>();
+            .collect();
         // Sorted, the walk's own numbering of the paths is this order.
-        let unresolved = {
-            let mut unresolved = unresolved;
-            unresolved.sort_unstable();
-            unresolved
-        };
+        unresolved.sort_unstable();
 
         // History is walked on a second thread while this one reads the index and the files.
         let git_dir = repo.path();
@@ -281,6 +261,28 @@ impl WorkTree {
             approximate,
             dry_run: options.dry_run,
         })
+    }
+
+    /// HEAD's paths with no answers yet. The newest stored anchor, usually the HEAD of the last
+    /// sync a few commits away, saves reading HEAD's whole tree: only the difference between
+    /// the two trees is read.
+    fn new_anchor(
+        &self,
+        head_id: Oid,
+        mode: HistoryMode,
+        newest: Option<&LazyAnchor<'_>>,
+    ) -> Result<Anchor, Error> {
+        let repo = &self.repo;
+        let tree = repo
+            .find_commit(head_id)
+            .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?
+            .tree_id();
+        let base = newest.and_then(|newest| {
+            let base = newest.get()?;
+            let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
+            Some((base, base_tree))
+        });
+        Anchor::of_tree(repo, head_id, tree, mode, base)
     }
 
     /// Reads the index and decides, from it, HEAD and the files' stat data, which files may
