@@ -280,3 +280,55 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
     writeln!(writer.out, "done")?;
     writer.out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// A small repository has the promised shape, and the same seed gives the same history.
+    #[test]
+    fn generated_histories_have_their_shape_and_repeat() {
+        let shape = Shape {
+            files: 100,
+            commits: 300,
+            seed: 7,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+        generate(&first, shape).unwrap();
+        generate(&second, shape).unwrap();
+        assert_eq!(
+            git(&first, &["rev-parse", "HEAD"]),
+            git(&second, &["rev-parse", "HEAD"]),
+            "the same seed must give the same history"
+        );
+        let commits: usize = git(&first, &["rev-list", "--count", "HEAD"])
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(commits >= shape.commits, "{commits} commits");
+        let merges = git(&first, &["rev-list", "--merges", "HEAD"])
+            .lines()
+            .count();
+        assert!(merges >= 10, "{merges} merges");
+        let files = git(&first, &["ls-files"]);
+        assert!(files.lines().count() >= shape.files);
+        for import in 1..=3 {
+            assert!(
+                files.contains(&format!("third_party/import{import}/")),
+                "subtree import {import} is missing"
+            );
+        }
+        assert_eq!(git(&first, &["status", "--porcelain"]), "");
+    }
+}
