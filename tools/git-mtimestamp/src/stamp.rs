@@ -1,13 +1,14 @@
 //! Reading a file's stat data, setting its mtime, and checking its content against a blob.
 
-use std::ffi::CString;
-use std::io;
+use std::ffi::{CString, OsStr};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use filetime::FileTime;
 use git2::{Binding, ObjectType, Oid, Repository};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 
 use crate::report::Timestamp;
 
@@ -102,19 +103,105 @@ impl FileStat {
     }
 }
 
-/// Sets `path`'s mtime without following a symlink at `path`; the access time stays `atime`.
-pub(crate) fn set_mtime(path: &Path, mtime: Timestamp, atime: Timestamp) -> io::Result<()> {
-    filetime::set_symlink_file_times(
-        path,
-        FileTime::from_unix_time(atime.seconds, atime.nanos),
-        FileTime::from_unix_time(mtime.seconds, mtime.nanos),
-    )
+/// Tracked files reached without following symlinks: each leading directory is opened from
+/// the work-tree root one component at a time with `O_NOFOLLOW`, and the file itself is named
+/// relative to its directory and never followed either. A directory that turns into a symlink
+/// between the checks and the stamp therefore makes the stamp fail (`ELOOP`, `ENOTDIR`) instead
+/// of reaching a file outside the work tree.
+pub(crate) struct SafePaths {
+    root: OwnedFd,
+    /// The last directory opened: index entries come sorted, so most files share it.
+    current: Option<(Vec<u8>, OwnedFd)>,
 }
 
-/// Sets `path`'s mtime to the current time, for a file that changed under the sync.
-pub(crate) fn set_mtime_now(path: &Path) -> io::Result<()> {
-    let now = FileTime::now();
-    filetime::set_symlink_file_times(path, now, now)
+impl SafePaths {
+    pub fn open(root: &Path) -> io::Result<SafePaths> {
+        let root = rustix::fs::open(root, directory_flags(), Mode::empty())?;
+        Ok(SafePaths {
+            root,
+            current: None,
+        })
+    }
+
+    /// The open directory holding `relative`, and the file's name in it.
+    pub fn locate<'p>(&mut self, relative: &'p [u8]) -> io::Result<(BorrowedFd<'_>, &'p [u8])> {
+        let Some(slash) = relative.iter().rposition(|&b| b == b'/') else {
+            return Ok((self.root.as_fd(), relative));
+        };
+        let (directory, name) = (&relative[..slash], &relative[slash + 1..]);
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(open, _)| open != directory)
+        {
+            let mut fd = rustix::fs::openat(
+                &self.root,
+                OsStr::new("."),
+                directory_flags(),
+                Mode::empty(),
+            )?;
+            for component in directory.split(|&b| b == b'/') {
+                fd = rustix::fs::openat(
+                    &fd,
+                    OsStr::from_bytes(component),
+                    directory_flags(),
+                    Mode::empty(),
+                )?;
+            }
+            self.current = Some((directory.to_vec(), fd));
+        }
+        let (_, fd) = self.current.as_ref().expect("opened above");
+        Ok((fd.as_fd(), name))
+    }
+}
+
+fn directory_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// Sets the mtime of `name` in `dir` without following a symlink; the access time stays
+/// `atime`.
+pub(crate) fn set_mtime(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    mtime: Timestamp,
+    atime: Timestamp,
+) -> io::Result<()> {
+    let spec = |t: Timestamp| Timespec {
+        tv_sec: t.seconds,
+        tv_nsec: t.nanos.into(),
+    };
+    let times = Timestamps {
+        last_access: spec(atime),
+        last_modification: spec(mtime),
+    };
+    rustix::fs::utimensat(
+        dir,
+        OsStr::from_bytes(name),
+        &times,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
+}
+
+/// Sets the times of `name` in `dir` to the current time, for a file that changed under the
+/// sync.
+pub(crate) fn set_mtime_now(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_NOW,
+    };
+    let times = Timestamps {
+        last_access: now,
+        last_modification: now,
+    };
+    rustix::fs::utimensat(
+        dir,
+        OsStr::from_bytes(name),
+        &times,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
 }
 
 /// Hashes work-tree files the way `git add` would, so that the result can be compared with the
@@ -154,19 +241,59 @@ impl<'r> ContentHasher<'r> {
         }
     }
 
-    /// The blob id of the work-tree file at `absolute` (tracked as `relative`), or of the
-    /// symlink's target when `symlink` is true.
-    pub fn hash(&self, absolute: &Path, relative: &[u8], symlink: bool) -> io::Result<Oid> {
+    /// The blob id of `name` in `dir` (tracked as `relative`), or of the symlink's target when
+    /// `symlink` is true. The file is opened without following a symlink.
+    pub fn hash(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        relative: &[u8],
+        symlink: bool,
+    ) -> io::Result<Oid> {
         if symlink {
-            let target = std::fs::read_link(absolute)?;
-            return Oid::hash_object(ObjectType::Blob, target.as_os_str().as_bytes())
-                .map_err(io::Error::other);
+            let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
+            return Oid::hash_object(ObjectType::Blob, target.as_bytes()).map_err(io::Error::other);
         }
+        let file: std::fs::File = rustix::fs::openat(
+            dir,
+            OsStr::from_bytes(name),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?
+        .into();
         match self.filters {
-            None => Oid::hash_file(ObjectType::Blob, absolute).map_err(io::Error::other),
-            Some(repo) => hash_with_filters(repo, absolute, relative),
+            None => hash_blob(file),
+            // libgit2 hashes by path; the descriptor's entry in /proc names exactly the file
+            // opened above, whatever happens to the directories meanwhile.
+            Some(repo) => {
+                let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+                hash_with_filters(repo, &by_descriptor, relative)
+            }
         }
     }
+}
+
+/// The blob id of a file's content: the SHA-1 of `blob <size>\0` and the bytes, read in
+/// pieces so that a large file is never held in memory whole.
+fn hash_blob(mut file: std::fs::File) -> io::Result<Oid> {
+    let size = file.metadata()?.len();
+    let mut sha = sha1_smol::Sha1::new();
+    sha.update(format!("blob {size}\0").as_bytes());
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut read = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        sha.update(&buffer[..n]);
+    }
+    if read != size {
+        // The file changed length while it was read: it cannot be the blob.
+        return Err(io::Error::other("the file changed while it was read"));
+    }
+    Oid::from_bytes(&sha.digest().bytes()).map_err(io::Error::other)
 }
 
 fn hash_with_filters(repo: &Repository, absolute: &Path, relative: &[u8]) -> io::Result<Oid> {
@@ -205,5 +332,56 @@ fn hash_with_filters(repo: &Repository, absolute: &Path, relative: &[u8]) -> io:
         }
         // SAFETY: `out` was filled in by libgit2 and lives for the call.
         Ok(unsafe { Oid::from_raw(&out) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory swapped for a symlink after the checks is not followed: the file outside
+    /// the work tree cannot be reached, let alone stamped.
+    #[test]
+    fn safe_paths_refuse_a_directory_that_became_a_symlink() {
+        let sandbox = tempfile::tempdir().unwrap();
+        let (root, outside) = (sandbox.path().join("root"), sandbox.path().join("outside"));
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("d/f"), "inside").unwrap();
+        std::fs::write(outside.join("f"), "outside").unwrap();
+        let before = FileStat::of(&outside.join("f")).unwrap();
+
+        let mut paths = SafePaths::open(&root).unwrap();
+        assert!(paths.locate(b"d/f").is_ok());
+        std::fs::remove_dir_all(root.join("d")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("d")).unwrap();
+        // A fresh lookup of the directory must not follow the symlink.
+        paths.current = None;
+        let error = paths.locate(b"d/f").map(|_| ()).unwrap_err();
+        assert!(
+            matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() || code == rustix::io::Errno::NOTDIR.raw_os_error()),
+            "{error}"
+        );
+        // The symlink itself, named in the root, is stamped as a symlink, not followed.
+        let (dir, name) = paths.locate(b"d").unwrap();
+        let old = Timestamp {
+            seconds: 1_000_000_000,
+            nanos: 5,
+        };
+        set_mtime(dir, name, old, old).unwrap();
+        assert_eq!(FileStat::of(&root.join("d")).unwrap().mtime, old);
+        assert_eq!(FileStat::of(&outside.join("f")).unwrap(), before);
+    }
+
+    #[test]
+    fn blobs_hash_like_git() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "hello\n").unwrap();
+        let file = std::fs::File::open(dir.path().join("f")).unwrap();
+        // `echo hello | git hash-object --stdin`
+        assert_eq!(
+            hash_blob(file).unwrap().to_string(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
     }
 }

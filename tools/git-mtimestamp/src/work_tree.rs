@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::hash::BuildHasherDefault;
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,7 @@ use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
-use crate::stamp::{ContentHasher, FileStat, set_mtime, set_mtime_now};
+use crate::stamp::{ContentHasher, FileStat, SafePaths, set_mtime, set_mtime_now};
 use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;
@@ -462,16 +463,30 @@ fn stamp_all(
             Some(repo) => ContentHasher::with_filters(repo),
             None => ContentHasher::without_filters(),
         };
+        let mut paths = match SafePaths::open(root) {
+            Ok(paths) => paths,
+            Err(e) => {
+                let message = format!("cannot open the work tree {}: {e}", root.display());
+                return part
+                    .into_iter()
+                    .map(|job| {
+                        let failed = Outcome::Failed {
+                            message: message.clone(),
+                        };
+                        (job.slot, failed, false, None)
+                    })
+                    .collect();
+            }
+        };
         part.into_iter()
             .map(|job| {
                 Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
                 let change = job.change.expect("answered before stamping");
                 let target = target_time(change, job.entry.id, options.whole_seconds);
-                let absolute = root.join(OsStr::from_bytes(&job.entry.path));
                 let mut verified = None;
                 let outcome = stamp_file(
                     &job.entry,
-                    &absolute,
+                    &mut paths,
                     job.candidate,
                     target,
                     options.dry_run,
@@ -702,33 +717,53 @@ fn classify(
 /// file changed while it was being read.
 fn read_and_compare(
     hasher: &ContentHasher<'_>,
-    absolute: &Path,
+    (dir, name): (BorrowedFd<'_>, &[u8]),
     relative: &[u8],
     symlink: bool,
     blob: Oid,
 ) -> Option<FileStat> {
-    let before = FileStat::of(absolute).ok()?;
+    let before = FileStat::at(dir, name).ok()?;
     if before.is_symlink() != symlink {
         return None;
     }
-    let id = hasher.hash(absolute, relative, symlink).ok()?;
-    let after = FileStat::of(absolute).ok()?;
+    let id = hasher.hash(dir, name, relative, symlink).ok()?;
+    let after = FileStat::at(dir, name).ok()?;
     (id == blob && before.same_file_state(&after)).then_some(before)
 }
 
 fn stamp_file(
     entry: &IndexRecord,
-    absolute: &Path,
+    paths: &mut SafePaths,
     candidate: Candidate,
     target: Timestamp,
     dry_run: bool,
     hasher: &ContentHasher<'_>,
     verified: &mut Option<VerifiedStat>,
 ) -> Outcome {
+    let place = match paths.locate(&entry.path) {
+        Ok(place) => place,
+        // A leading directory is now a symlink (or a file): the path leads outside git's view.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc_errno::ELOOP | libc_errno::ENOTDIR)
+            ) =>
+        {
+            return Outcome::Skipped(SkipReason::BeyondSymlink);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::Skipped(SkipReason::Deleted);
+        }
+        Err(e) => {
+            return Outcome::Failed {
+                message: e.to_string(),
+            };
+        }
+    };
     let symlink = entry.mode == MODE_SYMLINK;
     let mut stat = candidate.stat;
     if candidate.needs_content_check {
-        match read_and_compare(hasher, absolute, &entry.path, symlink, entry.id) {
+        match read_and_compare(hasher, place, &entry.path, symlink, entry.id) {
             Some(checked) => stat = checked,
             None => return Outcome::Skipped(SkipReason::Modified),
         }
@@ -747,7 +782,7 @@ fn stamp_file(
     if dry_run {
         return Outcome::Updated { time: target };
     }
-    if let Err(e) = set_mtime(absolute, target, stat.atime) {
+    if let Err(e) = set_mtime(place.0, place.1, target, stat.atime) {
         return Outcome::Failed {
             message: e.to_string(),
         };
@@ -756,7 +791,7 @@ fn stamp_file(
     // keep the old time, or a cache keyed by size and mtime would miss it.
     // The stored mtime may differ from the target on file systems with coarse timestamps;
     // what matters is that the content read back under stable stat data is the blob.
-    match read_and_compare(hasher, absolute, &entry.path, symlink, entry.id) {
+    match read_and_compare(hasher, place, &entry.path, symlink, entry.id) {
         Some(after) => {
             *verified = Some(VerifiedStat {
                 path: entry.path.clone(),
@@ -766,10 +801,16 @@ fn stamp_file(
             Outcome::Updated { time: target }
         }
         None => {
-            let _ = set_mtime_now(absolute);
+            let _ = set_mtime_now(place.0, place.1);
             Outcome::ChangedDuringSync
         }
     }
+}
+
+/// The errno values this module tells apart.
+mod libc_errno {
+    pub const ENOTDIR: i32 = rustix::io::Errno::NOTDIR.raw_os_error();
+    pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
 }
 
 /// Checks that every leading directory of a path is a real directory, remembering answers:

@@ -261,3 +261,31 @@ fn a_pathspec_outside_the_work_tree() {
     assert_eq!(mtime_of(&outside), outside_mtime);
     assert_eq!(before, repo.snapshot(["a.txt"]));
 }
+
+/// A file whose attributes make git convert it on checkout (here LF in the blob, CRLF on disk)
+/// is compared with its blob through the same conversion, so it is clean and stamped.
+#[test]
+fn a_converted_file_is_compared_through_its_filters() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(".gitattributes", "*.txt text eol=crlf\n")
+        .write("notes.txt", "one\ntwo\n")
+        .commit("base");
+    let clone = origin.clone_to("clone", &[]);
+    assert_eq!(clone.read("notes.txt"), b"one\r\ntwo\r\n");
+    clone.sync(["-q"]).success();
+    assert_eq!(clone.mtime("notes.txt"), clone.expected_mtime("notes.txt"));
+}
+
+/// A file under a filter driver (Git LFS and the like) cannot be compared with its blob
+/// without running the driver, so it is left alone and said to be.
+#[test]
+fn a_file_with_a_filter_driver_is_left_alone() {
+    let repo = repo();
+    repo.at(EPOCH + 10)
+        .write(".gitattributes", "*.bin filter=lfs\n")
+        .write("big.bin", "pointer\n")
+        .commit("lfs");
+    assert_untouched(&repo, &["big.bin"], Says::Skipped("filter-driver"));
+}
