@@ -187,3 +187,33 @@ fn index_extensions_survive_the_refresh() {
             .all(|l| l == "modified")
     );
 }
+
+/// Index format versions 3 (extended flags) and 4 (prefix-compressed paths) are refreshed in
+/// place as well, and git reads the result.
+#[test]
+fn every_index_version_is_refreshed() {
+    for version in ["3", "4"] {
+        let repo = clone_with_changes();
+        repo.write("new", "n").git(["add", "-N", "new"]);
+        repo.git(["update-index", "--index-version", version]);
+        let status_before = repo.git(["status", "--porcelain"]);
+        repo.sync(["-q"]).success();
+        assert_eq!(
+            repo.git(["status", "--porcelain"]),
+            status_before,
+            "version {version}"
+        );
+        for (path, ((seconds, nanos), _)) in index_stat(&repo) {
+            if ["a", "dir/b", "dir/sub/c"].contains(&path.as_str()) {
+                assert_eq!(
+                    (seconds, nanos),
+                    repo.mtime(&path),
+                    "version {version}, {path}"
+                );
+            }
+        }
+        // The header's second word is the version.
+        let header = std::fs::read(repo.path(".git/index")).unwrap();
+        assert_eq!(header[4..8], [0, 0, 0, version.parse::<u8>().unwrap()]);
+    }
+}
