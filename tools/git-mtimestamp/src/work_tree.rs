@@ -176,7 +176,7 @@ impl WorkTree {
                     changes
                 })
             });
-            let classified = self.classify_index(&anchor, &scope);
+            let classified = self.classify_index(&anchor, &scope, options.whole_seconds);
             trace.phase("index and stat data (first thread)");
             let changes = match walk {
                 Some(walk) => walk.join().expect("the history walk does not panic"),
@@ -228,7 +228,7 @@ impl WorkTree {
             // The common case of a warm sync: stat data proves the content and the time is
             // right, so there is nothing to do and no reason to hand the file to a thread.
             let target = target_time(change, job.entry.id, options.whole_seconds);
-            if !job.candidate.needs_content_check && job.candidate.stat.mtime == target {
+            if job.candidate.proven_at(target) {
                 approximate += usize::from(change.approximate);
                 files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
             } else {
@@ -288,7 +288,12 @@ impl WorkTree {
 
     /// Reads the index and decides, from it, HEAD and the files' stat data, which files may
     /// be stamped.
-    fn classify_index(&self, anchor: &Anchor, scope: &Scope) -> Result<Classified, Error> {
+    fn classify_index(
+        &self,
+        anchor: &Anchor,
+        scope: &Scope,
+        whole_seconds: bool,
+    ) -> Result<Classified, Error> {
         let repo = &self.repo;
         let index_path = self.index_path.clone();
         let (entries, index_mtime) = match read_index(&index_path) {
@@ -343,16 +348,20 @@ impl WorkTree {
                 &hasher,
                 &mut directories,
             ) {
-                Ok(candidate) => {
-                    candidates.push(StampJob {
-                        slot: files.len(),
-                        entry: entry.clone(),
-                        candidate,
-                        change: None,
-                    });
-                    // Replaced by the stamping outcome.
-                    Outcome::Skipped(SkipReason::Modified)
-                }
+                Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds) {
+                    // The common case of a warm sync: nothing to do, nothing to copy.
+                    Some(time) => Outcome::AlreadyCorrect { time },
+                    None => {
+                        candidates.push(StampJob {
+                            slot: files.len(),
+                            entry: entry.clone(),
+                            candidate,
+                            change: None,
+                        });
+                        // Replaced by the stamping outcome.
+                        Outcome::Skipped(SkipReason::Modified)
+                    }
+                },
                 Err(reason) => Outcome::Skipped(reason),
             };
             files.push(FileReport {
@@ -642,6 +651,19 @@ fn truncated(time: Timestamp) -> Timestamp {
     }
 }
 
+/// The file's time when its stat data proves it clean and its stored answer says its time is
+/// already right.
+fn already_correct(candidate: &Candidate, blob: Oid, whole_seconds: bool) -> Option<Timestamp> {
+    let (commit, time) = candidate.known_change?;
+    let change = LastChange {
+        commit,
+        time,
+        approximate: false,
+    };
+    let target = target_time(change, blob, whole_seconds);
+    candidate.proven_at(target).then_some(target)
+}
+
 /// A tracked file whose index and HEAD entries agree and whose work-tree type and mode match.
 struct Candidate {
     stat: FileStat,
@@ -649,6 +671,13 @@ struct Candidate {
     needs_content_check: bool,
     /// The last change as stored in the answer cache, when it is known there.
     known_change: Option<(Oid, i64)>,
+}
+
+impl Candidate {
+    /// True when the stat data proves the content and the file already has time `target`.
+    fn proven_at(&self, target: Timestamp) -> bool {
+        !self.needs_content_check && self.stat.mtime == target
+    }
 }
 
 /// Decides from the index, HEAD and the file's stat data whether `entry` may be stamped.
