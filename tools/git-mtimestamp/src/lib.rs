@@ -36,6 +36,7 @@ mod path_map;
 mod progress;
 mod report;
 mod scope;
+mod signals;
 mod stamp;
 mod work_tree;
 mod workers;

@@ -23,6 +23,7 @@ use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
+use crate::signals::DeferSignals;
 use crate::stamp::{ContentHasher, FileStat, SafePaths, set_mtime, set_mtime_now};
 use crate::workers::on_worker_threads;
 
@@ -193,6 +194,9 @@ impl WorkTree {
             filters_possible,
         } = classified?;
 
+        // From here on files, the answer cache and the index are written: an interrupt waits
+        // until they are consistent (see signals.rs).
+        let signals = DeferSignals::start();
         if !changes.is_empty() {
             for (path, change) in unresolved.iter().zip(&changes) {
                 if let Some(entry) = anchor.entries.get_mut(path) {
@@ -256,6 +260,7 @@ impl WorkTree {
             refresh_index(&index_path, &verified)
         };
         trace.phase("index refresh");
+        drop(signals);
         Ok(Report {
             files,
             index: index_update,

@@ -588,6 +588,15 @@ impl Tool {
         self
     }
 
+    /// Starts the tool without waiting for it, its output discarded.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting git-mtimestamp")
+    }
+
     pub fn run(mut self) -> Run {
         let output = self.command.output().expect("running git-mtimestamp");
         Run {
