@@ -171,17 +171,7 @@ pub(crate) fn set_mtime(
         tv_sec: t.seconds,
         tv_nsec: t.nanos.into(),
     };
-    let times = Timestamps {
-        last_access: spec(atime),
-        last_modification: spec(mtime),
-    };
-    rustix::fs::utimensat(
-        dir,
-        OsStr::from_bytes(name),
-        &times,
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?;
-    Ok(())
+    set_times(dir, name, spec(atime), spec(mtime))
 }
 
 /// Sets the times of `name` in `dir` to the current time, for a file that changed under the
@@ -191,9 +181,19 @@ pub(crate) fn set_mtime_now(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> 
         tv_sec: 0,
         tv_nsec: rustix::fs::UTIME_NOW,
     };
+    set_times(dir, name, now, now)
+}
+
+/// `utimensat` on `name` in `dir`, not following a symlink there.
+fn set_times(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    last_access: Timespec,
+    last_modification: Timespec,
+) -> io::Result<()> {
     let times = Timestamps {
-        last_access: now,
-        last_modification: now,
+        last_access,
+        last_modification,
     };
     rustix::fs::utimensat(
         dir,

@@ -18,16 +18,6 @@ const FILES: [&str; 8] = [
     "k.txt",
 ];
 
-fn mtimes(repo: &Repo) -> Vec<(Vec<u8>, (i64, u32))> {
-    repo.tracked_files()
-        .into_iter()
-        .map(|path| {
-            let mtime = repo.mtime(&path);
-            (path, mtime)
-        })
-        .collect()
-}
-
 /// How often each kind of operation changed HEAD, so that the test can tell it really
 /// exercised rebases and resets.
 #[derive(Default)]
@@ -131,12 +121,12 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
             "seed {seed}, step {step}, operations {log:?}: warm sync is wrong:\n{}",
             wrong.join("\n")
         );
-        let warm = mtimes(&repo);
+        let warm = repo.current_mtimes();
         std::fs::remove_dir_all(repo.path(".git/mtimestamp")).unwrap();
         repo.sync(["-q"]).success();
         assert_eq!(
             warm,
-            mtimes(&repo),
+            repo.current_mtimes(),
             "seed {seed}, step {step}, operations {log:?}: a cold sync disagrees with the warm one"
         );
     }

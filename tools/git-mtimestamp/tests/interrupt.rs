@@ -23,13 +23,7 @@ fn make_cold(repo: &Repo) -> BTreeMap<Vec<u8>, (i64, u32)> {
         file.set_modified(std::time::SystemTime::now()).unwrap();
     }
     repo.git(["update-index", "-q", "--refresh"]);
-    repo.tracked_files()
-        .into_iter()
-        .map(|path| {
-            let mtime = repo.mtime(&path);
-            (path, mtime)
-        })
-        .collect()
+    repo.current_mtimes()
 }
 
 #[test]
@@ -71,10 +65,7 @@ fn an_interrupted_sync_leaves_everything_consistent() {
             "after {delay_ms} ms"
         );
         let mut stamped = 0;
-        for (path, mtime) in repo.tracked_files().into_iter().map(|p| {
-            let m = repo.mtime(&p);
-            (p, m)
-        }) {
+        for (path, mtime) in repo.current_mtimes() {
             if mtime == expected[&path] {
                 stamped += 1;
             } else {

@@ -417,6 +417,17 @@ impl Repo {
         assert!(wrong.is_empty(), "wrong mtimes:\n{}", wrong.join("\n"));
     }
 
+    /// Every tracked path with its mtime now.
+    pub fn current_mtimes(&self) -> BTreeMap<Vec<u8>, (i64, u32)> {
+        self.tracked_files()
+            .into_iter()
+            .map(|path| {
+                let mtime = self.mtime(&path);
+                (path, mtime)
+            })
+            .collect()
+    }
+
     /// Every path in the index (`git ls-files`).
     pub fn tracked_files(&self) -> Vec<Vec<u8>> {
         self.git_bytes(["ls-files", "-z"])
