@@ -89,10 +89,22 @@ impl Versions {
             message: err.message().trim_end().to_owned(),
         })?;
         let version = |tool: Tool, value: &Spanned<String>| {
-            value.get_ref().parse::<Version>().map_err(|err| {
+            let at = value.span().start;
+            let version = value.get_ref().parse::<Version>().map_err(|err| {
                 let message = format!("{} = {:?}: {err}", tool.key(), value.get_ref());
-                SchemaError::at(text, value.span().start, message)
-            })
+                SchemaError::at(text, at, message)
+            })?;
+            // An escape such as `\u0031` decodes to a digit, so the version used would not be
+            // the one a reader sees or a search finds.
+            let written = text.get(value.span()).unwrap_or_default();
+            if written != format!("\"{version}\"") && written != format!("'{version}'") {
+                let message = format!(
+                    "{key} = {written}: escapes or a multi-line string; write it plainly: {key} = \"{version}\"",
+                    key = tool.key()
+                );
+                return Err(SchemaError::at(text, at, message));
+            }
+            Ok(version)
         };
         Ok(Versions {
             go: version(Tool::Go, &file.tools.go)?,
@@ -116,7 +128,7 @@ struct ToolsTable {
 
 /// A problem in versions.toml, at a line when the parser knows one.
 #[derive(Debug, thiserror::Error)]
-#[error("{FILE}:{}{message}", line.map_or(String::new(), |line| format!("{line}: ")))]
+#[error("{FILE}:{} {message}", line.map_or(String::new(), |line| format!("{line}:")))]
 pub struct SchemaError {
     line: Option<usize>,
     message: String,
@@ -131,10 +143,16 @@ impl SchemaError {
     }
 }
 
-/// The 1-based line of byte `offset`.
+/// The 1-based line of byte `offset`. The end of a file that ends with a line end counts as
+/// its last line, as editors count lines: an error "at the end" names a line that exists.
 fn line_of(bytes: &[u8], offset: usize) -> usize {
     let offset = offset.min(bytes.len());
-    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    let line_ends = bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+    if offset == bytes.len() && bytes.ends_with(b"\n") {
+        line_ends
+    } else {
+        line_ends + 1
+    }
 }
 
 fn read(root: &Path) -> anyhow::Result<String> {
@@ -220,21 +238,19 @@ impl BumpFlags {
     }
 }
 
-/// versions.toml with one version replaced and every comment, blank line and key order kept.
+/// versions.toml with one version replaced. Only the bytes of the value change (to a string
+/// in double quotes), so every comment, blank line, line end and key order stays as it was.
 fn edit_in_place(text: &str, tool: Tool, version: Version) -> anyhow::Result<String> {
-    let mut doc: toml_edit::DocumentMut =
-        text.parse().context("parsing versions.toml for editing")?;
-    let value = doc
-        .get_mut("tools")
-        .and_then(|tools| tools.as_table_like_mut())
-        .and_then(|tools| tools.get_mut(tool.key()))
-        .and_then(|item| item.as_value_mut())
-        .with_context(|| format!("versions.toml has no tools.{}", tool.key()))?;
-    // The decor holds the spaces and the trailing comment around the value.
-    let decor = value.decor().clone();
-    *value = toml_edit::Value::from(version.to_string());
-    *value.decor_mut() = decor;
-    Ok(doc.to_string())
+    let file: VersionsFile = toml::from_str(text).context("parsing versions.toml for editing")?;
+    let span = match tool {
+        Tool::Go => file.tools.go.span(),
+        Tool::Dagger => file.tools.dagger.span(),
+    };
+    Ok(format!(
+        "{}\"{version}\"{}",
+        &text[..span.start],
+        &text[span.end..]
+    ))
 }
 
 #[cfg(test)]
@@ -294,7 +310,10 @@ dagger = \"0.21.8\"  # the Dagger CLI and engine
                 "[tools]\ngo = \"1.26.8\"\ngo = \"1.26.9\"\ndagger = \"0.21.8\"\n",
                 "versions.toml:3: duplicate key",
             ),
-            ("[tools]\ngo = \"1.26.8\"\n", "missing field `dagger`"),
+            (
+                "[tools]\ngo = \"1.26.8\"\n",
+                "versions.toml:1: missing field `dagger`",
+            ),
             (
                 "[tool]\ngo = \"1.26.8\"\n",
                 "versions.toml:1: unknown field `tool`",
@@ -319,12 +338,24 @@ dagger = \"0.21.8\"  # the Dagger CLI and engine
                 "[tools]\ngo = \"1.26.8\"\ndagger = \"0.99999999999.8\"\n",
                 "versions.toml:3: dagger = \"0.99999999999.8\": a number above 4294967295",
             ),
+            (
+                "[tools]\ngo = \"1.\\u003126.8\"\ndagger = \"0.21.8\"\n",
+                "versions.toml:2: go = \"1.\\u003126.8\": escapes or a multi-line string; write it plainly: go = \"1.126.8\"",
+            ),
+            (
+                "[tools]\ngo = \"1.26.8\"\ndagger = \"\"\"0.21.8\"\"\"\n",
+                "versions.toml:3: dagger = \"\"\"0.21.8\"\"\": escapes or a multi-line string",
+            ),
+            // The parser reports the end of the file, which is on the last line.
+            (
+                "[tools]\ngo = \"1.26.8\"\ndagger = \"\"\"0.21.8\n",
+                "versions.toml:3: ",
+            ),
         ];
         for (text, expected) in cases {
             let err = Versions::parse(text).unwrap_err().to_string();
             assert!(
-                err.starts_with(expected)
-                    || (expected.starts_with("missing") && err.contains(expected)),
+                err.starts_with(expected),
                 "{text:?}\n  gave {err:?}\n  want {expected:?}"
             );
         }
@@ -339,12 +370,14 @@ dagger = \"0.21.8\"  # the Dagger CLI and engine
     }
 
     #[test]
-    fn bump_keeps_single_quotes_and_inline_tables_parseable() {
+    fn bump_changes_only_the_value_in_other_layouts() {
         for text in [
             "tools = { go = '1.26.8', dagger = '0.21.8' } # c\n",
+            // No line end at the end, and none is added.
             "[tools]\ngo='1.26.8'\ndagger='0.21.8'",
         ] {
             let edited = edit_in_place(text, Tool::Dagger, Version::new(0, 22, 0)).unwrap();
+            assert_eq!(edited, text.replace("'0.21.8'", "\"0.22.0\""));
             let versions = Versions::parse(&edited).unwrap();
             assert_eq!(versions.dagger, Version::new(0, 22, 0), "{edited}");
             assert_eq!(versions.go, Version::new(1, 26, 8));
