@@ -254,6 +254,9 @@ fn edit_in_place(text: &str, tool: Tool, version: Version) -> anyhow::Result<Str
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
