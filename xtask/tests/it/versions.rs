@@ -173,6 +173,30 @@ fn check_reports_a_missing_file() {
         .stderr_has("app/go.mod: missing");
 }
 
+/// `versions`, `build` and both `bump`s fail on `text` with `message`, call no dagger, and
+/// leave every file as it was.
+#[track_caller]
+fn assert_refused_everywhere(text: &str, message: &str) {
+    let project = Project::new().home_ssh();
+    project.write("versions.toml", text);
+    let before = project.snapshot();
+    let commands: [&[&str]; 4] = [
+        &["versions"],
+        &["build"],
+        &["bump", "go", "1.26.9"],
+        &["bump", "dagger", "0.22.0"],
+    ];
+    for args in commands {
+        let run = project.run(args).code(1);
+        assert!(
+            run.stderr.contains(message),
+            "{args:?} on {text:?}: stderr lacks {message:?}\n{run}"
+        );
+    }
+    assert!(project.all_dagger_calls().is_empty());
+    assert_eq!(project.snapshot(), before, "{text:?}");
+}
+
 #[test]
 fn malformed_versions_toml_names_the_line() {
     let cases = [
@@ -202,17 +226,62 @@ fn malformed_versions_toml_names_the_line() {
         ),
     ];
     for (text, message) in cases {
-        let project = Project::new().home_ssh();
-        project.write("versions.toml", text);
-        let before = project.snapshot();
-        project.run(["versions"]).code(1).stderr_has(message);
-        project.run(["build"]).code(1).stderr_has(message);
-        project
-            .run(["bump", "go", "1.26.9"])
-            .code(1)
-            .stderr_has(message);
-        assert!(project.all_dagger_calls().is_empty());
-        assert_eq!(project.snapshot(), before);
+        assert_refused_everywhere(text, message);
+    }
+}
+
+/// Hostile values written into versions.toml itself, as a malicious or careless edit would,
+/// rather than passed to `bump`.
+#[test]
+fn hostile_values_in_versions_toml_are_refused_with_their_line() {
+    // The value as written between the quotes, and what the error says it is.
+    let values = [
+        (
+            "1.26.8; rm -rf /",
+            "\"1.26.8; rm -rf /\": a character other than 0-9",
+        ),
+        ("$(id)", "\"$(id)\": a character other than 0-9"),
+        ("`id`", "\"`id`\": a character other than 0-9"),
+        ("../x", "\"../x\": a character other than 0-9"),
+        ("", "\"\": empty"),
+        ("١.٢٦.٨", "\"١.٢٦.٨\": digits other than ASCII 0-9"),
+        ("1.26.８", "\"1.26.８\": digits other than ASCII 0-9"),
+        (
+            "99999999999999999999.0.0",
+            "\"99999999999999999999.0.0\": a number above 4294967295",
+        ),
+        (
+            "1.4294967296.0",
+            "\"1.4294967296.0\": a number above 4294967295",
+        ),
+        // TOML escapes: a line end and a byte-order mark that only exist once decoded.
+        (
+            "1.26.8\\r\\n",
+            "\"1.26.8\\r\\n\": a character other than 0-9",
+        ),
+        (
+            "\\ufeff1.26.8",
+            "\"\\u{feff}1.26.8\": a character other than 0-9",
+        ),
+        (
+            "\u{feff}1.26.8",
+            "\"\\u{feff}1.26.8\": a character other than 0-9",
+        ),
+        // Digits, but escaped: the version used would not be the one a reader sees.
+        (
+            "1.26.\\u0038",
+            "\"1.26.\\u0038\": escapes or a multi-line string",
+        ),
+    ];
+    for (value, problem) in values {
+        for (key, pinned, line) in [("go", "1.26.8", 3), ("dagger", "0.21.8", 4)] {
+            let text = VERSIONS_TOML.replace(
+                &format!("{key} = \"{pinned}\""),
+                &format!("{key} = \"{value}\""),
+            );
+            let message = format!("versions.toml:{line}: {key} = {problem}");
+            assert_refused_everywhere(&text, &message);
+        }
     }
 }
 
