@@ -177,6 +177,7 @@ fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
         "failed": counts.failed,
         "approximate": report.approximate,
         "dry_run": report.dry_run,
+        "no_commit_yet": report.no_commit_yet,
         "index": report.index,
     });
     if with_files {

@@ -18,53 +18,48 @@ pub enum Error {
     BareRepository { git_dir: PathBuf },
 
     #[error(
-        "HEAD has no commit yet: there is no history to take times from\n  commit first, then sync"
+        "cannot read {what} from the repository: {}\n  the repository may be corrupt or incomplete; `git fsck` shows what is missing",
+        .cause.message()
     )]
-    UnbornHead,
+    Corrupt { what: String, cause: git2::Error },
 
     #[error(
-        "cannot read {what} from the repository: {source}\n  the repository may be corrupt or incomplete; `git fsck` shows what is missing"
+        "cannot read {what} from the repository: {}\n  this is a partial clone, and git-mtimestamp cannot fetch the objects it left out; it needs the trees of history (never old blobs): clone with --filter=blob:none, or without a filter",
+        .cause.message()
     )]
-    Corrupt {
-        what: String,
-        #[source]
-        source: git2::Error,
-    },
+    PartialClone { what: String, cause: git2::Error },
 
-    #[error("cannot read the index {}: {source}\n  `git status` shows whether git can read it", .path.display())]
-    Index {
-        path: PathBuf,
-        #[source]
-        source: git2::Error,
-    },
+    #[error(
+        "cannot read the index {}: {reason}\n  no file was changed; `git fsck` checks the index too; to rebuild it from HEAD, run `rm {} && git reset` (this drops staged changes; files in the work tree stay as they are)",
+        .path.display(),
+        .path.display()
+    )]
+    Index { path: PathBuf, reason: String },
 
     #[error("invalid pathspec {spec:?}: {message}")]
     Pathspec { spec: String, message: String },
 
-    #[error("{context}: {source}")]
-    Git {
-        context: String,
-        #[source]
-        source: git2::Error,
-    },
+    // The causes below are part of each message rather than `#[source]`s, so that a chain of
+    // errors (`{:#}`) does not print them twice.
+    #[error("{context}: {}", .cause.message())]
+    Git { context: String, cause: git2::Error },
 
-    #[error("{context} {}: {source}", .path.display())]
+    #[error("{context} {}: {cause}", .path.display())]
     Io {
         context: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl Error {
     pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> Error {
         let context = context.into();
-        move |source| Error::Git { context, source }
+        move |cause| Error::Git { context, cause }
     }
 
     pub(crate) fn corrupt(what: impl Into<String>) -> impl FnOnce(git2::Error) -> Error {
         let what = what.into();
-        move |source| Error::Corrupt { what, source }
+        move |cause| Error::Corrupt { what, cause }
     }
 }

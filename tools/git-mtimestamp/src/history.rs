@@ -155,7 +155,7 @@ pub fn last_change_times_with(
                     "the history of {} (not found in HEAD)",
                     String::from_utf8_lossy(path)
                 ),
-                source: git2::Error::from_str("path not tracked in HEAD"),
+                cause: git2::Error::from_str("path not tracked in HEAD"),
             })
         })
         .collect::<Result<_, _>>()?;
@@ -174,10 +174,10 @@ fn shallow_commits(repo: &Repository) -> Result<HashSet<Oid>, Error> {
         return Ok(HashSet::new());
     }
     let file = repo.commondir().join("shallow");
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+    let text = std::fs::read_to_string(&file).map_err(|cause| Error::Io {
         context: "cannot read the shallow clone's boundary list",
         path: file.clone(),
-        source,
+        cause,
     })?;
     Ok(text
         .lines()
@@ -466,7 +466,7 @@ fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
 fn malformed(kind: &str, id: Oid) -> Error {
     Error::Corrupt {
         what: format!("{kind} {id}"),
-        source: git2::Error::from_str("the object is malformed"),
+        cause: git2::Error::from_str("the object is malformed"),
     }
 }
 

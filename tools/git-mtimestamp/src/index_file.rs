@@ -2,9 +2,10 @@
 //!
 //! A warm sync does little more than read the index and stat every file, so reading the index
 //! is a third of its time. libgit2 checks the whole file's SHA-1 and builds hash maps of the
-//! entries; a sync needs only the entries in order. Nothing here is trusted blindly: an entry
-//! is only ever stamped after its file's content is compared with the entry's blob, and the
-//! index is rewritten through libgit2, which reads and checks it again.
+//! entries; a sync needs only the entries in order. Nothing here is trusted blindly: the
+//! trailer's SHA-1 is checked as git checks it, so a damaged index is refused rather than
+//! rewritten with a fresh, valid checksum; and an entry is only ever stamped after its file's
+//! content is compared with the entry's blob.
 
 use std::path::Path;
 
@@ -51,6 +52,10 @@ pub(crate) enum IndexFileError {
     Header,
     #[error("the index is truncated or malformed at entry {0}")]
     Entry(usize),
+    #[error("the index is truncated or malformed after its {0} entries")]
+    Extensions(usize),
+    #[error("the index's checksum does not match its content: the file is damaged")]
+    Checksum,
     #[error("the index is split (core.splitIndex); run `git update-index --no-split-index` first")]
     Split,
 }
@@ -70,6 +75,17 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
     if data.get(..4) != Some(b"DIRC") {
         return Err(IndexFileError::Header);
     }
+    let Some(trailer_at) = data.len().checked_sub(20).filter(|&at| at >= 12) else {
+        return Err(IndexFileError::Header);
+    };
+    // All zeros means index.skipHash: git wrote no checksum, and checks none.
+    let trailer = &data[trailer_at..];
+    if trailer.iter().any(|&b| b != 0)
+        && sha1_smol::Sha1::from(&data[..trailer_at]).digest().bytes() != trailer
+    {
+        return Err(IndexFileError::Checksum);
+    }
+    let data = &data[..trailer_at];
     let version = be32(4).ok_or(IndexFileError::Header)?;
     if !(2..=4).contains(&version) {
         return Err(IndexFileError::Header);
@@ -146,17 +162,20 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
             at = (path_at + nul + 8 - at) / 8 * 8 + at;
         }
     }
-    // Extensions follow until the 20-byte trailer; only a split index changes what the
-    // entries mean.
-    while at + 8 <= data.len().saturating_sub(20) {
-        let signature = &data[at..at + 4];
-        let size = be32(at + 4).ok_or(IndexFileError::Entry(count))? as usize;
+    // Extensions follow, each a signature, a size and that many bytes, up to the trailer;
+    // only a split index changes what the entries mean.
+    while at < data.len() {
+        let signature = data
+            .get(at..at + 4)
+            .ok_or(IndexFileError::Extensions(count))?;
+        let size = be32(at + 4).ok_or(IndexFileError::Extensions(count))? as usize;
         if signature == b"link" {
             return Err(IndexFileError::Split);
         }
         at = at
             .checked_add(8 + size)
-            .ok_or(IndexFileError::Entry(count))?;
+            .filter(|&end| end <= data.len())
+            .ok_or(IndexFileError::Extensions(count))?;
     }
     Ok(entries)
 }

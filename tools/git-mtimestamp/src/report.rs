@@ -154,6 +154,8 @@ pub struct Report {
     /// boundary commit's time, which is later than the real one.
     pub approximate: usize,
     pub dry_run: bool,
+    /// HEAD has no commit yet, so no file has a commit time and none was touched.
+    pub no_commit_yet: bool,
 }
 
 impl Report {
@@ -197,6 +199,11 @@ impl Report {
                 )),
                 _ => {}
             }
+        }
+        if self.no_commit_yet {
+            problems.push(
+                "HEAD has no commit yet, so no file has a commit time and none was changed\n  commit, then sync again".to_owned(),
+            );
         }
         if self.approximate > 0 {
             problems.push(format!(
@@ -324,6 +331,7 @@ mod tests {
             index: IndexUpdate::Refreshed { entries: 1 },
             approximate: 0,
             dry_run: false,
+            no_commit_yet: false,
         };
         assert_eq!(
             report.summary_line(),

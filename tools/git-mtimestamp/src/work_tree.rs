@@ -49,10 +49,10 @@ impl WorkTree {
     /// `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE`, `GIT_CEILING_DIRECTORIES` and
     /// `GIT_OBJECT_DIRECTORY` are honoured.
     pub fn open_from_env() -> Result<WorkTree, Error> {
-        let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        let cwd = std::env::current_dir().map_err(|cause| Error::Io {
             context: "cannot read the current directory",
             path: PathBuf::from("."),
-            source,
+            cause,
         })?;
         let work_tree_var = std::env::var_os("GIT_WORK_TREE").filter(|v| !v.is_empty());
         let git_dir_var = std::env::var_os("GIT_DIR").filter(|v| !v.is_empty());
@@ -109,7 +109,9 @@ impl WorkTree {
         let repo = &self.repo;
         let head = match repo.head() {
             Ok(head) => head,
-            Err(e) if e.code() == ErrorCode::UnbornBranch => return Err(Error::UnbornHead),
+            Err(e) if e.code() == ErrorCode::UnbornBranch => {
+                return self.report_without_commits(options);
+            }
             Err(e) => return Err(Error::corrupt("HEAD")(e)),
         };
         let head_id = match head.target() {
@@ -186,7 +188,12 @@ impl WorkTree {
             (changes, classified)
         });
         trace.phase("both threads");
-        let changes = changes?;
+        let changes = changes.map_err(|e| match e {
+            Error::Corrupt { what, cause } if is_partial_clone(repo) => {
+                Error::PartialClone { what, cause }
+            }
+            e => e,
+        })?;
         let Classified {
             mut files,
             candidates,
@@ -266,6 +273,7 @@ impl WorkTree {
             index: index_update,
             approximate,
             dry_run: options.dry_run,
+            no_commit_yet: false,
         })
     }
 
@@ -291,6 +299,51 @@ impl WorkTree {
         Anchor::of_tree(repo, head_id, tree, mode, base)
     }
 
+    /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
+    /// commit time: everything in the index is content HEAD lacks, and is left alone.
+    fn report_without_commits(&self, options: &Options) -> Result<Report, Error> {
+        let scope = Scope::new(&options.pathspecs)?;
+        let (entries, _) = self.read_index()?;
+        let mut files: Vec<FileReport> = Vec::new();
+        for entry in entries.iter().filter(|e| scope.contains(&e.path)) {
+            if files.last().is_some_and(|f| f.path == entry.path) {
+                continue;
+            }
+            let reason = if entry.stage() != 0 {
+                SkipReason::Conflicted
+            } else {
+                SkipReason::Staged
+            };
+            files.push(FileReport {
+                path: entry.path.clone(),
+                outcome: Outcome::Skipped(reason),
+            });
+        }
+        Ok(Report {
+            files,
+            index: IndexUpdate::Unchanged,
+            approximate: 0,
+            dry_run: options.dry_run,
+            no_commit_yet: true,
+        })
+    }
+
+    /// The index's entries and its mtime; none for a repository that has no index yet.
+    fn read_index(&self) -> Result<(Vec<IndexRecord>, Timestamp), Error> {
+        match read_index(&self.index_path) {
+            Ok(read) => Ok(read),
+            // No index yet (a repository that was never checked out): nothing is staged and
+            // no file is known to git's stat cache.
+            Err(IndexFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok((Vec::new(), Timestamp::default()))
+            }
+            Err(e) => Err(Error::Index {
+                path: self.index_path.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// Reads the index and decides, from it, HEAD and the files' stat data, which files may
     /// be stamped.
     fn classify_index(
@@ -301,20 +354,7 @@ impl WorkTree {
     ) -> Result<Classified, Error> {
         let repo = &self.repo;
         let index_path = self.index_path.clone();
-        let (entries, index_mtime) = match read_index(&index_path) {
-            Ok(read) => read,
-            // No index yet (a repository that was never checked out): nothing is staged and
-            // no file is known to git's stat cache.
-            Err(IndexFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                (Vec::new(), Timestamp::default())
-            }
-            Err(e) => {
-                return Err(Error::Index {
-                    path: index_path,
-                    source: git2::Error::from_str(&e.to_string()),
-                });
-            }
-        };
+        let (entries, index_mtime) = self.read_index()?;
         let rules = StatRules::new(repo, index_mtime);
         let filters_possible = filters_possible(repo, &entries);
         let hasher = if filters_possible {
@@ -401,7 +441,7 @@ impl WorkTree {
         .map_err(|e| Error::Io {
             context: "cannot open the work tree",
             path: self.root.clone(),
-            source: e.into(),
+            cause: e.into(),
         })?;
         Ok(on_worker_threads(entries.to_vec(), 256, |part| {
             part.iter()
@@ -559,6 +599,22 @@ fn open_again(git_dir: &Path, root: &Path) -> Result<Repository, Error> {
     Ok(repo)
 }
 
+/// A clone made with `--filter`: objects it left out are fetched by git on demand, which
+/// libgit2 cannot do.
+fn is_partial_clone(repo: &Repository) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    let Ok(mut promisors) = config.entries(Some(r"remote\..*\.promisor")) else {
+        return false;
+    };
+    let mut any = false;
+    while let Some(Ok(entry)) = promisors.next() {
+        any |= matches!(entry.value(), Ok("true"));
+    }
+    any || config.get_string("extensions.partialclone").is_ok()
+}
+
 fn open_error(error: git2::Error, path: &Path) -> Error {
     match error.code() {
         ErrorCode::NotFound => Error::NotARepository {
@@ -566,7 +622,7 @@ fn open_error(error: git2::Error, path: &Path) -> Error {
         },
         _ => Error::Git {
             context: format!("cannot open the repository at {}", path.display()),
-            source: error,
+            cause: error,
         },
     }
 }

@@ -106,6 +106,7 @@ fn json_summary() {
             "failed": 0,
             "approximate": 0,
             "dry_run": false,
+            "no_commit_yet": false,
             "index": {"state": "refreshed", "entries": 2},
         })
     );
@@ -345,55 +346,6 @@ fn a_bare_repository_fails_and_says_so() {
         .run()
         .failure()
         .stderr_has("bare");
-}
-
-/// A repository whose objects are all loose, so single objects can be deleted.
-fn repo_with_loose_objects() -> Repo {
-    let origin = Repo::new();
-    origin
-        .at(EPOCH)
-        .write("a", "a")
-        .write("dir/b", "b")
-        .commit("base");
-    origin.at(EPOCH + 100).commit_file("dir/b", "b2");
-    origin.at(EPOCH + 200).commit_file("a", "a2");
-    origin
-}
-
-fn delete_object(repo: &Repo, spec: &str) {
-    let id = repo.git(["rev-parse", spec]);
-    let id = id.trim();
-    let file = repo
-        .root()
-        .join(".git/objects")
-        .join(&id[..2])
-        .join(&id[2..]);
-    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-}
-
-#[test]
-fn a_missing_tree_object_fails_and_says_so() {
-    let repo = repo_with_loose_objects();
-    delete_object(&repo, "HEAD~1:dir");
-    let run = repo.tool().run();
-    run.failure();
-    assert!(!run.stderr().trim().is_empty(), "no message");
-}
-
-/// A clean file's content can be checked against its blob id by hashing it, so a missing
-/// blob need not stop a sync (git status does not notice either); but if the tool notices,
-/// it must fail with a message rather than guess.
-#[test]
-fn a_missing_blob_object_is_reported_or_not_needed() {
-    let repo = repo_with_loose_objects();
-    let clone = repo.clone_to("clone", &[]);
-    delete_object(&clone, "HEAD:dir/b");
-    let run = clone.tool().run();
-    if run.output.status.success() {
-        clone.assert_synced();
-    } else {
-        assert!(!run.stderr().trim().is_empty(), "no message");
-    }
 }
 
 #[test]

@@ -174,6 +174,24 @@ impl Repo {
         self.other(name)
     }
 
+    /// `git clone --filter=FILTER file://<this repo> <sandbox>/<name>`: a partial clone,
+    /// whose missing objects git would fetch from this repository on demand.
+    pub fn partial_clone_to(&self, name: &str, filter: &str) -> Repo {
+        self.git(["config", "uploadpack.allowFilter", "true"]);
+        let mut url = OsString::from("file://");
+        url.push(&self.root);
+        let filter = format!("--filter={filter}");
+        let args: Vec<&OsStr> = vec![
+            "clone".as_ref(),
+            "-q".as_ref(),
+            filter.as_ref(),
+            &url,
+            name.as_ref(),
+        ];
+        self.sibling_git(&args);
+        self.other(name)
+    }
+
     fn sibling_git<S: AsRef<OsStr>>(&self, args: &[S]) {
         let output = self
             .git_command_in(self.sandbox())
@@ -256,6 +274,20 @@ impl Repo {
     /// Sets the permission bits of `path`.
     pub fn chmod(&self, path: impl AsRef<[u8]>, mode: u32) -> &Self {
         std::fs::set_permissions(self.path(path), std::fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    /// Sets the mtime of `path` to the clock's time (and a few nanoseconds, so that it is no
+    /// stamp), as a checkout would, without changing its content.
+    pub fn touch(&self, path: impl AsRef<[u8]>) -> &Self {
+        let time = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(self.clock.get() as u64, 123);
+        std::fs::File::options()
+            .write(true)
+            .open(self.path(path))
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
         self
     }
 

@@ -1,0 +1,301 @@
+//! Damaged, partial and half-finished repositories. Whatever state a repository is in, the
+//! sync does not panic, says what is wrong and what to do, and leaves alone every file whose
+//! answer it cannot know.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::{EPOCH, Repo};
+
+/// A history of three commits touching files in two directories.
+fn origin() -> Repo {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("a", "a")
+        .write("dir/b", "b")
+        .write("dir/sub/c", "c")
+        .commit("base");
+    origin.at(EPOCH + 100).commit_file("dir/b", "b2");
+    origin.at(EPOCH + 200).commit_file("a", "a2");
+    origin
+}
+
+/// The mtime of every tracked file, read before the repository is damaged (git itself may
+/// not be able to list them afterwards).
+fn mtimes(repo: &Repo, paths: &[Vec<u8>]) -> BTreeMap<Vec<u8>, (i64, u32)> {
+    paths.iter().map(|p| (p.clone(), repo.mtime(p))).collect()
+}
+
+#[test]
+fn with_no_commit_yet_every_file_is_left_alone() {
+    let repo = Repo::new();
+    // No index at all.
+    repo.write("untracked", "u");
+    let run = repo.tool().arg("--json").run();
+    run.success().stderr_has("HEAD has no commit yet");
+    assert_eq!(run.json()["updated"], 0);
+
+    repo.write("a", "a").write("dir/b", "b");
+    repo.git(["add", "a", "dir/b"]);
+    let before = repo.snapshot(["a", "dir/b", "untracked"]);
+    let run = repo.tool().args(["--json"]).run();
+    run.success()
+        .stderr_has("HEAD has no commit yet, so no file has a commit time and none was changed");
+    let json = run.json();
+    assert_eq!(json["no_commit_yet"], true);
+    assert_eq!(json["skipped"]["staged"], 2);
+    assert_eq!(json["index"]["state"], "unchanged");
+    assert_eq!(repo.snapshot(["a", "dir/b", "untracked"]), before);
+    assert!(
+        !repo.path(".git/mtimestamp").exists(),
+        "nothing to remember"
+    );
+}
+
+#[test]
+fn on_an_unborn_branch_every_file_is_left_alone() {
+    let repo = origin().clone_to("clone", &[]);
+    repo.git(["checkout", "-q", "--orphan", "fresh"]);
+    let paths = ["a", "dir/b", "dir/sub/c"];
+    let before = repo.snapshot(paths);
+    repo.tool()
+        .arg("-v")
+        .run()
+        .success()
+        .stdout_has("skipped staged dir/sub/c")
+        .stderr_has("no commit yet");
+    assert_eq!(repo.snapshot(paths), before);
+
+    // Back on a branch, the same files are synced.
+    repo.checkout("main");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+#[test]
+fn a_detached_head_is_synced_to_its_own_history() {
+    let origin = origin();
+    let repo = origin.clone_to("clone", &[]);
+    repo.git(["checkout", "-q", "--detach", "HEAD~1"]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("a").0, EPOCH, "a's change is after HEAD~1");
+    assert_eq!(
+        repo.git(["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "HEAD"
+    );
+}
+
+#[test]
+fn a_rebase_stopped_by_a_conflict_leaves_its_files_alone() {
+    let repo = origin().clone_to("clone", &[]);
+    repo.branch("topic");
+    repo.at(EPOCH + 300).commit_file("a", "main's a");
+    repo.checkout("topic");
+    repo.at(EPOCH + 400)
+        .write("a", "topic's a")
+        .write("dir/sub/c", "topic's c")
+        .commit("topic");
+    repo.at(EPOCH + 500).commit_file("dir/new", "n");
+    let rebase = repo.git_output(["rebase", "main"]);
+    assert!(!rebase.status.success(), "the rebase should stop");
+    assert!(repo.path(".git/rebase-merge").is_dir());
+    let paths = ["a", "dir/sub/c"];
+    let before = repo.snapshot(paths);
+    let run = repo.tool().arg("-v").run();
+    run.success()
+        .stdout_has("skipped conflicted a")
+        .stdout_has("skipped staged dir/sub/c");
+    assert_eq!(repo.snapshot(paths), before, "{}", run.stderr());
+    // Files the rebase has not touched have their times in the history of the detached HEAD
+    // the rebase is building on.
+    assert_eq!(repo.mtime("dir/b").0, repo.oracle_time("dir/b"));
+    assert!(
+        repo.path(".git/rebase-merge").is_dir(),
+        "the rebase goes on"
+    );
+
+    repo.git(["rebase", "--abort"]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+#[test]
+fn a_damaged_index_is_refused_and_nothing_changes() {
+    let repo = origin().clone_to("clone", &[]);
+    // A cached tree (TREE extension) after the entries, as most indexes have.
+    repo.git(["write-tree"]);
+    let paths = repo.tracked_files();
+    let good = std::fs::read(repo.path(".git/index")).unwrap();
+    let entries_end = good.len() - 20 - 8; // inside the last extension
+    let mut damages: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("header only", good[..12].to_vec()),
+        ("cut in the first entry", good[..40].to_vec()),
+        ("cut in an extension", good[..entries_end].to_vec()),
+        ("without its checksum", good[..good.len() - 20].to_vec()),
+    ];
+    for at in [20, 60, 80, good.len() - 30, good.len() - 1] {
+        let mut flipped = good.clone();
+        flipped[at] ^= 0x10;
+        damages.push(("one bit flipped", flipped));
+    }
+    for (what, damaged) in damages {
+        // Fresh checkout times: every file would be stamped if the sync ran.
+        let before = mtimes(&repo, &paths);
+        std::fs::write(repo.path(".git/index"), &damaged).unwrap();
+        let run = repo.tool().run();
+        run.code(2)
+            .stderr_has("cannot read the index")
+            .stderr_has(".git/index")
+            .stderr_has("no file was changed")
+            .stderr_has("git reset");
+        assert_eq!(mtimes(&repo, &paths), before, "{what}\n{}", run.stderr());
+        assert_eq!(
+            std::fs::read(repo.path(".git/index")).unwrap(),
+            damaged,
+            "{what}: the index itself is left for git to judge"
+        );
+        assert!(!repo.path(".git/index.lock").exists(), "{what}");
+        std::fs::write(repo.path(".git/index"), &good).unwrap();
+    }
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+/// Each way the stored answers can be damaged. None is trusted: the sync gives git's answers
+/// and stores a sound file again, byte for byte the one a first sync writes.
+#[test]
+fn a_damaged_answer_cache_is_ignored_and_rebuilt() {
+    let origin = origin();
+    let repo = origin.clone_to("clone", &[]);
+    // Answers for an older commit too, so that one anchor's bytes can stand in for another's.
+    repo.git(["checkout", "-q", "--detach", "HEAD~2"]);
+    repo.sync(["-q"]);
+    repo.checkout("main");
+    repo.sync(["-q"]);
+    let dir = repo.path(".git/mtimestamp");
+    let head = repo.git(["rev-parse", "HEAD"]).trim().to_owned();
+    let older = repo.git(["rev-parse", "HEAD~2"]).trim().to_owned();
+    let head_file = dir.join(format!("simplified-{head}"));
+    let sound = std::fs::read(&head_file).unwrap();
+    let older_bytes = std::fs::read(dir.join(format!("simplified-{older}"))).unwrap();
+
+    let mut damages: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("cut in half", sound[..sound.len() / 2].to_vec()),
+        ("one byte short", sound[..sound.len() - 1].to_vec()),
+        ("another commit's answers", older_bytes),
+        (
+            "garbage",
+            b"git-mtimestamp answers\n\xff\xff\xff\xffgarbage".to_vec(),
+        ),
+    ];
+    for at in [0, 30, sound.len() / 2, sound.len() - 1] {
+        let mut flipped = sound.clone();
+        flipped[at] ^= 0x01;
+        damages.push(("one bit flipped", flipped));
+    }
+    for (what, damaged) in damages {
+        std::fs::write(&head_file, &damaged).unwrap();
+        // Wrong times everywhere, so that every answer is used.
+        for path in repo.tracked_files() {
+            repo.tick(1);
+            repo.touch(&path);
+        }
+        repo.sync(["-q"]);
+        repo.assert_synced();
+        assert_eq!(std::fs::read(&head_file).unwrap(), sound, "{what}");
+    }
+
+    // A directory where the answers should be: ignored, and left for the user.
+    std::fs::remove_file(&head_file).unwrap();
+    std::fs::create_dir(&head_file).unwrap();
+    repo.touch("a");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+#[test]
+fn a_missing_tree_object_fails_and_changes_nothing() {
+    let repo = origin().clone_to("clone", &["--no-local"]);
+    unpack_objects(&repo);
+    let paths = repo.tracked_files();
+    let before = mtimes(&repo, &paths);
+    delete_object(&repo, "HEAD~1:dir");
+    repo.tool()
+        .run()
+        .code(2)
+        .stderr_has("cannot read tree")
+        .stderr_has("git fsck");
+    assert_eq!(mtimes(&repo, &paths), before);
+}
+
+/// A clean file's content is checked by hashing the file, never by reading its blob, so a
+/// missing blob (as in a clone that left large files out) changes nothing.
+#[test]
+fn a_missing_blob_is_not_needed() {
+    let repo = origin().clone_to("clone", &["--no-local"]);
+    unpack_objects(&repo);
+    delete_object(&repo, "HEAD:dir/b");
+    delete_object(&repo, "HEAD~1:a");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+#[test]
+fn a_partial_clone_without_old_blobs_is_synced() {
+    let repo = origin().partial_clone_to("partial", "blob:none");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+/// `--filter=tree:0` leaves out the trees of history, which the sync cannot do without and
+/// libgit2 cannot fetch.
+#[test]
+fn a_partial_clone_without_old_trees_fails_and_says_why() {
+    let repo = origin().partial_clone_to("partial", "tree:0");
+    let paths = ["a", "dir/b", "dir/sub/c"].map(|p| p.as_bytes().to_vec());
+    let before = mtimes(&repo, &paths);
+    repo.tool()
+        .run()
+        .code(2)
+        .stderr_has("this is a partial clone")
+        .stderr_has("--filter=blob:none");
+    assert_eq!(mtimes(&repo, &paths), before);
+}
+
+/// Moves every object out of packs, so that single objects can be deleted.
+fn unpack_objects(repo: &Repo) {
+    let packs = repo.path(".git/objects/pack");
+    let moved = repo.sandbox().join("packs");
+    std::fs::rename(&packs, &moved).unwrap();
+    std::fs::create_dir(&packs).unwrap();
+    for entry in std::fs::read_dir(&moved).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pack") {
+            let pack = std::fs::File::open(&path).unwrap();
+            let status = repo
+                .git_command()
+                .arg("unpack-objects")
+                .arg("-q")
+                .stdin(pack)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+}
+
+fn delete_object(repo: &Repo, spec: &str) {
+    let id = repo.git(["rev-parse", spec]);
+    let id = id.trim();
+    let file = repo
+        .root()
+        .join(".git/objects")
+        .join(&id[..2])
+        .join(&id[2..]);
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+}
