@@ -1,6 +1,9 @@
 //! Which credential reaches dagger, and that the token's value never shows.
 
-use crate::harness::{Project, Run};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{DAGGER_PIN, Project, Run};
 
 const TOKEN: &str = "s3cret-token-value";
 const TOKEN_ARG: &str = "--github-token=env://GITHUB_TOKEN?cacheKey=GITHUB_TOKEN";
@@ -159,4 +162,131 @@ fn local_engine_needs_no_credential() {
     project
         .run(["test", "--engine", "local", "--dry-run"])
         .success();
+}
+
+/// Distinctive, and only letters and digits, so that no quoting or escaping could disguise it.
+const SWEEP_TOKEN: &str = "ghpSweep7f3a9c1e5b2d0486";
+
+/// Every file below `dir`, nothing left out, that contains `needle`; and every file read.
+fn files_containing(dir: &Path, needle: &str) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (mut found, mut read) = (Vec::new(), Vec::new());
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let bytes = if meta.is_symlink() {
+                std::fs::read_link(&path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_vec()
+            } else {
+                std::fs::read(&path).unwrap()
+            };
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(path.clone());
+            }
+            read.push(path);
+        }
+    }
+    (found, read)
+}
+
+/// The token in the environment of every mode of every command: build and test, by flag and
+/// as CI's default, dry and real, dagger succeeding, failing, killed, interrupted or of the
+/// wrong version, with and without full backtraces; then sync, versions and bump. Its value
+/// must show in no output, no dagger argument and no file of the project.
+#[test]
+fn token_shows_nowhere_in_any_mode() {
+    let mut project = Project::new().home_ssh().env("GITHUB_TOKEN", SWEEP_TOKEN);
+    let mut runs: Vec<(String, Run)> = Vec::new();
+    let mut pipeline_calls = 0;
+    // The stand-in's exit code and action; only the first succeeds.
+    let outcomes = [
+        (0, ""),
+        (1, ""),
+        (2, ""),
+        (137, ""),
+        (0, "kill"),
+        (0, "interrupt"),
+    ];
+    for backtrace in ["0", "full"] {
+        project = project.env("RUST_BACKTRACE", backtrace);
+        // An empty CI is no CI.
+        for ci in ["", "true"] {
+            project = project.env("CI", ci);
+            for command in ["build", "test"] {
+                for credential in [Some("--github-token"), None] {
+                    let args: Vec<&str> = [command].into_iter().chain(credential).collect();
+                    let mode = format!("RUST_BACKTRACE={backtrace} CI={ci} {args:?}");
+
+                    let dry = [&args[..], &["--dry-run"]].concat();
+                    runs.push((format!("{mode} --dry-run"), project.run(&dry).success()));
+
+                    for (exit, action) in outcomes {
+                        project = project.dagger_exit(exit).dagger_action(action);
+                        let run = project.run(&args);
+                        let succeeds = exit == 0 && action.is_empty();
+                        assert_eq!(run.status.success(), succeeds, "{mode}\n{run}");
+                        pipeline_calls += 1;
+                        runs.push((format!("{mode} exit {exit} {action}"), run));
+                    }
+                    project = project.dagger_exit(0).dagger_action("");
+
+                    project = project.dagger_version("0.1.0");
+                    let run = project.run(&args).code(1);
+                    runs.push((format!("{mode} with dagger 0.1.0"), run));
+                    project = project.dagger_version(DAGGER_PIN);
+                }
+            }
+        }
+        for args in [
+            &["sync", "-v"][..],
+            &["sync", "--json", "-v"],
+            &["versions"],
+            &["versions", "--check"],
+            &["bump", "go", "1.26.9"],
+            &["bump", "go", "1.26.8"],
+        ] {
+            let mode = format!("RUST_BACKTRACE={backtrace} {args:?}");
+            runs.push((mode, project.run(args).success()));
+        }
+    }
+
+    for (mode, run) in &runs {
+        assert!(
+            !run.stdout.contains(SWEEP_TOKEN) && !run.stderr.contains(SWEEP_TOKEN),
+            "token shown by {mode}\n{run}"
+        );
+    }
+    let calls = project.dagger_calls();
+    assert_eq!(calls.len(), pipeline_calls, "every real run reached dagger");
+    for call in project.all_dagger_calls() {
+        assert!(
+            !call.argv.iter().any(|arg| arg.contains(SWEEP_TOKEN)),
+            "token in argv {:?}",
+            call.argv
+        );
+    }
+    // The value reached dagger the one way it should: as the variable itself.
+    assert!(
+        calls
+            .iter()
+            .all(|call| call.env["GITHUB_TOKEN"] == SWEEP_TOKEN)
+    );
+
+    let (found, searched) = files_containing(&project.root(), SWEEP_TOKEN);
+    assert!(found.is_empty(), "token written into {found:?}");
+    for path in [".git/index", ".git/HEAD", "versions.toml", "app/go.mod"] {
+        assert!(
+            searched.contains(&project.path(path)),
+            "{path} not searched"
+        );
+    }
+    let (found, _) = files_containing(&project.home(), SWEEP_TOKEN);
+    assert!(found.is_empty(), "token written into {found:?}");
 }
