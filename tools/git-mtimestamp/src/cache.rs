@@ -147,21 +147,28 @@ impl AnswerCache {
 
     /// Stores `anchor` atomically and drops the least recently written anchors beyond a few.
     /// Failing to store is not an error: the cache only saves time.
-    pub fn store(&self, anchor: &Anchor) {
-        let _ = self.try_store(anchor);
-    }
-
-    fn try_store(&self, anchor: &Anchor) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+    /// Stores `anchor`, replacing any file of the same commit and mode. A failure (a
+    /// read-only git directory, a full disk) costs only the next sync's time, so the caller
+    /// reports it and goes on; no partial file is left behind.
+    pub fn store(&self, anchor: &Anchor) -> std::io::Result<()> {
+        let in_dir = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display()))
+        };
+        fs::create_dir_all(&self.dir).map_err(in_dir)?;
         let path = self.file(anchor.commit, anchor.mode);
         let temporary = self
             .dir
             .join(format!(".tmp-{}-{}", std::process::id(), anchor.commit));
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(&encode(anchor))?;
-        drop(file);
-        fs::rename(&temporary, &path)?;
-        self.evict()
+        let written = fs::File::create(&temporary)
+            .and_then(|mut file| file.write_all(&encode(anchor)))
+            .and_then(|()| fs::rename(&temporary, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temporary);
+            return Err(in_dir(e));
+        }
+        // Old anchors are only a matter of space.
+        let _ = self.evict();
+        Ok(())
     }
 
     fn evict(&self) -> std::io::Result<()> {

@@ -156,6 +156,8 @@ pub struct Report {
     pub dry_run: bool,
     /// HEAD has no commit yet, so no file has a commit time and none was touched.
     pub no_commit_yet: bool,
+    /// Why the answers of this sync's history walk could not be stored for the next one.
+    pub answers_not_saved: Option<String>,
 }
 
 impl Report {
@@ -187,18 +189,41 @@ impl Report {
     /// not be stamped or changed meanwhile, approximate times, an index left alone.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        // Failures with the same cause (a read-only file system, another owner) are one
+        // message, not one per file.
+        let mut failures: Vec<(&str, Vec<&[u8]>)> = Vec::new();
         for file in &self.files {
             match &file.outcome {
-                Outcome::Failed { message } => problems.push(format!(
-                    "cannot set the time of {}: {message}",
-                    quote_path(&file.path)
-                )),
+                Outcome::Failed { message } => {
+                    match failures.iter_mut().find(|(known, _)| known == message) {
+                        Some((_, paths)) => paths.push(&file.path),
+                        None => failures.push((message, vec![&file.path])),
+                    }
+                }
                 Outcome::ChangedDuringSync => problems.push(format!(
                     "{} changed while it was being stamped; its mtime is now the current time",
                     quote_path(&file.path)
                 )),
                 _ => {}
             }
+        }
+        for (message, paths) in failures {
+            const NAMED: usize = 3;
+            let named: Vec<String> = paths.iter().take(NAMED).map(|p| quote_path(p)).collect();
+            problems.push(if paths.len() <= NAMED {
+                format!("cannot set the time of {}: {message}", named.join(", "))
+            } else {
+                format!(
+                    "cannot set the time of {} files ({}, ...): {message}",
+                    paths.len(),
+                    named.join(", ")
+                )
+            });
+        }
+        if let Some(reason) = &self.answers_not_saved {
+            problems.push(format!(
+                "the answers of this sync could not be saved for the next one, which will walk history again: {reason}"
+            ));
         }
         if self.no_commit_yet {
             problems.push(
@@ -332,6 +357,7 @@ mod tests {
             approximate: 0,
             dry_run: false,
             no_commit_yet: false,
+            answers_not_saved: None,
         };
         assert_eq!(
             report.summary_line(),

@@ -204,6 +204,7 @@ impl WorkTree {
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
         let signals = DeferSignals::start();
+        let mut answers_not_saved = None;
         if !changes.is_empty() {
             for (path, change) in unresolved.iter().zip(&changes) {
                 if let Some(entry) = anchor.entries.get_mut(path) {
@@ -212,7 +213,7 @@ impl WorkTree {
                 }
             }
             if !options.dry_run {
-                cache.store(&anchor);
+                answers_not_saved = cache.store(&anchor).err().map(|e| e.to_string());
             }
         }
         // Answers of this walk first: they include the approximate ones the anchor left out.
@@ -274,6 +275,7 @@ impl WorkTree {
             approximate,
             dry_run: options.dry_run,
             no_commit_yet: false,
+            answers_not_saved,
         })
     }
 
@@ -325,6 +327,7 @@ impl WorkTree {
             approximate: 0,
             dry_run: options.dry_run,
             no_commit_yet: true,
+            answers_not_saved: None,
         })
     }
 
@@ -874,7 +877,7 @@ fn stamp_file(
     }
     if let Err(e) = set_mtime(place.0, place.1, target, stat.atime) {
         return Outcome::Failed {
-            message: e.to_string(),
+            message: cannot_set_time(&e, &stat),
         };
     }
     // Read the file back: an edit that landed between the checks above and the stamp must not
@@ -897,10 +900,24 @@ fn stamp_file(
     }
 }
 
+/// Why a file's time could not be set, with what the user can do about the usual causes.
+fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String {
+    match error.raw_os_error() {
+        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => format!(
+            "{error}: the file belongs to user {}, and only its owner or root may set its time",
+            stat.uid
+        ),
+        Some(libc_errno::EROFS) => format!("{error}: the file system is mounted read-only"),
+        _ => error.to_string(),
+    }
+}
+
 /// The errno values this module tells apart.
 mod libc_errno {
     pub const ENOTDIR: i32 = rustix::io::Errno::NOTDIR.raw_os_error();
     pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
+    pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
+    pub const EROFS: i32 = rustix::io::Errno::ROFS.raw_os_error();
 }
 
 /// Checks that every leading directory of a path is a real directory, remembering answers:

@@ -29,7 +29,10 @@ pub const STEP: i64 = 60;
 pub const TOOL: &str = env!("CARGO_BIN_EXE_git-mtimestamp");
 
 /// Git's configuration for every command of a fixture, on top of the repository's own.
-const GIT_CONFIG: [&str; 10] = [
+const GIT_CONFIG: [&str; 12] = [
+    "-c",
+    // Tests that run the tool as another user give it the repository.
+    "safe.directory=*",
     "-c",
     "user.name=t",
     "-c",
@@ -629,6 +632,33 @@ impl Tool {
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Tool {
         self.command.env(key, value);
         self
+    }
+
+    /// Runs the tool as another user (the caller must be root).
+    pub fn user(mut self, uid: u32, gid: u32) -> Tool {
+        use std::os::unix::process::CommandExt;
+        self.command.uid(uid).gid(gid);
+        self
+    }
+
+    /// Runs the tool through `program args...`, which ends by running what follows it, as
+    /// `unshare` or `env` do. Environment and directory stay as they were set.
+    pub fn via(self, program: &str, args: &[&str]) -> Tool {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .arg(self.command.get_program())
+            .args(self.command.get_args());
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            command.current_dir(dir);
+        }
+        Tool { command }
     }
 
     /// Starts the tool without waiting for it, its output discarded.

@@ -1,0 +1,178 @@
+//! Files, directories and file systems the sync may not write: each is reported and skipped,
+//! the rest is synced, and nothing is lost.
+//!
+//! Root may set any file's time, so where permissions are the point the tool runs as
+//! `nobody` (the tests run as root on CI and on the development machines); run as another
+//! user, these tests run the tool as that user, or say why they cannot.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use support::{EPOCH, Repo, Tool};
+
+const NOBODY: (u32, u32) = (65534, 65534);
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A clone with files in nested directories, all at their checkout time.
+fn clone() -> Repo {
+    let origin = Repo::new();
+    origin.at(EPOCH);
+    for i in 0..8 {
+        origin.write(format!("f{i}"), format!("file {i}"));
+    }
+    origin
+        .write("ro/inside", "in a read-only directory")
+        .write("ro/deeper/file", "deeper")
+        .commit("base");
+    origin.at(EPOCH + 100).commit_file("f1", "changed");
+    origin.clone_to("clone", &[])
+}
+
+fn chown(path: &Path, (uid, gid): (u32, u32), recursive: bool) {
+    let mut command = Command::new("chown");
+    if recursive {
+        command.arg("-R");
+    }
+    let status = command
+        .arg(format!("{uid}:{gid}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chown {}", path.display());
+}
+
+/// The tool as the owner of `repo`'s files: `nobody` when the tests run as root, who would
+/// be allowed everything.
+fn as_owner(repo: &Repo) -> Tool {
+    if is_root() {
+        chown(repo.sandbox(), NOBODY, true);
+        repo.tool().user(NOBODY.0, NOBODY.1)
+    } else {
+        repo.tool()
+    }
+}
+
+fn mode(repo: &Repo, path: &str) -> u32 {
+    std::fs::symlink_metadata(repo.path(path))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn read_only_files_and_directories_are_synced_and_keep_their_modes() {
+    let repo = clone();
+    repo.chmod("f0", 0o444).chmod("ro/deeper/file", 0o400);
+    std::fs::set_permissions(repo.path("ro/deeper"), PermissionsExt::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(repo.path("ro"), PermissionsExt::from_mode(0o555)).unwrap();
+    let tool = as_owner(&repo);
+    tool.arg("-q").run().success();
+    repo.assert_synced();
+    assert_eq!(mode(&repo, "f0"), 0o444);
+    assert_eq!(mode(&repo, "ro/deeper/file"), 0o400);
+    assert_eq!(mode(&repo, "ro"), 0o555);
+    assert_eq!(mode(&repo, "ro/deeper"), 0o555);
+    assert_eq!(repo.git(["status", "--porcelain"]), "");
+}
+
+#[test]
+fn files_of_another_user_are_reported_once_and_the_rest_is_synced() {
+    if !is_root() {
+        eprintln!("skipped: giving files to another user needs root");
+        return;
+    }
+    let repo = clone();
+    let tool = as_owner(&repo);
+    // The user running the sync owns the repository but not these.
+    let foreign = ["f2", "f3", "f4", "f5", "ro/inside"];
+    for path in foreign {
+        chown(&repo.path(path), (0, 0), false);
+    }
+    let before: Vec<(i64, u32)> = foreign.iter().map(|p| repo.mtime(p)).collect();
+    let status_before = repo.git(["status", "--porcelain"]);
+    let run = tool.run();
+    run.code(1)
+        .stdout_has("failed 5")
+        .stderr_has("cannot set the time of 5 files (f2, f3, f4, ...)")
+        .stderr_has("the file belongs to user 0, and only its owner or root may set its time");
+    assert_eq!(run.stderr().matches("cannot set the time").count(), 1);
+    let after: Vec<(i64, u32)> = foreign.iter().map(|p| repo.mtime(p)).collect();
+    assert_eq!(after, before, "foreign files keep their times");
+    let mut wrong = repo.wrong_mtimes(false);
+    wrong.retain(|line| !foreign.iter().any(|p| line.starts_with(&format!("{p:?}:"))));
+    assert!(wrong.is_empty(), "{wrong:?}");
+    assert_eq!(repo.git(["status", "--porcelain"]), status_before);
+}
+
+#[test]
+fn a_read_only_git_directory_still_gives_files_their_times() {
+    if !is_root() {
+        eprintln!(
+            "skipped: a read-only git directory binds root only when it runs as another user"
+        );
+        return;
+    }
+    let repo = clone();
+    let tool = as_owner(&repo);
+    let git_dir = repo.path(".git");
+    let chmod = |mode: &str| {
+        let status = Command::new("chmod")
+            .args(["-R", mode])
+            .arg(&git_dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    chmod("a-w");
+    let index_before = std::fs::read(git_dir.join("index")).unwrap();
+    let run = tool.run();
+    chmod("u+w");
+    run.success()
+        .stderr_has("the index was left alone")
+        .stderr_has("index.lock: Permission denied")
+        .stderr_has("could not be saved for the next one");
+    repo.assert_synced();
+    assert_eq!(std::fs::read(git_dir.join("index")).unwrap(), index_before);
+    assert!(!git_dir.join("mtimestamp").exists());
+    // git re-reads the stamped files once and agrees they are clean.
+    assert_eq!(repo.git(["status", "--porcelain"]), "");
+}
+
+/// The work tree mounted read-only in a mount namespace of its own (`unshare -m`, root only).
+#[test]
+fn a_read_only_file_system_changes_nothing_and_says_so_once() {
+    if !is_root() {
+        eprintln!("skipped: mounting a read-only file system needs root");
+        return;
+    }
+    let repo = clone();
+    let root = repo.root().to_str().unwrap().to_owned();
+    let paths = repo.tracked_files();
+    let before: Vec<(i64, u32)> = paths.iter().map(|p| repo.mtime(p)).collect();
+    let index_before = std::fs::read(repo.path(".git/index")).unwrap();
+    let script = format!(
+        "mount --bind '{root}' '{root}' && mount -o remount,bind,ro '{root}' && exec \"$@\""
+    );
+    let run = repo
+        .tool()
+        .via("unshare", &["-m", "sh", "-c", &script, "sh"])
+        .run();
+    run.code(1)
+        .stderr_has(&format!("cannot set the time of {} files (", paths.len()))
+        .stderr_has("Read-only file system (os error 30): the file system is mounted read-only")
+        .stderr_has("could not be saved for the next one");
+    assert_eq!(run.stderr().matches("cannot set the time").count(), 1);
+    let after: Vec<(i64, u32)> = paths.iter().map(|p| repo.mtime(p)).collect();
+    assert_eq!(after, before);
+    assert_eq!(
+        std::fs::read(repo.path(".git/index")).unwrap(),
+        index_before
+    );
+}
