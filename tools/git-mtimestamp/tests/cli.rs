@@ -282,11 +282,39 @@ fn git_dir_and_git_work_tree_from_the_environment() {
         .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1)\n");
 }
 
+/// 150 nested directories, 3,754 bytes of path: deeper than most tools expect, and within
+/// git's PATH_MAX. Files are opened one directory at a time, so depth costs nothing.
+#[test]
+fn very_deep_paths_are_synced() {
+    let origin = Repo::new();
+    let deep: String = (0..150)
+        .map(|i| format!("level-{i:03}-of-a-deep-tree/"))
+        .collect();
+    let (shallow_file, deep_file) = (format!("{}f", &deep[..25 * 75]), format!("{deep}file"));
+    assert_eq!(deep_file.len(), 3754);
+    origin.at(EPOCH).commit_file(&deep_file, "deep");
+    origin
+        .at(EPOCH + 100)
+        .commit_file(&shallow_file, "half way");
+    let repo = origin.clone_to("clone", &[]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime(&deep_file).0, EPOCH);
+    repo.write(&deep_file, "edited");
+    repo.tool()
+        .arg("-v")
+        .run()
+        .success()
+        .stdout_has(&format!("skipped modified {deep_file}"));
+}
+
 #[test]
 fn odd_names_are_synced_and_quoted_like_git() {
-    let names: [(&[u8], &str); 8] = [
+    let names: [(&[u8], &str); 10] = [
         (b"with space.txt", "with space.txt"),
         (b"-leading-dash", "-leading-dash"),
+        (b"--help", "--help"),
+        (b"-C/-n", "-C/-n"),
         (b"new\nline", "\"new\\nline\""),
         (b"tab\there", "\"tab\\there\""),
         (b"bad\xffname", "\"bad\\377name\""),
