@@ -224,6 +224,38 @@ fn submodule_files() {
     assert_eq!(index, submodule.snapshot(["lib.txt"]));
 }
 
+/// Inside a submodule, whose `.git` is a file pointing into the superproject's git
+/// directory, the sync covers the submodule's own files and history and nothing above it.
+#[test]
+fn inside_a_submodule_only_its_own_files_are_synced() {
+    let repo = repo();
+    let library = repo.init_sibling("library");
+    library.at(EPOCH + 500).commit_file("lib.txt", "lib\n");
+    library
+        .at(EPOCH + 600)
+        .commit_file("src/more.txt", "more\n");
+    let url = library.root().as_os_str();
+    repo.git([
+        OsStr::new("submodule"),
+        "add".as_ref(),
+        "-q".as_ref(),
+        url,
+        "sub".as_ref(),
+    ]);
+    repo.commit("add a submodule");
+    let submodule = repo.other("repo/sub");
+    assert!(submodule.path(".git").is_file());
+    let above = repo.snapshot(["clean.txt", "a.txt", "d/b.txt", ".gitmodules"]);
+
+    submodule.tool().arg("-q").run().success();
+    submodule.assert_synced();
+    assert_eq!(submodule.mtime("lib.txt").0, EPOCH + 500);
+    assert_eq!(
+        above,
+        repo.snapshot(["clean.txt", "a.txt", "d/b.txt", ".gitmodules"])
+    );
+}
+
 #[test]
 fn below_a_directory_replaced_by_a_symlink() {
     let repo = repo();
