@@ -110,3 +110,29 @@ fn outside_a_git_work_tree_there_is_a_notice() {
         .stderr_has("is not a git work tree; timestamps not synced");
     assert_eq!(project.dagger_calls().len(), 1);
 }
+
+#[test]
+fn before_the_first_commit_the_build_runs_and_no_mtime_changes() {
+    let project = Project::new().home_ssh();
+    // The same files, staged in a repository with no commit yet.
+    std::fs::remove_dir_all(project.path(".git")).unwrap();
+    project.git(&["init", "-q", "-b", "main"]);
+    project.git(&["add", "-A"]);
+    let go_mod = std::fs::metadata(project.path("app/go.mod"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    project
+        .run(["build"])
+        .success()
+        .stderr_has("timestamps: updated 0, already correct 0, skipped ")
+        .stderr_has("warning: HEAD has no commit yet, so no file has a commit time");
+    assert_eq!(project.dagger_calls().len(), 1);
+    assert_eq!(
+        std::fs::metadata(project.path("app/go.mod"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        go_mod
+    );
+}
