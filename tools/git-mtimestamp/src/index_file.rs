@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use git2::Oid;
+use sha1::Digest;
 
 use crate::report::Timestamp;
 
@@ -81,7 +82,7 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
     // All zeros means index.skipHash: git wrote no checksum, and checks none.
     let trailer = &data[trailer_at..];
     if trailer.iter().any(|&b| b != 0)
-        && sha1_smol::Sha1::from(&data[..trailer_at]).digest().bytes() != trailer
+        && sha1::Sha1::digest(&data[..trailer_at]).as_slice() != trailer
     {
         return Err(IndexFileError::Checksum);
     }

@@ -17,6 +17,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use git2::Oid;
+use sha1::Digest;
 
 use crate::index_file::parse_index;
 use crate::path_map::PathMap;
@@ -104,7 +105,7 @@ fn refreshed_index(index_path: &Path, verified: &[VerifiedStat]) -> io::Result<(
         .checked_sub(20)
         .ok_or_else(|| io::Error::other("index too short"))?;
     if data[body..].iter().any(|&b| b != 0) {
-        let digest = sha1_smol::Sha1::from(&data[..body]).digest().bytes();
+        let digest = sha1::Sha1::digest(&data[..body]);
         data[body..].copy_from_slice(&digest);
     }
     Ok((data, refreshed))

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Binding, ObjectType, Oid, Repository};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
+use sha1::Digest;
 
 use crate::report::Timestamp;
 
@@ -277,7 +278,7 @@ impl<'r> ContentHasher<'r> {
 /// pieces so that a large file is never held in memory whole.
 fn hash_blob(mut file: std::fs::File) -> io::Result<Oid> {
     let size = file.metadata()?.len();
-    let mut sha = sha1_smol::Sha1::new();
+    let mut sha = sha1::Sha1::new();
     sha.update(format!("blob {size}\0").as_bytes());
     let mut buffer = vec![0u8; 64 * 1024];
     let mut read = 0u64;
@@ -293,7 +294,7 @@ fn hash_blob(mut file: std::fs::File) -> io::Result<Oid> {
         // The file changed length while it was read: it cannot be the blob.
         return Err(io::Error::other("the file changed while it was read"));
     }
-    Oid::from_bytes(&sha.digest().bytes()).map_err(io::Error::other)
+    Oid::from_bytes(&sha.finalize()).map_err(io::Error::other)
 }
 
 fn hash_with_filters(repo: &Repository, absolute: &Path, relative: &[u8]) -> io::Result<Oid> {
