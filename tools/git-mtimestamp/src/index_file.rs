@@ -61,12 +61,32 @@ pub(crate) enum IndexFileError {
     Split,
 }
 
+/// git's "racily clean" rule: an entry whose mtime is not older than the index file's cannot
+/// be proven unchanged by its stat data, because the file may have been written again within
+/// the same tick after git read it. Whole seconds are compared, as git does unless it was built
+/// with USE_NSEC (Debian's git 2.39 was not): comparing nanoseconds would call entries safe
+/// that such a git still doubts, and an index rewritten with them would hide an edit from it.
+pub(crate) fn is_racy(entry_mtime: Timestamp, index_mtime: Timestamp) -> bool {
+    entry_mtime.seconds >= index_mtime.seconds
+}
+
 /// The entries of the index file at `path`, with the file's own mtime (for git's racy-clean
 /// rule).
 pub(crate) fn read_index(path: &Path) -> Result<(Vec<IndexRecord>, Timestamp), IndexFileError> {
-    let data = std::fs::read(path)?;
-    let mtime = crate::stamp::FileStat::of(path)?.mtime;
+    let (data, mtime) = read_with_mtime(path)?;
     Ok((parse_index(&data)?, mtime))
+}
+
+/// A file's bytes and the mtime of those very bytes: taken from the open file, so that an
+/// index renamed into place meanwhile cannot pair old entries with a newer mtime (which would
+/// make racily clean entries look safe).
+pub(crate) fn read_with_mtime(path: &Path) -> std::io::Result<(Vec<u8>, Timestamp)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mtime = crate::stamp::FileStat::from_metadata(&file.metadata()?).mtime;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok((data, mtime))
 }
 
 pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use sha1::Digest;
 
-use crate::index_file::parse_index;
+use crate::index_file::{is_racy, parse_index, read_with_mtime};
 use crate::path_map::PathMap;
 use crate::report::{IndexUpdate, Timestamp};
 use crate::stamp::FileStat;
@@ -78,8 +78,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// The index file as it is now, with new stat data for the verified entries; and how many
 /// entries got it.
 fn refreshed_index(index_path: &Path, verified: &[VerifiedStat]) -> io::Result<(Vec<u8>, usize)> {
-    let mut data = fs::read(index_path)?;
-    let index_mtime = FileStat::of(index_path)?.mtime;
+    let (mut data, index_mtime) = read_with_mtime(index_path)?;
     let entries = parse_index(&data).map_err(io::Error::other)?;
     let wanted: PathMap<&VerifiedStat> = verified.iter().map(|v| (v.path.clone(), v)).collect();
     let mut refreshed = 0;
@@ -90,12 +89,12 @@ fn refreshed_index(index_path: &Path, verified: &[VerifiedStat]) -> io::Result<(
                 write_stat(stat_data, &file.stat);
                 refreshed += 1;
             }
-            // An entry whose mtime is not older than the index file is "racily clean": git
-            // cannot tell from stat data alone whether the file changed within the same tick,
-            // so it compares content. Rewriting the index gives it a later mtime and would
-            // hide that doubt; git therefore zeroes the recorded size of such entries when it
-            // writes the index, and so does this.
-            _ if entry.mtime >= index_mtime => stat_data[36..40].fill(0),
+            // A racily clean entry (see `is_racy`): git cannot tell from stat data alone
+            // whether the file changed within the same tick, so it compares content.
+            // Rewriting the index gives it a later mtime and would hide that doubt; git
+            // therefore zeroes the recorded size of such entries (whose content differs) when
+            // it writes the index, and so does this, for all of them.
+            _ if is_racy(entry.mtime, index_mtime) => stat_data[36..40].fill(0),
             _ => {}
         }
     }

@@ -14,7 +14,7 @@ use sha1::Digest;
 use crate::report::Timestamp;
 
 /// The stat data git keeps in its index, plus the access time (kept as it was when the mtime
-/// is set). Taken with `lstat`: symlinks are never followed.
+/// is set). Taken with `lstat` or from an open file: symlinks are never followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileStat {
     pub mtime: Timestamp,
@@ -29,9 +29,13 @@ pub(crate) struct FileStat {
 }
 
 impl FileStat {
+    #[cfg(test)]
     pub fn of(path: &Path) -> io::Result<FileStat> {
-        let meta = std::fs::symlink_metadata(path)?;
-        Ok(FileStat {
+        Ok(FileStat::from_metadata(&std::fs::symlink_metadata(path)?))
+    }
+
+    pub fn from_metadata(meta: &std::fs::Metadata) -> FileStat {
+        FileStat {
             mtime: Timestamp {
                 seconds: meta.mtime(),
                 nanos: meta.mtime_nsec() as u32,
@@ -50,7 +54,7 @@ impl FileStat {
             mode: meta.mode(),
             uid: meta.uid(),
             gid: meta.gid(),
-        })
+        }
     }
 
     /// `lstat` of `relative` below the open directory `dir`.

@@ -16,7 +16,7 @@ use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_with};
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
-    IndexFileError, IndexRecord, read_index,
+    IndexFileError, IndexRecord, is_racy, read_index,
 };
 use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::path_map::{PathHasher, PathMap};
@@ -673,8 +673,8 @@ fn filters_possible(repo: &Repository, entries: &[IndexRecord]) -> bool {
 struct StatRules {
     trust_ctime: bool,
     file_mode: bool,
-    /// Entries whose mtime is not older than the index file are "racily clean": their stat
-    /// data cannot prove they are unchanged.
+    /// Entries whose mtime is not older than the index file (in whole seconds) are "racily
+    /// clean": their stat data cannot prove they are unchanged.
     index_mtime: Option<Timestamp>,
 }
 
@@ -696,7 +696,9 @@ impl StatRules {
 
     /// git's `ie_match_stat`: true when the stat data proves the file equals its entry.
     fn proves_clean(&self, entry: &IndexRecord, stat: &FileStat) -> bool {
-        let racy = self.index_mtime.is_none_or(|index| entry.mtime >= index);
+        let racy = self
+            .index_mtime
+            .is_none_or(|index| is_racy(entry.mtime, index));
         !racy
             && entry.mtime == truncated(stat.mtime)
             && (!self.trust_ctime || entry.ctime == truncated(stat.ctime))
