@@ -33,7 +33,13 @@ pub(crate) struct AnchorEntry {
     pub blob: Oid,
     pub mode: u32,
     pub change: Option<(Oid, i64)>,
+    /// While a sync runs: the path's place in the sorted list of paths its history walk
+    /// answers, or [`NOT_WALKED`]. Answers come back in that order and reach the entry and
+    /// its file by position, with no lookups by path. Not stored.
+    pub walk_slot: u32,
 }
+
+pub(crate) const NOT_WALKED: u32 = u32::MAX;
 
 /// Every path of one commit's tree, with the answers known for the walk from that commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +69,7 @@ impl Anchor {
                     .map(|(path, entry)| {
                         let entry = AnchorEntry {
                             change: None,
+                            walk_slot: NOT_WALKED,
                             ..*entry
                         };
                         (path.clone(), entry)
@@ -79,6 +86,7 @@ impl Anchor {
                         blob,
                         mode,
                         change: None,
+                        walk_slot: NOT_WALKED,
                     };
                     entries.insert(path, entry);
                 }
@@ -261,7 +269,16 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
             )),
             _ => return None,
         };
-        entries.insert(path, AnchorEntry { blob, mode, change });
+        let walk_slot = NOT_WALKED;
+        entries.insert(
+            path,
+            AnchorEntry {
+                blob,
+                mode,
+                change,
+                walk_slot,
+            },
+        );
     }
     if !reader.bytes.is_empty() {
         return None;
@@ -325,6 +342,7 @@ mod tests {
                     id("2222222222222222222222222222222222222222"),
                     1_700_000_000,
                 )),
+                walk_slot: NOT_WALKED,
             },
         );
         entries.insert(
@@ -333,6 +351,7 @@ mod tests {
                 blob: id("3333333333333333333333333333333333333333"),
                 mode: 0o120000,
                 change: None,
+                walk_slot: NOT_WALKED,
             },
         );
         Anchor {

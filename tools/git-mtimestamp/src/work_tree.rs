@@ -1,6 +1,6 @@
 //! A git work tree and the sync of its files' mtimes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::hash::BuildHasherDefault;
 use std::os::fd::BorrowedFd;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
-use crate::cache::{Anchor, AnswerCache};
+use crate::cache::{Anchor, AnchorEntry, AnswerCache, NOT_WALKED};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_with};
@@ -135,16 +135,8 @@ impl WorkTree {
         };
         trace.phase("head tree");
         let scope = Scope::new(&options.pathspecs)?;
-        let mut unresolved: Vec<Vec<u8>> = anchor
-            .entries
-            .iter()
-            .filter(|(path, entry)| {
-                entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path)
-            })
-            .map(|(path, _)| path.clone())
-            .collect();
-        // Sorted, the walk's own numbering of the paths is this order.
-        unresolved.sort_unstable();
+        let walk_count = number_paths_to_walk(&mut anchor, &scope);
+        let unresolved = paths_to_walk(&anchor, walk_count);
 
         // History is walked on a second thread while this one reads the index and the files.
         let git_dir = repo.path();
@@ -154,7 +146,6 @@ impl WorkTree {
             let walk = (!unresolved.is_empty()).then(|| {
                 threads.spawn(move || {
                     let repo = open_again(git_dir, root)?;
-                    let paths: Vec<&[u8]> = unresolved_ref.iter().map(Vec::as_slice).collect();
                     let lookups: Vec<_> = others_ref
                         .iter()
                         .map(|other| move |path: &[u8]| other.get()?.answer(path))
@@ -170,7 +161,7 @@ impl WorkTree {
                     let changes = last_change_times_with(
                         &repo,
                         head_id,
-                        &paths,
+                        unresolved_ref,
                         options.history,
                         &known,
                         options.progress.as_deref(),
@@ -187,6 +178,7 @@ impl WorkTree {
             };
             (changes, classified)
         });
+        drop(unresolved);
         trace.phase("both threads");
         let changes = changes.map_err(|e| match e {
             Error::Corrupt { what, cause } if is_partial_clone(repo) => {
@@ -206,8 +198,8 @@ impl WorkTree {
         let signals = DeferSignals::start();
         let mut answers_not_saved = None;
         if !changes.is_empty() {
-            for (path, change) in unresolved.iter().zip(&changes) {
-                if let Some(entry) = anchor.entries.get_mut(path) {
+            for entry in anchor.entries.values_mut() {
+                if let Some(change) = changes.get(entry.walk_slot as usize) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
                     entry.change = (!change.approximate).then_some((change.commit, change.time));
                 }
@@ -216,12 +208,6 @@ impl WorkTree {
                 answers_not_saved = cache.store(&anchor).err().map(|e| e.to_string());
             }
         }
-        // Answers of this walk first: they include the approximate ones the anchor left out.
-        let walked: HashMap<&[u8], LastChange, BuildHasherDefault<PathHasher>> = unresolved
-            .iter()
-            .map(Vec::as_slice)
-            .zip(changes.iter().copied())
-            .collect();
         let mut verified = Vec::new();
         let mut approximate = 0;
         let mut to_stamp = Vec::new();
@@ -232,8 +218,9 @@ impl WorkTree {
                     time,
                     approximate: false,
                 },
-                None => *walked
-                    .get(job.entry.path.as_slice())
+                // This walk's answer, which may be an approximate one the anchor left out.
+                None => *changes
+                    .get(job.candidate.walk_slot as usize)
                     .expect("every candidate is a HEAD path with an answer"),
             };
             job.change = Some(change);
@@ -594,6 +581,35 @@ impl<'c> LazyAnchor<'c> {
     }
 }
 
+/// Numbers the paths whose last change the history walk must find (in scope, not answered by
+/// the anchor, not submodules) in sorted order, the order the walk takes them in, and returns
+/// how many there are.
+fn number_paths_to_walk(anchor: &mut Anchor, scope: &Scope) -> usize {
+    let mut to_walk: Vec<(&Vec<u8>, &mut AnchorEntry)> = Vec::new();
+    for (path, entry) in anchor.entries.iter_mut() {
+        entry.walk_slot = NOT_WALKED;
+        if entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path) {
+            to_walk.push((path, entry));
+        }
+    }
+    to_walk.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (slot, (_, entry)) in to_walk.iter_mut().enumerate() {
+        entry.walk_slot = slot as u32;
+    }
+    to_walk.len()
+}
+
+/// The paths numbered by [`number_paths_to_walk`], in their order.
+fn paths_to_walk(anchor: &Anchor, count: usize) -> Vec<&[u8]> {
+    let mut paths: Vec<&[u8]> = vec![&[]; count];
+    for (path, entry) in &anchor.entries {
+        if let Some(slot) = paths.get_mut(entry.walk_slot as usize) {
+            *slot = path;
+        }
+    }
+    paths
+}
+
 /// A second handle on a repository, for another thread.
 fn open_again(git_dir: &Path, root: &Path) -> Result<Repository, Error> {
     let repo = Repository::open(git_dir).map_err(Error::git("cannot open the repository again"))?;
@@ -737,6 +753,8 @@ struct Candidate {
     needs_content_check: bool,
     /// The last change as stored in the answer cache, when it is known there.
     known_change: Option<(Oid, i64)>,
+    /// Otherwise, where the history walk's answer for the path is.
+    walk_slot: u32,
 }
 
 impl Candidate {
@@ -768,8 +786,10 @@ fn classify(
     if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
         return Err(SkipReason::IntentToAdd);
     }
-    let known_change = match anchor.entries.get(&entry.path) {
-        Some(head) if head.blob == entry.id && head.mode == entry.mode => head.change,
+    let (known_change, walk_slot) = match anchor.entries.get(&entry.path) {
+        Some(head) if head.blob == entry.id && head.mode == entry.mode => {
+            (head.change, head.walk_slot)
+        }
         _ => return Err(SkipReason::Staged),
     };
     directories.check_parents(&entry.path)?;
@@ -804,6 +824,7 @@ fn classify(
         needs_content_check: assume_unchanged || !rules.proves_clean(entry, &stat),
         stat,
         known_change,
+        walk_slot,
     })
 }
 
