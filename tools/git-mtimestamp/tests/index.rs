@@ -218,16 +218,6 @@ fn every_index_version_is_refreshed() {
     }
 }
 
-fn set_mtime(path: &std::path::Path, seconds: i64, nanos: u32) {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::new(seconds as u64, nanos);
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(time)
-        .unwrap();
-}
-
 /// A git built without USE_NSEC (Debian's) compares stat times in whole seconds, and doubts an
 /// entry whose mtime second is not older than the index file's. Such an entry, edited within
 /// that second, must stay in doubt after the sync rewrites the index one second or more later.
@@ -239,17 +229,17 @@ fn an_edit_in_the_same_second_as_its_entry_stays_visible_to_git() {
     let second = EPOCH + 5000;
     // The entry of `a` records mtime .1 of that second; the index file was written at .7, so
     // git doubts the entry (same second) even though .1 is older than .7.
-    set_mtime(&repo.path("a"), second, 100_000_000);
+    repo.set_mtime("a", (second, 100_000_000));
     // (It exits 1 because of the file `modified`; `a` is refreshed all the same.)
     repo.git_output(["update-index", "-q", "--refresh"]);
     assert!(
         repo.git(["ls-files", "--debug", "a"])
             .contains("mtime: 1600005000:100000000")
     );
-    set_mtime(&repo.path(".git/index"), second, 700_000_000);
+    repo.set_mtime(".git/index", (second, 700_000_000));
     // Same size, new content, still in that second.
     repo.write("a", "A");
-    set_mtime(&repo.path("a"), second, 400_000_000);
+    repo.set_mtime("a", (second, 400_000_000));
     let dirty = |repo: &Repo| {
         repo.git(["diff-files", "--name-only"])
             .lines()

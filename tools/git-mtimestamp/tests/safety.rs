@@ -7,7 +7,6 @@ mod support;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, SystemTime};
 
 use support::{EPOCH, Repo, Run, mtime_of};
 
@@ -67,16 +66,6 @@ fn says_text(says: Says) -> String {
     }
 }
 
-/// Sets a file's mtime back to `mtime`, as an editor or `cp -p` might.
-fn restore_mtime(repo: &Repo, path: &str, (seconds, nanos): (i64, u32)) {
-    let time = SystemTime::UNIX_EPOCH + Duration::new(seconds as u64, nanos);
-    let file = std::fs::File::options()
-        .write(true)
-        .open(repo.path(path))
-        .unwrap();
-    file.set_modified(time).unwrap();
-}
-
 #[test]
 fn modified() {
     let repo = repo();
@@ -89,7 +78,7 @@ fn modified_with_the_same_size_and_the_old_mtime_put_back() {
     let repo = repo();
     let mtime = repo.mtime("a.txt");
     repo.write("a.txt", "AAAA\n");
-    restore_mtime(&repo, "a.txt", mtime);
+    repo.set_mtime("a.txt", mtime);
     assert_untouched(&repo, &["a.txt"], Says::Skipped("modified"));
 }
 
@@ -191,7 +180,7 @@ fn assume_unchanged_with_edited_content() {
     let mtime = repo.mtime("a.txt");
     repo.git(["update-index", "--assume-unchanged", "a.txt"]);
     repo.write("a.txt", "AAAA\n");
-    restore_mtime(&repo, "a.txt", mtime);
+    repo.set_mtime("a.txt", mtime);
     assert_untouched(&repo, &["a.txt"], Says::SkippedForSomeReason);
 }
 
@@ -203,21 +192,26 @@ fn assume_unchanged_with_content_equal_to_head_is_stamped() {
     assert_eq!(repo.mtime("a.txt"), repo.expected_mtime("a.txt"));
 }
 
+/// `repo` with `library` added and committed as the submodule `sub`; the submodule's
+/// checkout.
+fn add_submodule(repo: &Repo, library: &Repo) -> Repo {
+    repo.git([
+        OsStr::new("submodule"),
+        "add".as_ref(),
+        "-q".as_ref(),
+        library.root().as_os_str(),
+        "sub".as_ref(),
+    ]);
+    repo.commit("add a submodule");
+    repo.other("repo/sub")
+}
+
 #[test]
 fn submodule_files() {
     let repo = repo();
     let library = repo.init_sibling("library");
     library.commit_file("lib.txt", "lib\n");
-    let url = library.root().as_os_str();
-    repo.git([
-        OsStr::new("submodule"),
-        "add".as_ref(),
-        "-q".as_ref(),
-        url,
-        "sub".as_ref(),
-    ]);
-    repo.commit("add a submodule");
-    let submodule = repo.other("repo/sub");
+    let submodule = add_submodule(&repo, &library);
     let index = submodule.snapshot(["lib.txt"]);
     assert_untouched(&repo, &["sub/lib.txt", "sub"], Says::Whatever)
         .stdout_has("skipped submodule sub\n");
@@ -234,16 +228,7 @@ fn inside_a_submodule_only_its_own_files_are_synced() {
     library
         .at(EPOCH + 600)
         .commit_file("src/more.txt", "more\n");
-    let url = library.root().as_os_str();
-    repo.git([
-        OsStr::new("submodule"),
-        "add".as_ref(),
-        "-q".as_ref(),
-        url,
-        "sub".as_ref(),
-    ]);
-    repo.commit("add a submodule");
-    let submodule = repo.other("repo/sub");
+    let submodule = add_submodule(&repo, &library);
     assert!(submodule.path(".git").is_file());
     let above = repo.snapshot(["clean.txt", "a.txt", "d/b.txt", ".gitmodules"]);
 

@@ -20,6 +20,13 @@ fn project_with_an_edit() -> (Project, SystemTime) {
     (project, edited_at)
 }
 
+fn mtime(project: &Project, path: &str) -> SystemTime {
+    std::fs::metadata(project.path(path))
+        .unwrap()
+        .modified()
+        .unwrap()
+}
+
 fn sha256_at_head(project: &Project, path: &str) -> String {
     let script = format!("git show HEAD:{path} | sha256sum");
     let output = std::process::Command::new("sh")
@@ -76,28 +83,13 @@ fn no_sync_leaves_mtimes_alone() {
 #[test]
 fn dry_run_sync_changes_no_mtime() {
     let (project, edited_at) = project_with_an_edit();
-    let go_mod = std::fs::metadata(project.path("app/go.mod"))
-        .unwrap()
-        .modified()
-        .unwrap();
+    let go_mod = mtime(&project, "app/go.mod");
     project
         .run(["build", "--dry-run"])
         .success()
         .stderr_has("timestamps:");
-    assert_eq!(
-        std::fs::metadata(project.path("app/go.mod"))
-            .unwrap()
-            .modified()
-            .unwrap(),
-        go_mod
-    );
-    assert_eq!(
-        std::fs::metadata(project.path(EDITED))
-            .unwrap()
-            .modified()
-            .unwrap(),
-        edited_at
-    );
+    assert_eq!(mtime(&project, "app/go.mod"), go_mod);
+    assert_eq!(mtime(&project, EDITED), edited_at);
 }
 
 #[test]
@@ -118,21 +110,12 @@ fn before_the_first_commit_the_build_runs_and_no_mtime_changes() {
     std::fs::remove_dir_all(project.path(".git")).unwrap();
     project.git(&["init", "-q", "-b", "main"]);
     project.git(&["add", "-A"]);
-    let go_mod = std::fs::metadata(project.path("app/go.mod"))
-        .unwrap()
-        .modified()
-        .unwrap();
+    let go_mod = mtime(&project, "app/go.mod");
     project
         .run(["build"])
         .success()
         .stderr_has("timestamps: updated 0, already correct 0, skipped ")
         .stderr_has("warning: HEAD has no commit yet, so no file has a commit time");
     assert_eq!(project.dagger_calls().len(), 1);
-    assert_eq!(
-        std::fs::metadata(project.path("app/go.mod"))
-            .unwrap()
-            .modified()
-            .unwrap(),
-        go_mod
-    );
+    assert_eq!(mtime(&project, "app/go.mod"), go_mod);
 }

@@ -280,11 +280,11 @@ impl Repo {
         self
     }
 
-    /// Sets the mtime of `path` to the clock's time (and a few nanoseconds, so that it is no
-    /// stamp), as a checkout would, without changing its content.
-    pub fn touch(&self, path: impl AsRef<[u8]>) -> &Self {
-        let time = std::time::SystemTime::UNIX_EPOCH
-            + std::time::Duration::new(self.clock.get() as u64, 123);
+    /// Sets the mtime of `path` (relative to the work-tree root, `.git/...` included) without
+    /// changing its content, as an editor or `cp -p` might.
+    pub fn set_mtime(&self, path: impl AsRef<[u8]>, (seconds, nanos): (i64, u32)) -> &Self {
+        let time =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::new(seconds as u64, nanos);
         std::fs::File::options()
             .write(true)
             .open(self.path(path))
@@ -292,6 +292,12 @@ impl Repo {
             .set_modified(time)
             .unwrap();
         self
+    }
+
+    /// Sets the mtime of `path` to the clock's time (and a few nanoseconds, so that it is no
+    /// stamp), as a checkout would, without changing its content.
+    pub fn touch(&self, path: impl AsRef<[u8]>) -> &Self {
+        self.set_mtime(path, (self.clock.get(), 123))
     }
 
     pub fn read(&self, path: impl AsRef<[u8]>) -> Vec<u8> {
