@@ -128,70 +128,48 @@ impl WorkTree {
             .filter(|commit| *commit != head_id)
             .map(|commit| LazyAnchor::new(&cache, commit, options.history))
             .collect();
-        let mut anchor = match cache.load(head_id, options.history) {
-            // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-            Some(anchor) => anchor,
-            None => self.new_anchor(head_id, options.history, others.first())?,
-        };
-        trace.phase("head tree");
         let scope = Scope::new(&options.pathspecs)?;
-        let walk_count = number_paths_to_walk(&mut anchor, &scope);
-        let unresolved = paths_to_walk(&anchor, walk_count);
 
-        // History is walked on a second thread while this one reads the index and the files.
+        // HEAD's answers (stored, or the newest stored ones patched with the difference of
+        // the trees, then the history walk for the paths still open) are found on a second
+        // thread while this one reads the index and stats every file; the two meet to classify.
         let git_dir = repo.path();
         let root = self.root.as_path();
-        let (others_ref, unresolved_ref, trace_ref) = (&others, &unresolved, &trace);
-        let (changes, classified) = std::thread::scope(|threads| {
-            let walk = (!unresolved.is_empty()).then(|| {
-                threads.spawn(move || {
-                    let repo = open_again(git_dir, root)?;
-                    let lookups: Vec<_> = others_ref
-                        .iter()
-                        .map(|other| move |path: &[u8]| other.get()?.answer(path))
-                        .collect();
-                    let known: Vec<KnownAnswers<'_>> = others_ref
-                        .iter()
-                        .zip(&lookups)
-                        .map(|(other, lookup)| KnownAnswers {
-                            commit: other.commit,
-                            answers: lookup,
-                        })
-                        .collect();
-                    let changes = last_change_times_with(
-                        &repo,
+        let (cache_ref, others_ref, trace_ref) = (&cache, &others, &trace);
+        let (answers, indexed) = std::thread::scope(|threads| {
+            let answers = threads.spawn(move || {
+                find_answers(
+                    AnswerSources {
+                        git_dir,
+                        root,
                         head_id,
-                        unresolved_ref,
-                        options.history,
-                        &known,
-                        options.progress.as_deref(),
-                    );
-                    trace_ref.phase("history walk (second thread)");
-                    changes
-                })
+                        cache: cache_ref,
+                        others: others_ref,
+                    },
+                    options,
+                    trace_ref,
+                )
             });
-            let classified = self.classify_index(&anchor, &scope, options.whole_seconds);
+            let indexed = self.read_index_and_stats(&scope);
             trace.phase("index and stat data (first thread)");
-            let changes = match walk {
-                Some(walk) => walk.join().expect("the history walk does not panic"),
-                None => Ok(Vec::new()),
-            };
-            (changes, classified)
+            let answers = answers.join().expect("the history walk does not panic");
+            (answers, indexed)
         });
-        drop(unresolved);
         trace.phase("both threads");
-        let changes = changes.map_err(|e| match e {
+        let (mut anchor, changes) = answers.map_err(|e| match e {
             Error::Corrupt { what, cause } if is_partial_clone(repo) => {
                 Error::PartialClone { what, cause }
             }
             e => e,
         })?;
+        let classified = self.classify_entries(indexed?, &anchor, options.whole_seconds);
+        trace.phase("classified");
         let Classified {
             mut files,
             candidates,
             index_path,
             filters_possible,
-        } = classified?;
+        } = classified;
 
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
@@ -266,28 +244,6 @@ impl WorkTree {
         })
     }
 
-    /// HEAD's paths with no answers yet. The newest stored anchor, usually the HEAD of the last
-    /// sync a few commits away, saves reading HEAD's whole tree: only the difference between
-    /// the two trees is read.
-    fn new_anchor(
-        &self,
-        head_id: Oid,
-        mode: HistoryMode,
-        newest: Option<&LazyAnchor<'_>>,
-    ) -> Result<Anchor, Error> {
-        let repo = &self.repo;
-        let tree = repo
-            .find_commit(head_id)
-            .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?
-            .tree_id();
-        let base = newest.and_then(|newest| {
-            let base = newest.get()?;
-            let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
-            Some((base, base_tree))
-        });
-        Anchor::of_tree(repo, head_id, tree, mode, base)
-    }
-
     /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
     /// commit time: everything in the index is content HEAD lacks, and is left alone.
     fn report_without_commits(&self, options: &Options) -> Result<Report, Error> {
@@ -334,17 +290,36 @@ impl WorkTree {
         }
     }
 
-    /// Reads the index and decides, from it, HEAD and the files' stat data, which files may
-    /// be stamped.
-    fn classify_index(
+    /// Reads the index and the stat data of every entry in scope: all a classification
+    /// needs besides HEAD's answers.
+    fn read_index_and_stats(&self, scope: &Scope) -> Result<IndexedFiles, Error> {
+        let (entries, index_mtime) = self.read_index()?;
+        let in_scope: Vec<IndexRecord> = entries
+            .into_iter()
+            .filter(|e| scope.contains(&e.path))
+            .collect();
+        let stats = self.preload_stats(&in_scope)?;
+        Ok(IndexedFiles {
+            entries: in_scope,
+            index_mtime,
+            stats,
+        })
+    }
+
+    /// Decides, from the index, HEAD and the files' stat data, which files may be stamped.
+    fn classify_entries(
         &self,
+        indexed: IndexedFiles,
         anchor: &Anchor,
-        scope: &Scope,
         whole_seconds: bool,
-    ) -> Result<Classified, Error> {
+    ) -> Classified {
         let repo = &self.repo;
         let index_path = self.index_path.clone();
-        let (entries, index_mtime) = self.read_index()?;
+        let IndexedFiles {
+            entries,
+            index_mtime,
+            stats,
+        } = indexed;
         let rules = StatRules::new(repo, index_mtime);
         let filters_possible = filters_possible(repo, &entries);
         let hasher = if filters_possible {
@@ -357,13 +332,10 @@ impl WorkTree {
             .filter(|e| e.stage() != 0)
             .map(|e| e.path.as_slice())
             .collect();
-        let in_scope: Vec<&IndexRecord> =
-            entries.iter().filter(|e| scope.contains(&e.path)).collect();
-        let stats = self.preload_stats(&in_scope)?;
         let mut directories = DirectoryCheck::new(&self.root);
         let mut files: Vec<FileReport> = Vec::new();
         let mut candidates = Vec::new();
-        for (entry, stat) in in_scope.into_iter().zip(stats) {
+        for (entry, stat) in entries.iter().zip(stats) {
             if entry.stage() != 0 {
                 // One report per conflicted path, however many stages it has.
                 if files.last().is_none_or(|f| f.path != entry.path) {
@@ -404,12 +376,12 @@ impl WorkTree {
                 outcome,
             });
         }
-        Ok(Classified {
+        Classified {
             files,
             candidates,
             index_path,
             filters_possible,
-        })
+        }
     }
 }
 
@@ -419,7 +391,7 @@ impl WorkTree {
     /// the work-tree root, which spares the kernel the walk down to it for each file.
     fn preload_stats(
         &self,
-        entries: &[&IndexRecord],
+        entries: &[IndexRecord],
     ) -> Result<Vec<Option<std::io::Result<FileStat>>>, Error> {
         let root = rustix::fs::open(
             &self.root,
@@ -433,7 +405,8 @@ impl WorkTree {
             path: self.root.clone(),
             cause: e.into(),
         })?;
-        Ok(on_worker_threads(entries.to_vec(), 256, |part| {
+        let entries: Vec<&IndexRecord> = entries.iter().collect();
+        Ok(on_worker_threads(entries, 256, |part| {
             part.iter()
                 .map(|e| (e.stage() == 0).then(|| FileStat::at(&root, &e.path)))
                 .collect()
@@ -465,6 +438,108 @@ impl Trace {
 }
 
 /// The index read and sorted into skipped files and files to stamp.
+/// The index entries in scope, the index file's mtime and each entry's stat data (None for
+/// conflict stages).
+struct IndexedFiles {
+    entries: Vec<IndexRecord>,
+    index_mtime: Timestamp,
+    stats: Vec<Option<std::io::Result<FileStat>>>,
+}
+
+/// Where HEAD's answers come from.
+struct AnswerSources<'a, 'c> {
+    git_dir: &'a Path,
+    root: &'a Path,
+    head_id: Oid,
+    cache: &'c AnswerCache,
+    /// Stored anchors of other commits, newest first.
+    others: &'a [LazyAnchor<'c>],
+}
+
+/// HEAD's anchor, with the answers of a history walk for the paths it does not answer yet
+/// (in the order of their `walk_slot`). Runs on a thread of its own, with its own repository
+/// handle, opened only if the anchor or the walk needs one.
+fn find_answers(
+    sources: AnswerSources<'_, '_>,
+    options: &Options,
+    trace: &Trace,
+) -> Result<(Anchor, Vec<LastChange>), Error> {
+    let AnswerSources {
+        git_dir,
+        root,
+        head_id,
+        cache,
+        others,
+    } = sources;
+    // libgit2's pathspecs may not cross threads: this thread has its own.
+    let scope = Scope::new(&options.pathspecs)?;
+    let mut repo = None;
+    let open = || -> Result<Repository, Error> { open_again(git_dir, root) };
+    // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
+    let mut anchor = match cache.load(head_id, options.history) {
+        Some(anchor) => anchor,
+        None => {
+            let handle = repo.insert(open()?);
+            new_anchor(handle, head_id, options.history, others.first())?
+        }
+    };
+    trace.phase("head tree (second thread)");
+    let count = number_paths_to_walk(&mut anchor, &scope);
+    if count == 0 {
+        return Ok((anchor, Vec::new()));
+    }
+    let repo = match repo {
+        Some(repo) => repo,
+        None => open()?,
+    };
+    let unresolved = paths_to_walk(&anchor, count);
+    // Other anchors end the walk early; each is read only if the walk reaches its commit.
+    let lookups: Vec<_> = others
+        .iter()
+        .map(|other| move |path: &[u8]| other.get()?.answer(path))
+        .collect();
+    let known: Vec<KnownAnswers<'_>> = others
+        .iter()
+        .zip(&lookups)
+        .map(|(other, lookup)| KnownAnswers {
+            commit: other.commit,
+            answers: lookup,
+        })
+        .collect();
+    let changes = last_change_times_with(
+        &repo,
+        head_id,
+        &unresolved,
+        options.history,
+        &known,
+        options.progress.as_deref(),
+    )?;
+    trace.phase("history walk (second thread)");
+    drop(unresolved);
+    Ok((anchor, changes))
+}
+
+/// HEAD's paths with no answers yet. The newest stored anchor, usually the HEAD of the last
+/// sync a few commits away, saves reading HEAD's whole tree: only the difference between the
+/// two trees is read.
+fn new_anchor(
+    repo: &Repository,
+    head_id: Oid,
+    mode: HistoryMode,
+    newest: Option<&LazyAnchor<'_>>,
+) -> Result<Anchor, Error> {
+    let tree = repo
+        .find_commit(head_id)
+        .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?
+        .tree_id();
+    let base = newest.and_then(|newest| {
+        let base = newest.get()?;
+        let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
+        Some((base, base_tree))
+    });
+    Anchor::of_tree(repo, head_id, tree, mode, base)
+}
+
 struct Classified {
     files: Vec<FileReport>,
     candidates: Vec<StampJob>,
