@@ -153,11 +153,10 @@ impl AnswerCache {
         found.into_iter().map(|(_, commit)| commit).collect()
     }
 
-    /// Stores `anchor` atomically and drops the least recently written anchors beyond a few.
-    /// Failing to store is not an error: the cache only saves time.
-    /// Stores `anchor`, replacing any file of the same commit and mode. A failure (a
-    /// read-only git directory, a full disk) costs only the next sync's time, so the caller
-    /// reports it and goes on; no partial file is left behind.
+    /// Stores `anchor` atomically (replacing any file of the same commit and mode) and drops
+    /// the least recently written anchors beyond a few. A failure (a read-only git directory,
+    /// a full disk) costs only the next sync's time, so the caller reports it and goes on; no
+    /// partial file is left behind.
     pub fn store(&self, anchor: &Anchor) -> std::io::Result<()> {
         let in_dir = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display()))

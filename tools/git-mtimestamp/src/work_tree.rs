@@ -120,8 +120,8 @@ impl WorkTree {
         };
         let cache = AnswerCache::new(repo.commondir());
         let trace = Trace::from_env();
-        // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-        // Other anchors end the walk early; each is read only if the walk reaches its commit.
+        // Stored answers of other commits, newest first: the newest is the base of a new
+        // anchor, and each ends the walk where it reaches that commit (read only then).
         let others: Vec<LazyAnchor<'_>> = cache
             .commits(options.history)
             .into_iter()
