@@ -189,10 +189,20 @@ fn index_claims_clean_but_differs(repo: &Repo, paths: &[String]) -> Vec<String> 
     assert_eq!(sorted.len(), staged.len());
     let disk_by_path: std::collections::HashMap<&String, &str> =
         paths.iter().zip(on_disk.lines()).collect();
+    // Only stat data this tool wrote is its responsibility: it records commit times (2020),
+    // while `git add` records the time it saw. git itself can record stale stat data when an
+    // edit lands between its lstat and an index write in the next second (its own race,
+    // which a loaded machine makes frequent), so those entries are not judged here.
+    let recorded = recorded_mtime_seconds(repo);
+    let written_by_sync = |path: &String| recorded[path.as_str()] < EPOCH + 100_000_000;
     sorted
         .into_iter()
         .zip(&staged)
-        .filter(|(path, blob)| disk_by_path[path] != blob.as_str() && !listed_dirty.contains(*path))
+        .filter(|(path, blob)| {
+            disk_by_path[path] != blob.as_str()
+                && !listed_dirty.contains(*path)
+                && written_by_sync(path)
+        })
         .map(|(path, blob)| {
             let debug = repo.git(["ls-files", "--debug", "--", path.as_str()]);
             format!(
@@ -202,6 +212,22 @@ fn index_claims_clean_but_differs(repo: &Repo, paths: &[String]) -> Vec<String> 
             )
         })
         .collect()
+}
+
+/// The mtime seconds the index records per path (`git ls-files --debug`).
+fn recorded_mtime_seconds(repo: &Repo) -> std::collections::HashMap<String, i64> {
+    let debug = repo.git(["ls-files", "--debug"]);
+    let mut recorded = std::collections::HashMap::new();
+    let mut path = None;
+    for line in debug.lines() {
+        if !line.starts_with(' ') {
+            path = Some(line.to_owned());
+        } else if let Some(value) = line.trim().strip_prefix("mtime: ") {
+            let seconds = value.split(':').next().unwrap().parse().unwrap();
+            recorded.insert(path.clone().unwrap(), seconds);
+        }
+    }
+    recorded
 }
 
 /// A copy of `command` (program, arguments, environment and directory) to run again.
