@@ -21,10 +21,9 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use std::rc::Rc;
+use git2::{ObjectType, Oid, Repository};
 
-use git2::{ObjectType, Odb, OdbObject, Oid, Repository};
-
+use crate::object_reader::{Object, ObjectReader};
 use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
 
 use crate::error::Error;
@@ -88,9 +87,8 @@ pub fn last_change_times_with(
         table.sort_unstable();
     }
     table.dedup();
-    let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
     let mut walk = Walk {
-        odb: &odb,
+        reader: ObjectReader::new(repo)?,
         shallow: &shallow_boundary,
         table: &table,
         trees: TreeCache::default(),
@@ -107,7 +105,9 @@ pub fn last_change_times_with(
     Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
     while let Some((commit_id, mut unresolved)) = walk.pop() {
         Progress::add(progress.map(|p| &p.commits_walked), 1);
-        let commit = walk.commits.take(walk.odb, walk.shallow, commit_id)?;
+        let commit = walk
+            .commits
+            .take(&mut walk.reader, walk.shallow, commit_id)?;
         if let Some(known) = known.iter().find(|k| k.commit == commit_id) {
             for rank in unresolved.clone().iter() {
                 if let Some(answer) = (known.answers)(table[rank]) {
@@ -125,7 +125,10 @@ pub fn last_change_times_with(
             if unresolved.is_empty() {
                 break;
             }
-            let parent_tree = walk.commits.get(walk.odb, walk.shallow, parent_id)?.tree;
+            let parent_tree = walk
+                .commits
+                .get(&mut walk.reader, walk.shallow, parent_id)?
+                .tree;
             let mut changed = PathSet::empty(table.len());
             walk.find_changes(commit.tree, parent_tree, &unresolved, &mut changed)?;
             let same = unresolved.minus(&changed);
@@ -279,11 +282,11 @@ impl PathSet {
     }
 }
 
-struct Walk<'o, 't> {
-    odb: &'o Odb<'o>,
+struct Walk<'r, 't> {
+    reader: ObjectReader<'r>,
     shallow: &'t HashSet<Oid>,
     table: &'t [&'t [u8]],
-    trees: TreeCache<'o>,
+    trees: TreeCache,
     commits: CommitCache,
     /// Commits with paths waiting, newest first. The order only affects how well paths travel
     /// together, never the answers: each commit decides each path on its own.
@@ -292,13 +295,16 @@ struct Walk<'o, 't> {
     order: u64,
 }
 
-impl<'o> Walk<'o, '_> {
+impl Walk<'_, '_> {
     fn push(&mut self, commit: Oid, paths: PathSet) -> Result<(), Error> {
         if let Some(waiting) = self.pending.get_mut(&commit) {
             waiting.union_with(&paths);
             return Ok(());
         }
-        let time = self.commits.get(self.odb, self.shallow, commit)?.time;
+        let time = self
+            .commits
+            .get(&mut self.reader, self.shallow, commit)?
+            .time;
         self.order += 1;
         // Among equal times the commit queued first comes first, as in git's queue.
         self.queue.push((time, u64::MAX - self.order, commit));
@@ -341,8 +347,8 @@ impl<'o> Walk<'o, '_> {
         if ours == theirs || !paths.any_in(start, end) {
             return Ok(());
         }
-        let our_tree = self.trees.get(self.odb, ours)?;
-        let their_tree = self.trees.get(self.odb, theirs)?;
+        let our_tree = self.trees.get(&mut self.reader, ours)?;
+        let their_tree = self.trees.get(&mut self.reader, theirs)?;
         let (a, b) = (our_tree.data(), their_tree.data());
         let (mut i, mut j) = (0, 0);
         while i < a.len() {
@@ -480,17 +486,17 @@ struct CommitCache {
 impl CommitCache {
     fn get(
         &mut self,
-        odb: &Odb<'_>,
+        reader: &mut ObjectReader<'_>,
         shallow: &HashSet<Oid>,
         id: Oid,
     ) -> Result<&CommitHeader, Error> {
         match self.commits.entry(id) {
             std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(entry) => {
-                let object = odb
+                let object = reader
                     .read(id)
                     .map_err(Error::corrupt(format!("commit {id}")))?;
-                if object.kind() != ObjectType::Commit {
+                if object.kind != ObjectType::Commit {
                     return Err(malformed("commit", id));
                 }
                 let mut header =
@@ -506,50 +512,53 @@ impl CommitCache {
 
     fn take(
         &mut self,
-        odb: &Odb<'_>,
+        reader: &mut ObjectReader<'_>,
         shallow: &HashSet<Oid>,
         id: Oid,
     ) -> Result<CommitHeader, Error> {
-        self.get(odb, shallow, id)?;
+        self.get(reader, shallow, id)?;
         Ok(self.commits.remove(&id).expect("just read"))
     }
 }
 
 /// Trees of the last commits visited. Consecutive commits share most subtrees, so a parent's
 /// trees are usually read once and reused when the parent's own turn comes. Two generations
-/// bound the memory: when the young one is full, the old one is dropped.
+/// bound the memory: when the young one is full, the old one is dropped. The reader's own
+/// cache, keyed by place in a pack, would also answer; this one spares the index lookup.
 #[derive(Default)]
-struct TreeCache<'o> {
-    young: HashMap<Oid, Rc<OdbObject<'o>>>,
-    old: HashMap<Oid, Rc<OdbObject<'o>>>,
+struct TreeCache {
+    young: HashMap<Oid, Object>,
+    old: HashMap<Oid, Object>,
 }
 
-impl<'o> TreeCache<'o> {
-    /// Small on purpose: a parent's trees are reused within a few commits or not at all, and
-    /// a larger cache measured slower (every held tree is heap that libgit2's own delta-base
-    /// cache and allocator then work around).
+impl TreeCache {
+    /// Small on purpose: a parent's trees are reused within a few commits or not at all.
     const GENERATION: usize = 512;
 
-    fn get(&mut self, odb: &'o Odb<'o>, id: Oid) -> Result<Rc<OdbObject<'o>>, Error> {
+    fn get(&mut self, reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {
         if let Some(tree) = self.young.get(&id) {
-            return Ok(Rc::clone(tree));
+            return Ok(tree.clone());
         }
         let tree = match self.old.remove(&id) {
             Some(tree) => tree,
-            None => {
-                let object = odb.read(id).map_err(Error::corrupt(format!("tree {id}")))?;
-                if object.kind() != ObjectType::Tree {
-                    return Err(malformed("tree", id));
-                }
-                Rc::new(object)
-            }
+            None => read_tree(reader, id)?,
         };
         if self.young.len() >= Self::GENERATION {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(id, Rc::clone(&tree));
+        self.young.insert(id, tree.clone());
         Ok(tree)
     }
+}
+
+fn read_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {
+    let object = reader
+        .read(id)
+        .map_err(Error::corrupt(format!("tree {id}")))?;
+    if object.kind != ObjectType::Tree {
+        return Err(malformed("tree", id));
+    }
+    Ok(object)
 }
 
 /// A path and its new blob id and mode, or None when the path is gone.
@@ -564,14 +573,14 @@ pub(crate) fn tree_delta(
     old: Option<Oid>,
     new: Oid,
 ) -> Result<Vec<PathChange>, Error> {
-    let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
+    let mut reader = ObjectReader::new(repo)?;
     let mut delta = Vec::new();
-    diff_subtrees(&odb, old, Some(new), &mut Vec::new(), &mut delta)?;
+    diff_subtrees(&mut reader, old, Some(new), &mut Vec::new(), &mut delta)?;
     Ok(delta)
 }
 
 fn diff_subtrees(
-    odb: &Odb<'_>,
+    reader: &mut ObjectReader<'_>,
     old: Option<Oid>,
     new: Option<Oid>,
     prefix: &mut Vec<u8>,
@@ -580,29 +589,21 @@ fn diff_subtrees(
     if old == new {
         return Ok(());
     }
-    let read = |id: Option<Oid>| -> Result<Option<OdbObject<'_>>, Error> {
-        let Some(id) = id else { return Ok(None) };
-        let object = odb.read(id).map_err(Error::corrupt(format!("tree {id}")))?;
-        if object.kind() != ObjectType::Tree {
-            return Err(malformed("tree", id));
-        }
-        Ok(Some(object))
-    };
+    let mut read = |id: Option<Oid>| id.map(|id| read_tree(reader, id)).transpose();
     let (old_tree, new_tree) = (read(old)?, read(new)?);
-    let entries = |tree: &Option<OdbObject<'_>>,
-                   id: Option<Oid>|
-     -> Result<Vec<(RawEntryOwned, usize)>, Error> {
-        let mut out = Vec::new();
-        let Some(tree) = tree else { return Ok(out) };
-        let mut rest = tree.data();
-        while !rest.is_empty() {
-            let (entry, length) =
-                parse_entry(rest).ok_or_else(|| malformed("tree", id.expect("read")))?;
-            out.push((RawEntryOwned::from(entry), length));
-            rest = &rest[length..];
-        }
-        Ok(out)
-    };
+    let entries =
+        |tree: &Option<Object>, id: Option<Oid>| -> Result<Vec<(RawEntryOwned, usize)>, Error> {
+            let mut out = Vec::new();
+            let Some(tree) = tree else { return Ok(out) };
+            let mut rest = tree.data();
+            while !rest.is_empty() {
+                let (entry, length) =
+                    parse_entry(rest).ok_or_else(|| malformed("tree", id.expect("read")))?;
+                out.push((RawEntryOwned::from(entry), length));
+                rest = &rest[length..];
+            }
+            Ok(out)
+        };
     let (old_entries, new_entries) = (entries(&old_tree, old)?, entries(&new_tree, new)?);
     let (mut i, mut j) = (0, 0);
     while i < old_entries.len() || j < new_entries.len() {
@@ -638,7 +639,7 @@ fn diff_subtrees(
         prefix.extend_from_slice(&name);
         let subtree = |e: Option<&RawEntryOwned>| e.filter(|e| e.is_tree()).map(|e| e.id);
         if subtree(gone).is_some() || subtree(came).is_some() {
-            diff_subtrees(odb, subtree(gone), subtree(came), prefix, delta)?;
+            diff_subtrees(reader, subtree(gone), subtree(came), prefix, delta)?;
         }
         match came.filter(|e| !e.is_tree()) {
             Some(file) => delta.push((prefix.clone(), Some((file.id, file.mode)))),

@@ -31,6 +31,7 @@ mod fingerprint;
 mod history;
 mod index_file;
 mod index_refresh;
+mod object_reader;
 mod objects;
 mod path_map;
 mod progress;

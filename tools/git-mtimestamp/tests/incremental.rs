@@ -1,6 +1,6 @@
 //! Syncs that reuse earlier answers (the cache in `.git/mtimestamp`) must give exactly what a
 //! cold sync gives, whatever happened to history in between: new commits, merges, branch
-//! switches, rebases, resets and amends. Each step of a random sequence is followed by a warm
+//! switches, rebases, resets and amends, and objects moving from loose files into packs. Each step of a random sequence is followed by a warm
 //! sync, checked against git, and by a cold sync (cache removed) that must change nothing.
 
 mod support;
@@ -25,6 +25,7 @@ struct Exercised {
     rebases: usize,
     resets: usize,
     merges: usize,
+    repacks: usize,
 }
 
 fn run_sequence(seed: u64, exercised: &mut Exercised) {
@@ -114,6 +115,12 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
                 _ => {}
             }
         }
+        // Now and then, pack what is loose (as `git gc` does): the answers must not depend on
+        // where an object is stored, nor on which packs a cached answer was found in.
+        if rng.below(3) == 0 {
+            repo.git(["repack", "-adq"]);
+            exercised.repacks += 1;
+        }
         repo.sync(["-q"]).success();
         let wrong = repo.wrong_mtimes(false);
         assert!(
@@ -151,8 +158,9 @@ fn warm_syncs_equal_cold_syncs_through_random_history_changes() {
         exercised.resets,
         exercised.merges
     );
+    assert!(exercised.repacks > 10, "{} repacks", exercised.repacks);
     eprintln!(
-        "exercised {} rebases, {} resets, {} merges",
-        exercised.rebases, exercised.resets, exercised.merges
+        "exercised {} rebases, {} resets, {} merges, {} repacks",
+        exercised.rebases, exercised.resets, exercised.merges, exercised.repacks
     );
 }
