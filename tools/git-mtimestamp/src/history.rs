@@ -20,14 +20,16 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 
 use git2::{ObjectType, Oid, Repository};
 
-use crate::object_reader::{Object, ObjectReader};
+use crate::object_reader::{Object, ObjectReader, Packs};
 use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
 
 use crate::error::Error;
 use crate::progress::Progress;
+use crate::workers::worker_threads;
 
 /// Which commit counts as a path's last change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -87,10 +89,99 @@ pub fn last_change_times_with(
         table.sort_unstable();
     }
     table.dedup();
+    Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
+    let answers = walk_in_parts(repo, head, &table, mode, known, &shallow_boundary, progress)?;
+
+    let answers: Vec<LastChange> = answers
+        .into_iter()
+        .zip(&table)
+        .map(|(answer, path)| {
+            answer.ok_or_else(|| Error::Corrupt {
+                what: format!(
+                    "the history of {} (not found in HEAD)",
+                    String::from_utf8_lossy(path)
+                ),
+                cause: git2::Error::from_str("path not tracked in HEAD"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // Callers usually pass sorted, distinct paths: then the table is their order.
+    if paths_sorted && table.len() == paths.len() {
+        return Ok(answers);
+    }
+    let by_path: HashMap<&[u8], LastChange> = table.iter().copied().zip(answers).collect();
+    Ok(paths.iter().map(|path| by_path[path]).collect())
+}
+
+/// Walks history for `table`'s paths, in parts on separate threads when there are enough
+/// paths. A path's answer depends only on the path (each commit decides each path on its
+/// own), so the sorted table can be cut into contiguous parts walked independently. Each
+/// part reads every commit and the directories above its own paths only: on two cores the
+/// reads that both parts make (commits, the root tree and the directories the cut runs
+/// through) cost far less than the reads split between them. Each walk gets its own
+/// repository handle and an equal share of the object cache's budget.
+fn walk_in_parts(
+    repo: &Repository,
+    head: Oid,
+    table: &[&[u8]],
+    mode: HistoryMode,
+    known: &[KnownAnswers<'_>],
+    shallow_boundary: &HashSet<Oid>,
+    progress: Option<&Progress>,
+) -> Result<Vec<Option<LastChange>>, Error> {
+    let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, worker_threads().min(MAX_PARTS));
+    let budget = ObjectReader::CACHE_BYTES / parts;
+    let packs = Arc::new(Packs::open(repo));
+    let walk = |repo: &Repository, part: &[&[u8]]| {
+        let reader = ObjectReader::sharing(repo, Arc::clone(&packs), budget)?;
+        walk_history(reader, head, part, mode, known, shallow_boundary, progress)
+    };
+    if parts == 1 {
+        return walk(repo, table);
+    }
+    let part_len = table.len().div_ceil(parts);
+    let git_dir = repo.path();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = table
+            .chunks(part_len)
+            .skip(1)
+            .map(|part| {
+                scope.spawn(move || {
+                    let repo = Repository::open(git_dir)
+                        .map_err(Error::git("cannot open the repository again"))?;
+                    walk(&repo, part)
+                })
+            })
+            .collect();
+        let mut answers = walk(repo, &table[..part_len])?;
+        for other in others {
+            answers.extend(other.join().expect("history walks do not panic")?);
+        }
+        Ok(answers)
+    })
+}
+
+/// Chosen, not measured: with fewer paths per part a second walk mostly repeats the
+/// first one's commit reads. Incremental syncs walk a few paths and stay on one thread.
+const MIN_PATHS_PER_PART: usize = 256;
+/// Every part reads all commits and the root tree again, so parts stop paying beyond a few.
+/// Only two parts on two cores were measured (1.5 times faster on the bench repositories).
+const MAX_PARTS: usize = 4;
+
+/// One walk of history for the paths of `table` (sorted, distinct), index-aligned answers.
+fn walk_history(
+    reader: ObjectReader<'_>,
+    head: Oid,
+    table: &[&[u8]],
+    mode: HistoryMode,
+    known: &[KnownAnswers<'_>],
+    shallow_boundary: &HashSet<Oid>,
+    progress: Option<&Progress>,
+) -> Result<Vec<Option<LastChange>>, Error> {
     let mut walk = Walk {
-        reader: ObjectReader::new(repo)?,
-        shallow: &shallow_boundary,
-        table: &table,
+        reader,
+        shallow: shallow_boundary,
+        table,
         trees: TreeCache::default(),
         commits: CommitCache::default(),
         queue: BinaryHeap::new(),
@@ -102,9 +193,15 @@ pub fn last_change_times_with(
     if !table.is_empty() {
         walk.push(head, PathSet::full(table.len()))?;
     }
-    Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
+    let mut commits_walked = 0;
     while let Some((commit_id, mut unresolved)) = walk.pop() {
-        Progress::add(progress.map(|p| &p.commits_walked), 1);
+        // Every part walks the same commits: the count shown is the furthest part's.
+        commits_walked += 1;
+        if let Some(progress) = progress {
+            progress
+                .commits_walked
+                .fetch_max(commits_walked, std::sync::atomic::Ordering::Relaxed);
+        }
         let commit = walk
             .commits
             .take(&mut walk.reader, walk.shallow, commit_id)?;
@@ -149,25 +246,7 @@ pub fn last_change_times_with(
         }
     }
 
-    let answers: Vec<LastChange> = answers
-        .into_iter()
-        .zip(&table)
-        .map(|(answer, path)| {
-            answer.ok_or_else(|| Error::Corrupt {
-                what: format!(
-                    "the history of {} (not found in HEAD)",
-                    String::from_utf8_lossy(path)
-                ),
-                cause: git2::Error::from_str("path not tracked in HEAD"),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    // Callers usually pass sorted, distinct paths: then the table is their order.
-    if paths_sorted && table.len() == paths.len() {
-        return Ok(answers);
-    }
-    let by_path: HashMap<&[u8], LastChange> = table.iter().copied().zip(answers).collect();
-    Ok(paths.iter().map(|path| by_path[path]).collect())
+    Ok(answers)
 }
 
 /// The commits at which a shallow clone's history was cut. libgit2 already treats them as

@@ -317,6 +317,40 @@ fn a_merged_unrelated_history_keeps_its_own_times() {
     assert_eq!(clone.mtime("lib/x").0, EPOCH - 10_000);
 }
 
+/// With enough paths the walk is split into parts on separate threads, each reading only
+/// the directories above its own paths; the parts' answers must together be git's.
+#[test]
+fn many_paths_walked_in_parts_match_git() {
+    let mut rng = Rng::new(7);
+    let repo = Repo::new();
+    let path = |n: usize| format!("d{}/e{}/f{}.txt", n % 7, n % 11, n);
+    repo.at(EPOCH);
+    for n in 0..1_200 {
+        repo.write(path(n), format!("{n}\n"));
+    }
+    repo.commit("start");
+    repo.branch("side");
+    for round in 0..40 {
+        let branch = if round % 4 == 3 { "side" } else { "main" };
+        repo.checkout(branch).tick(60);
+        for _ in 0..1 + rng.below(6) {
+            let n = rng.below(1_200);
+            repo.write(path(n), format!("{n} changed in round {round}\n"));
+        }
+        repo.commit(&format!("round {round}"));
+        if round % 8 == 7 {
+            repo.checkout("main").tick(60);
+            assert!(repo.merge(["--no-ff", "-X", "theirs", "side"]));
+        }
+    }
+    let clone = repo.clone_to("clone", &["--no-local"]);
+    clone.sync(["-q"]);
+    clone.assert_synced();
+    clone.sync(["-q", "--first-parent"]);
+    let wrong = clone.wrong_mtimes(true);
+    assert!(wrong.is_empty(), "--first-parent:\n{}", wrong.join("\n"));
+}
+
 /// Answers kept from earlier syncs must never leak into a sync of another commit.
 #[test]
 fn syncs_after_new_commits_branch_switches_and_rewinds_stay_exact() {
