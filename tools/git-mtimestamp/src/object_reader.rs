@@ -270,9 +270,45 @@ impl std::ops::Deref for Packs {
 }
 
 impl Packs {
+    /// The packs of the repository's object directory, then those of its alternates (as
+    /// `git clone --shared` and `--reference` set up), newest first within each directory.
     pub fn open(repo: &Repository) -> Packs {
-        Packs(open_packs(&repo.commondir().join("objects").join("pack")))
+        let own = repo.commondir().join("objects");
+        let mut directories = vec![own.canonicalize().unwrap_or(own)];
+        let mut next = 0;
+        // git follows alternates of alternates, five levels deep.
+        for _depth in 0..=5 {
+            let end = directories.len();
+            for at in next..end {
+                for alternate in alternates_of(&directories[at]) {
+                    if !directories.contains(&alternate) {
+                        directories.push(alternate);
+                    }
+                }
+            }
+            next = end;
+        }
+        Packs(
+            directories
+                .iter()
+                .flat_map(|objects| open_packs(&objects.join("pack")))
+                .collect(),
+        )
     }
+}
+
+/// The object directories listed in `objects/info/alternates`: one per line, relative ones
+/// to `objects`; `#` starts a comment. A quoted line (a path with unusual bytes, written in
+/// C quoting) is left to libgit2.
+fn alternates_of(objects: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(text) = std::fs::read_to_string(objects.join("info").join("alternates")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('"'))
+        .filter_map(|line| objects.join(line).canonicalize().ok())
+        .collect()
 }
 
 fn open_packs(dir: &Path) -> Vec<Pack> {
@@ -863,6 +899,34 @@ mod tests {
 
         let objects = objects_as_git_prints_them(root);
         assert_eq!(read_all(root, &objects, 2048), objects.len());
+    }
+
+    #[test]
+    fn the_packs_of_alternates_are_read_too() {
+        let dir = repository_with_history();
+        let root = dir.path();
+        git(root, &["repack", "-adq"]);
+        // A clone whose objects stay in the original (`--shared` writes the alternates
+        // file), and a clone of that clone, whose alternates lead on to the original.
+        let sandbox = tempfile::tempdir().unwrap();
+        let (shared, chained) = (
+            sandbox.path().join("shared"),
+            sandbox.path().join("chained"),
+        );
+        let arg = |path: &Path| path.to_str().unwrap().to_owned();
+        git(
+            sandbox.path(),
+            &["clone", "-q", "--shared", &arg(root), &arg(&shared)],
+        );
+        git(
+            sandbox.path(),
+            &["clone", "-q", "--shared", &arg(&shared), &arg(&chained)],
+        );
+        let objects = objects_as_git_prints_them(root);
+        for clone in [&shared, &chained] {
+            assert!(clone.join(".git/objects/info/alternates").exists());
+            assert_eq!(read_all(clone, &objects, 2048), objects.len());
+        }
     }
 
     #[test]
