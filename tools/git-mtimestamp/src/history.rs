@@ -90,7 +90,14 @@ pub fn last_change_times_with(
     }
     table.dedup();
     Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
-    let answers = walk_in_parts(repo, head, &table, mode, known, &shallow_boundary, progress)?;
+    let shared = WalkShared {
+        head,
+        mode,
+        known,
+        shallow_boundary: &shallow_boundary,
+        progress,
+    };
+    let answers = walk_in_parts(repo, &table, shared)?;
 
     let answers: Vec<LastChange> = answers
         .into_iter()
@@ -122,19 +129,15 @@ pub fn last_change_times_with(
 /// repository handle and an equal share of the object cache's budget.
 fn walk_in_parts(
     repo: &Repository,
-    head: Oid,
     table: &[&[u8]],
-    mode: HistoryMode,
-    known: &[KnownAnswers<'_>],
-    shallow_boundary: &HashSet<Oid>,
-    progress: Option<&Progress>,
+    shared: WalkShared<'_>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
     let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, worker_threads().min(MAX_PARTS));
     let budget = ObjectReader::CACHE_BYTES / parts;
     let packs = Arc::new(Packs::open(repo));
     let walk = |repo: &Repository, part: &[&[u8]]| {
         let reader = ObjectReader::sharing(repo, Arc::clone(&packs), budget)?;
-        walk_history(reader, head, part, mode, known, shallow_boundary, progress)
+        walk_history(reader, part, shared)
     };
     if parts == 1 {
         return walk(repo, table);
@@ -161,6 +164,16 @@ fn walk_in_parts(
     })
 }
 
+/// What every part of a walk shares.
+#[derive(Clone, Copy)]
+struct WalkShared<'a> {
+    head: Oid,
+    mode: HistoryMode,
+    known: &'a [KnownAnswers<'a>],
+    shallow_boundary: &'a HashSet<Oid>,
+    progress: Option<&'a Progress>,
+}
+
 /// Chosen, not measured: with fewer paths per part a second walk mostly repeats the
 /// first one's commit reads. Incremental syncs walk a few paths and stay on one thread.
 const MIN_PATHS_PER_PART: usize = 256;
@@ -171,13 +184,16 @@ const MAX_PARTS: usize = 4;
 /// One walk of history for the paths of `table` (sorted, distinct), index-aligned answers.
 fn walk_history(
     reader: ObjectReader<'_>,
-    head: Oid,
     table: &[&[u8]],
-    mode: HistoryMode,
-    known: &[KnownAnswers<'_>],
-    shallow_boundary: &HashSet<Oid>,
-    progress: Option<&Progress>,
+    shared: WalkShared<'_>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
+    let WalkShared {
+        head,
+        mode,
+        known,
+        shallow_boundary,
+        progress,
+    } = shared;
     let mut walk = Walk {
         reader,
         shallow: shallow_boundary,

@@ -820,18 +820,26 @@ mod tests {
         packed
     }
 
+    /// The repository's pack files (`.pack`), newest first.
+    fn pack_files(root: &Path) -> Vec<std::path::PathBuf> {
+        let mut packs: Vec<_> = std::fs::read_dir(root.join(".git/objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+            .collect();
+        packs.sort_by_key(|p| std::cmp::Reverse(p.metadata().unwrap().modified().unwrap()));
+        packs
+    }
+
     /// The longest delta chain in the repository's packs, by `git verify-pack`.
     fn longest_chain(root: &Path) -> usize {
-        let pack_dir = root.join(".git/objects/pack");
         let mut longest = 0;
-        for entry in std::fs::read_dir(&pack_dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "idx") {
-                let report = git(root, &["verify-pack", "-v", path.to_str().unwrap()]);
-                for line in String::from_utf8(report).unwrap().lines() {
-                    if let Some(rest) = line.strip_prefix("chain length = ") {
-                        longest = longest.max(rest.split(':').next().unwrap().parse().unwrap());
-                    }
+        for pack in pack_files(root) {
+            let index = pack.with_extension("idx");
+            let report = git(root, &["verify-pack", "-v", index.to_str().unwrap()]);
+            for line in String::from_utf8(report).unwrap().lines() {
+                if let Some(rest) = line.strip_prefix("chain length = ") {
+                    longest = longest.max(rest.split(':').next().unwrap().parse().unwrap());
                 }
             }
         }
@@ -865,12 +873,9 @@ mod tests {
         );
         // Rewrite the index so that every offset above 64 bytes sits in the table of 8-byte
         // offsets, as in packs over 2 GiB.
-        let pack_dir = root.join(".git/objects/pack");
-        let pack = std::fs::read_dir(&pack_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "pack"))
-            .unwrap();
+        let [pack] = &pack_files(root)[..] else {
+            panic!("one pack")
+        };
         std::fs::remove_file(pack.with_extension("idx")).unwrap();
         git(
             root,
@@ -938,13 +943,7 @@ mod tests {
         std::fs::write(root.join("d0/f0.txt"), "in the second pack").unwrap();
         git(root, &["commit", "-qam", "second pack"]);
         git(root, &["repack", "-dq"]);
-        let pack_dir = root.join(".git/objects/pack");
-        let newest = std::fs::read_dir(&pack_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
-            .max_by_key(|p| p.metadata().unwrap().modified().unwrap())
-            .unwrap();
+        let newest = &pack_files(root)[0];
         std::fs::remove_file(newest.with_extension("idx")).unwrap();
         git(
             root,
@@ -968,11 +967,9 @@ mod tests {
         let root = dir.path();
         git(root, &["repack", "-adfq", "--depth=50", "--window=50"]);
         let objects = objects_as_git_prints_them(root);
-        let pack_path = std::fs::read_dir(root.join(".git/objects/pack"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "pack"))
-            .unwrap();
+        let [pack_path] = &pack_files(root)[..] else {
+            panic!("one pack")
+        };
         // Flip one byte inside the compressed data of every tenth entry.
         let offsets: Vec<u64> = {
             let repo = Repository::open(root).unwrap();
@@ -986,15 +983,15 @@ mod tests {
                 })
                 .collect()
         };
-        let mut bytes = std::fs::read(&pack_path).unwrap();
+        let mut bytes = std::fs::read(pack_path).unwrap();
         for &at in &offsets {
             bytes[at as usize] ^= 0x55;
         }
-        let mut permissions = std::fs::metadata(&pack_path).unwrap().permissions();
+        let mut permissions = std::fs::metadata(pack_path).unwrap().permissions();
         #[allow(clippy::permissions_set_readonly_false)]
         permissions.set_readonly(false);
-        std::fs::set_permissions(&pack_path, permissions).unwrap();
-        std::fs::write(&pack_path, bytes).unwrap();
+        std::fs::set_permissions(pack_path, permissions).unwrap();
+        std::fs::write(pack_path, bytes).unwrap();
 
         let repo = Repository::open(root).unwrap();
         let mut reader = ObjectReader::new(&repo).unwrap();
