@@ -55,7 +55,7 @@ impl Anchor {
     /// are patched with the difference between the two trees instead of reading the whole
     /// tree of `commit`.
     pub fn of_tree(
-        repo: &git2::Repository,
+        reader: &mut crate::object_reader::ObjectReader<'_>,
         commit: Oid,
         tree: Oid,
         mode: HistoryMode,
@@ -79,7 +79,7 @@ impl Anchor {
             }
             None => (PathMap::default(), None),
         };
-        for (path, now) in crate::history::tree_delta(repo, base_tree, tree)? {
+        for (path, now) in crate::history::tree_delta(reader, base_tree, tree)? {
             match now {
                 Some((blob, mode)) => {
                     let entry = AnchorEntry {

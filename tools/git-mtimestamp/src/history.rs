@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use git2::{ObjectType, Oid, Repository};
 
-use crate::object_reader::{Object, ObjectReader, Packs};
+use crate::object_reader::{Object, ObjectReader};
 use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
 
 use crate::error::Error;
@@ -80,6 +80,21 @@ pub fn last_change_times_with(
     known: &[KnownAnswers<'_>],
     progress: Option<&Progress>,
 ) -> Result<Vec<LastChange>, Error> {
+    let reader = ObjectReader::new(repo)?;
+    last_change_times_reading(repo, reader, head, paths, mode, known, progress)
+}
+
+/// [`last_change_times_with`] reading objects through `reader` (of `repo`), which keeps
+/// the objects it has already resolved: HEAD's trees, when the caller just read them.
+pub(crate) fn last_change_times_reading(
+    repo: &Repository,
+    reader: ObjectReader<'_>,
+    head: Oid,
+    paths: &[&[u8]],
+    mode: HistoryMode,
+    known: &[KnownAnswers<'_>],
+    progress: Option<&Progress>,
+) -> Result<Vec<LastChange>, Error> {
     let shallow_boundary = shallow_commits(repo)?;
     // Paths are numbered in byte order, so that the paths below any directory form one
     // contiguous range of numbers and sets of paths can be bit sets.
@@ -97,7 +112,7 @@ pub fn last_change_times_with(
         shallow_boundary: &shallow_boundary,
         progress,
     };
-    let answers = walk_in_parts(repo, &table, shared)?;
+    let answers = walk_in_parts(repo, reader, &table, shared)?;
 
     let answers: Vec<LastChange> = answers
         .into_iter()
@@ -129,19 +144,17 @@ pub fn last_change_times_with(
 /// repository handle and an equal share of the object cache's budget.
 fn walk_in_parts(
     repo: &Repository,
+    mut reader: ObjectReader<'_>,
     table: &[&[u8]],
     shared: WalkShared<'_>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
     let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, worker_threads().min(MAX_PARTS));
-    let budget = ObjectReader::CACHE_BYTES / parts;
-    let packs = Arc::new(Packs::open(repo));
-    let walk = |repo: &Repository, part: &[&[u8]]| {
-        let reader = ObjectReader::sharing(repo, Arc::clone(&packs), budget)?;
-        walk_history(reader, part, shared)
-    };
     if parts == 1 {
-        return walk(repo, table);
+        return walk_history(reader, table, shared);
     }
+    let budget = ObjectReader::CACHE_BYTES / parts;
+    reader.limit_cache(budget);
+    let packs = reader.packs();
     let part_len = table.len().div_ceil(parts);
     let git_dir = repo.path();
     std::thread::scope(|scope| {
@@ -149,14 +162,16 @@ fn walk_in_parts(
             .chunks(part_len)
             .skip(1)
             .map(|part| {
+                let packs = Arc::clone(&packs);
                 scope.spawn(move || {
                     let repo = Repository::open(git_dir)
                         .map_err(Error::git("cannot open the repository again"))?;
-                    walk(&repo, part)
+                    let reader = ObjectReader::sharing(&repo, packs, budget)?;
+                    walk_history(reader, part, shared)
                 })
             })
             .collect();
-        let mut answers = walk(repo, &table[..part_len])?;
+        let mut answers = walk_history(reader, &table[..part_len], shared)?;
         for other in others {
             answers.extend(other.join().expect("history walks do not panic")?);
         }
@@ -664,13 +679,12 @@ pub(crate) type PathChange = (Vec<u8>, Option<(Oid, u32)>);
 /// and each path that is gone with None. Subtrees with equal ids are not read, so the cost
 /// follows the size of the difference.
 pub(crate) fn tree_delta(
-    repo: &Repository,
+    reader: &mut ObjectReader<'_>,
     old: Option<Oid>,
     new: Oid,
 ) -> Result<Vec<PathChange>, Error> {
-    let mut reader = ObjectReader::new(repo)?;
     let mut delta = Vec::new();
-    diff_subtrees(&mut reader, old, Some(new), &mut Vec::new(), &mut delta)?;
+    diff_subtrees(reader, old, Some(new), &mut Vec::new(), &mut delta)?;
     Ok(delta)
 }
 

@@ -94,6 +94,17 @@ impl<'r> ObjectReader<'r> {
         })
     }
 
+    /// The packs this reader reads, to share with readers on other threads.
+    pub fn packs(&self) -> Arc<Packs> {
+        Arc::clone(&self.packs)
+    }
+
+    /// Lowers the cache's budget to `bytes`, evicting what no longer fits.
+    pub fn limit_cache(&mut self, bytes: usize) {
+        self.cache.budget = bytes;
+        self.cache.evict_to_fit(0);
+    }
+
     /// Reads object `id`, from the packs when it is there, else through libgit2.
     pub fn read(&mut self, id: Oid) -> Result<Object, git2::Error> {
         if let Some(object) = self.read_packed(id) {
@@ -618,14 +629,7 @@ impl ResolvedCache {
         if size > self.budget / 8 || self.slots.contains_key(&(pack, offset)) {
             return;
         }
-        while self.bytes + size > self.budget && self.oldest != NONE {
-            let slot = self.oldest;
-            self.unlink(slot);
-            let entry = &mut self.entries[slot];
-            self.bytes -= entry.object.take().map_or(0, |o| o.data.len());
-            self.slots.remove(&entry.key);
-            self.free.push(slot);
-        }
+        self.evict_to_fit(size);
         let entry = CacheEntry {
             key: (pack, offset),
             object: Some(object.clone()),
@@ -645,6 +649,18 @@ impl ResolvedCache {
         self.link_newest(slot);
         self.slots.insert((pack, offset), slot);
         self.bytes += size;
+    }
+
+    /// Evicts the least recently used objects until `size` more bytes fit the budget.
+    fn evict_to_fit(&mut self, size: usize) {
+        while self.bytes + size > self.budget && self.oldest != NONE {
+            let slot = self.oldest;
+            self.unlink(slot);
+            let entry = &mut self.entries[slot];
+            self.bytes -= entry.object.take().map_or(0, |o| o.data.len());
+            self.slots.remove(&entry.key);
+            self.free.push(slot);
+        }
     }
 
     fn unlink(&mut self, slot: usize) {
@@ -742,6 +758,13 @@ mod tests {
         };
         cache.put(1, 1, &big);
         assert!(cache.get(1, 1).is_none());
+        // A lower budget (a walk split in parts) keeps the most recently used.
+        cache.budget = 300;
+        cache.evict_to_fit(0);
+        let kept: Vec<u64> = (0..14).filter(|&o| cache.get(0, o).is_some()).collect();
+        assert_eq!(kept, vec![12, 13]);
+        assert!(cache.get(1, 0).is_some());
+        assert_eq!(cache.bytes, 300);
     }
 
     fn git(dir: &Path, args: &[&str]) -> Vec<u8> {

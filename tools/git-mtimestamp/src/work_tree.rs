@@ -13,12 +13,13 @@ use crate::Options;
 use crate::cache::{Anchor, AnchorEntry, AnswerCache, NOT_WALKED};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
-use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_with};
+use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_reading};
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, is_racy, read_index,
 };
 use crate::index_refresh::{VerifiedStat, refresh_index};
+use crate::object_reader::ObjectReader;
 use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
@@ -473,24 +474,34 @@ fn find_answers(
     } = sources;
     // libgit2's pathspecs may not cross threads: this thread has its own.
     let scope = Scope::new(&options.pathspecs)?;
-    let mut repo = None;
     let open = || -> Result<Repository, Error> { open_again(git_dir, root) };
     // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-    let mut anchor = match cache.load(head_id, options.history) {
-        Some(anchor) => anchor,
-        None => {
-            let handle = repo.insert(open()?);
-            new_anchor(handle, head_id, options.history, others.first())?
+    let loaded = cache.load(head_id, options.history);
+    let repo = match loaded {
+        Some(_) => None,
+        None => Some(open()?),
+    };
+    // One reader for HEAD's tree and the walk, which starts with the trees just read.
+    let mut reader = repo.as_ref().map(ObjectReader::new).transpose()?;
+    let mut anchor = match (loaded, &repo, &mut reader) {
+        (Some(anchor), _, _) => anchor,
+        (None, Some(repo), Some(reader)) => {
+            new_anchor(repo, reader, head_id, options.history, others.first())?
         }
+        (None, _, _) => unreachable!("the repository is opened when no anchor is stored"),
     };
     trace.phase("head tree (second thread)");
     let count = number_paths_to_walk(&mut anchor, &scope);
     if count == 0 {
         return Ok((anchor, Vec::new()));
     }
-    let repo = match repo {
-        Some(repo) => repo,
-        None => open()?,
+    let opened_now;
+    let (repo, reader) = match (&repo, reader) {
+        (Some(repo), Some(reader)) => (repo, reader),
+        _ => {
+            opened_now = open()?;
+            (&opened_now, ObjectReader::new(&opened_now)?)
+        }
     };
     let unresolved = paths_to_walk(&anchor, count);
     // Other anchors end the walk early; each is read only if the walk reaches its commit.
@@ -506,8 +517,9 @@ fn find_answers(
             answers: lookup,
         })
         .collect();
-    let changes = last_change_times_with(
-        &repo,
+    let changes = last_change_times_reading(
+        repo,
+        reader,
         head_id,
         &unresolved,
         options.history,
@@ -524,6 +536,7 @@ fn find_answers(
 /// two trees is read.
 fn new_anchor(
     repo: &Repository,
+    reader: &mut ObjectReader<'_>,
     head_id: Oid,
     mode: HistoryMode,
     newest: Option<&LazyAnchor<'_>>,
@@ -537,7 +550,7 @@ fn new_anchor(
         let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
         Some((base, base_tree))
     });
-    Anchor::of_tree(repo, head_id, tree, mode, base)
+    Anchor::of_tree(reader, head_id, tree, mode, base)
 }
 
 struct Classified {
