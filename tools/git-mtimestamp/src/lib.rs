@@ -39,6 +39,8 @@ mod report;
 mod scope;
 mod signals;
 mod stamp;
+#[cfg(test)]
+mod test_git;
 mod work_tree;
 mod workers;
 

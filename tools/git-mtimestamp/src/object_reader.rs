@@ -691,6 +691,7 @@ impl ResolvedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_git::git;
 
     fn applied(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
         let mut result = Vec::new();
@@ -767,26 +768,6 @@ mod tests {
         assert_eq!(kept, vec![12, 13]);
         assert!(cache.get(1, 0).is_some());
         assert_eq!(cache.bytes, 300);
-    }
-
-    fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "A")
-            .env("GIT_AUTHOR_EMAIL", "a@example.com")
-            .env("GIT_COMMITTER_NAME", "A")
-            .env("GIT_COMMITTER_EMAIL", "a@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
     }
 
     /// A history whose trees become long delta chains once packed: 150 commits, each
