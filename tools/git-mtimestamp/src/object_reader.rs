@@ -290,7 +290,7 @@ impl Packs {
         let mut directories = vec![own.canonicalize().unwrap_or(own)];
         let mut next = 0;
         // git follows alternates of alternates, five levels deep.
-        for _depth in 0..=5 {
+        for _depth in 0..5 {
             let end = directories.len();
             for at in next..end {
                 for alternate in alternates_of(&directories[at]) {
