@@ -102,6 +102,38 @@ impl Anchor {
         })
     }
 
+    /// The anchor of HEAD, from the anchor `line` reached: the paths the line did not change
+    /// keep their entries and answers, the others take their entries in HEAD and the answers
+    /// the line decided.
+    pub fn at_end_of_line(
+        base: &Anchor,
+        head: Oid,
+        line: crate::history::FirstParentLine,
+    ) -> Anchor {
+        let mut entries = base.entries.clone();
+        for (path, crate::history::LineChange { now, answer }) in line.changed {
+            match now {
+                Some((blob, mode)) => {
+                    let entry = AnchorEntry {
+                        blob,
+                        mode,
+                        change: answer.map(|answer| (answer.commit, answer.time)),
+                        walk_slot: NOT_WALKED,
+                    };
+                    entries.insert(path, entry);
+                }
+                None => {
+                    entries.remove(&path);
+                }
+            }
+        }
+        Anchor {
+            commit: head,
+            mode: base.mode,
+            entries,
+        }
+    }
+
     pub fn answer(&self, path: &[u8]) -> Option<LastChange> {
         let (commit, time) = self.entries.get(path)?.change?;
         Some(LastChange {

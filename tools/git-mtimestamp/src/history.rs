@@ -28,6 +28,7 @@ use crate::object_reader::{Object, ObjectReader};
 use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
 
 use crate::error::Error;
+use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::workers::worker_threads;
 
@@ -671,6 +672,92 @@ fn read_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {
     Ok(object)
 }
 
+/// HEAD's first-parent line down to a commit with stored answers, and what changed along it.
+///
+/// A path that no commit of the line changes against its first parent is, at every commit of
+/// the line, the same as in that first parent: git's simplification follows the first such
+/// parent, so the path's walk runs down the line to the anchor and takes the anchor's answer.
+/// Only the paths the line changed need answers of their own.
+pub(crate) struct FirstParentLine {
+    /// The commit with stored answers the line reached.
+    pub anchor: Oid,
+    /// Every path changed by a commit of the line.
+    pub changed: PathMap<LineChange>,
+}
+
+/// A path changed on a first-parent line.
+pub(crate) struct LineChange {
+    /// Its blob id and mode in HEAD; None when HEAD lacks it.
+    pub now: Option<(Oid, u32)>,
+    /// Its answer, when the newest commit of the line that changed it decides it alone.
+    pub answer: Option<LastChange>,
+}
+
+/// Beyond this many commits the line is not followed: a new branch that reaches no anchor
+/// would otherwise read its whole first-parent history for nothing.
+const MAX_LINE: usize = 10_000;
+
+/// Follows first parents from `head` until a commit of `anchors`, and diffs each commit of
+/// the line with its first parent. None when no anchor is reached: a root commit, a shallow
+/// boundary, or [`MAX_LINE`] commits come first. The cost follows the line's length and the
+/// size of its changes, not the size of the tree.
+pub(crate) fn first_parent_line(
+    repo: &Repository,
+    reader: &mut ObjectReader<'_>,
+    head: Oid,
+    anchors: &[Oid],
+    mode: HistoryMode,
+) -> Result<Option<FirstParentLine>, Error> {
+    if anchors.is_empty() || anchors.contains(&head) {
+        return Ok(None);
+    }
+    let shallow = shallow_commits(repo)?;
+    let mut commits = CommitCache::default();
+    // The commits of the line, newest first, with their headers.
+    let mut line: Vec<(Oid, CommitHeader)> = Vec::new();
+    let mut id = head;
+    let anchor = loop {
+        if line.len() == MAX_LINE {
+            return Ok(None);
+        }
+        let commit = commits.take(reader, &shallow, id)?;
+        let Some(&parent) = commit.parents.first() else {
+            return Ok(None);
+        };
+        line.push((id, commit));
+        if anchors.contains(&parent) {
+            break parent;
+        }
+        id = parent;
+    };
+    let anchor_tree = commits.take(reader, &shallow, anchor)?.tree;
+
+    let mut changed: PathMap<LineChange> = PathMap::default();
+    let mut parent_tree = anchor_tree;
+    let mut trees = TreeCache::default();
+    // Oldest first, so that a path's entry and answer end up those of the newest change.
+    for (id, commit) in line.iter().rev() {
+        // Only a commit with one parent (or any commit, when only first parents count) is
+        // where its changed paths were last changed; at a merge, git may follow another
+        // parent, and the walk decides.
+        let decides = mode == HistoryMode::FirstParent || commit.parents.len() == 1;
+        let answer = decides.then_some(LastChange {
+            commit: *id,
+            time: commit.time,
+            approximate: false,
+        });
+        let mut delta = Vec::new();
+        let (old, new) = (Some(parent_tree), Some(commit.tree));
+        // One tree cache for the whole line: each commit's trees are the next one's parent's.
+        diff_subtrees(reader, &mut trees, old, new, &mut Vec::new(), &mut delta)?;
+        for (path, now) in delta {
+            changed.insert(path, LineChange { now, answer });
+        }
+        parent_tree = commit.tree;
+    }
+    Ok(Some(FirstParentLine { anchor, changed }))
+}
+
 /// A path and its new blob id and mode, or None when the path is gone.
 pub(crate) type PathChange = (Vec<u8>, Option<(Oid, u32)>);
 
@@ -684,12 +771,21 @@ pub(crate) fn tree_delta(
     new: Oid,
 ) -> Result<Vec<PathChange>, Error> {
     let mut delta = Vec::new();
-    diff_subtrees(reader, old, Some(new), &mut Vec::new(), &mut delta)?;
+    let mut trees = TreeCache::default();
+    diff_subtrees(
+        reader,
+        &mut trees,
+        old,
+        Some(new),
+        &mut Vec::new(),
+        &mut delta,
+    )?;
     Ok(delta)
 }
 
 fn diff_subtrees(
     reader: &mut ObjectReader<'_>,
+    trees: &mut TreeCache,
     old: Option<Oid>,
     new: Option<Oid>,
     prefix: &mut Vec<u8>,
@@ -698,7 +794,7 @@ fn diff_subtrees(
     if old == new {
         return Ok(());
     }
-    let mut read = |id: Option<Oid>| id.map(|id| read_tree(reader, id)).transpose();
+    let mut read = |id: Option<Oid>| id.map(|id| trees.get(reader, id)).transpose();
     let (old_tree, new_tree) = (read(old)?, read(new)?);
     let entries =
         |tree: &Option<Object>, id: Option<Oid>| -> Result<Vec<(RawEntryOwned, usize)>, Error> {
@@ -748,7 +844,7 @@ fn diff_subtrees(
         prefix.extend_from_slice(&name);
         let subtree = |e: Option<&RawEntryOwned>| e.filter(|e| e.is_tree()).map(|e| e.id);
         if subtree(gone).is_some() || subtree(came).is_some() {
-            diff_subtrees(reader, subtree(gone), subtree(came), prefix, delta)?;
+            diff_subtrees(reader, trees, subtree(gone), subtree(came), prefix, delta)?;
         }
         match came.filter(|e| !e.is_tree()) {
             Some(file) => delta.push((prefix.clone(), Some((file.id, file.mode)))),

@@ -13,7 +13,9 @@ use crate::Options;
 use crate::cache::{Anchor, AnchorEntry, AnswerCache, NOT_WALKED};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
-use crate::history::{HistoryMode, KnownAnswers, LastChange, last_change_times_reading};
+use crate::history::{
+    HistoryMode, KnownAnswers, LastChange, first_parent_line, last_change_times_reading,
+};
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, is_racy, read_index,
@@ -157,7 +159,7 @@ impl WorkTree {
             (answers, indexed)
         });
         trace.phase("both threads");
-        let (mut anchor, changes) = answers.map_err(|e| match e {
+        let (mut anchor, changes, fresh) = answers.map_err(|e| match e {
             Error::Corrupt { what, cause } if is_partial_clone(repo) => {
                 Error::PartialClone { what, cause }
             }
@@ -176,7 +178,7 @@ impl WorkTree {
         // until they are consistent (see signals.rs).
         let signals = DeferSignals::start();
         let mut answers_not_saved = None;
-        if !changes.is_empty() {
+        if fresh || !changes.is_empty() {
             for entry in anchor.entries.values_mut() {
                 if let Some(change) = changes.get(entry.walk_slot as usize) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
@@ -458,13 +460,14 @@ struct AnswerSources<'a, 'c> {
 }
 
 /// HEAD's anchor, with the answers of a history walk for the paths it does not answer yet
-/// (in the order of their `walk_slot`). Runs on a thread of its own, with its own repository
-/// handle, opened only if the anchor or the walk needs one.
+/// (in the order of their `walk_slot`), and whether the anchor is new (not stored yet). Runs
+/// on a thread of its own, with its own repository handle, opened only if the anchor or the
+/// walk needs one.
 fn find_answers(
     sources: AnswerSources<'_, '_>,
     options: &Options,
     trace: &Trace,
-) -> Result<(Anchor, Vec<LastChange>), Error> {
+) -> Result<(Anchor, Vec<LastChange>, bool), Error> {
     let AnswerSources {
         git_dir,
         root,
@@ -477,6 +480,7 @@ fn find_answers(
     let open = || -> Result<Repository, Error> { open_again(git_dir, root) };
     // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
     let loaded = cache.load(head_id, options.history);
+    let fresh = loaded.is_none();
     let repo = match loaded {
         Some(_) => None,
         None => Some(open()?),
@@ -486,14 +490,14 @@ fn find_answers(
     let mut anchor = match (loaded, &repo, &mut reader) {
         (Some(anchor), _, _) => anchor,
         (None, Some(repo), Some(reader)) => {
-            new_anchor(repo, reader, head_id, options.history, others.first())?
+            new_anchor(repo, reader, head_id, options.history, others)?
         }
         (None, _, _) => unreachable!("the repository is opened when no anchor is stored"),
     };
     trace.phase("head tree (second thread)");
     let count = number_paths_to_walk(&mut anchor, &scope);
     if count == 0 {
-        return Ok((anchor, Vec::new()));
+        return Ok((anchor, Vec::new(), fresh));
     }
     let opened_now;
     let (repo, reader) = match (&repo, reader) {
@@ -528,24 +532,35 @@ fn find_answers(
     )?;
     trace.phase("history walk (second thread)");
     drop(unresolved);
-    Ok((anchor, changes))
+    Ok((anchor, changes, fresh))
 }
 
-/// HEAD's paths with no answers yet. The newest stored anchor, usually the HEAD of the last
-/// sync a few commits away, saves reading HEAD's whole tree: only the difference between the
-/// two trees is read.
+/// HEAD's paths, with the answers known without a walk. When HEAD's first-parent line reaches
+/// a stored anchor (the HEAD of the last sync, a few commits back), only the line's changes
+/// are read, and every path they leave alone keeps the anchor's answer. Otherwise the newest
+/// stored anchor still saves reading HEAD's whole tree: its paths are patched with the
+/// difference of the two trees, and every answer is left to the walk.
 fn new_anchor(
     repo: &Repository,
     reader: &mut ObjectReader<'_>,
     head_id: Oid,
     mode: HistoryMode,
-    newest: Option<&LazyAnchor<'_>>,
+    others: &[LazyAnchor<'_>],
 ) -> Result<Anchor, Error> {
+    let anchors: Vec<Oid> = others.iter().map(|other| other.commit).collect();
+    if let Some(line) = first_parent_line(repo, reader, head_id, &anchors, mode)?
+        && let Some(base) = others
+            .iter()
+            .find(|other| other.commit == line.anchor)
+            .and_then(LazyAnchor::get)
+    {
+        return Ok(Anchor::at_end_of_line(base, head_id, line));
+    }
     let tree = repo
         .find_commit(head_id)
         .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?
         .tree_id();
-    let base = newest.and_then(|newest| {
+    let base = others.first().and_then(|newest| {
         let base = newest.get()?;
         let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
         Some((base, base_tree))

@@ -1,7 +1,10 @@
 //! Syncs that reuse earlier answers (the cache in `.git/mtimestamp`) must give exactly what a
-//! cold sync gives, whatever happened to history in between: new commits, merges, branch
-//! switches, rebases, resets and amends, and objects moving from loose files into packs. Each step of a random sequence is followed by a warm
-//! sync, checked against git, and by a cold sync (cache removed) that must change nothing.
+//! cold sync gives, whatever happened to history in between: new commits (changes, reverts to
+//! earlier content, deletions, re-additions, mode changes), merges, branch switches, rebases,
+//! resets and amends, and objects moving from loose files into packs. Most steps of a random
+//! sequence are followed by a warm sync, checked against git, and by a cold sync (cache
+//! removed) that must change nothing; the steps in between make the history a sync must
+//! catch up with longer, merges included. Some sequences sync with `--first-parent`.
 
 mod support;
 
@@ -26,9 +29,45 @@ struct Exercised {
     resets: usize,
     merges: usize,
     repacks: usize,
+    /// Syncs that had to catch up with more than one new commit.
+    long_catch_ups: usize,
+}
+
+/// One to four commits, as a `git pull` brings: each changes a file, puts back content the
+/// file had before, deletes a file, adds it back, or flips its executable bit.
+fn new_commits(repo: &Repo, rng: &mut Rng, version: usize) {
+    for _ in 0..1 + rng.below(4) {
+        let file = *rng.pick(&FILES);
+        let present = repo.path(file).exists();
+        match rng.below(5) {
+            0 if present => {
+                repo.remove(file);
+            }
+            1 => {
+                repo.write(file, format!("{file} 0\n"));
+            }
+            2 if present => {
+                let executable = repo.git(["ls-files", "-s", file]).starts_with("100755");
+                repo.chmod(file, if executable { 0o644 } else { 0o755 });
+            }
+            _ => {
+                repo.write(file, format!("{file} {version}\n"));
+            }
+        }
+        repo.git(["add", "-A"]);
+        repo.git(["commit", "-q", "--allow-empty", "-m", "new"]);
+        repo.tick(60);
+    }
 }
 
 fn run_sequence(seed: u64, exercised: &mut Exercised) {
+    // Every third sequence follows first parents only.
+    let first_parent = seed % 3 == 2;
+    let sync_args: &[&str] = if first_parent {
+        &["-q", "--first-parent"]
+    } else {
+        &["-q"]
+    };
     let mut rng = Rng::new(seed);
     let repo = Repo::new();
     repo.at(EPOCH);
@@ -39,17 +78,16 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
     repo.branch("side");
     let mut version = 0;
     let mut log = Vec::new();
+    let mut synced_at = repo.git(["rev-parse", "HEAD"]).trim().to_owned();
     for step in 0..14 {
         version += 1;
         let file = *rng.pick(&FILES);
-        let op = rng.below(7);
+        let op = rng.below(8);
         log.push(op);
         let head_before = repo.git(["rev-parse", "HEAD"]);
         match op {
             // New commits, as after `git pull`.
-            0 | 1 => {
-                repo.commit_file(file, format!("{file} {version}\n"));
-            }
+            0 | 1 => new_commits(&repo, &mut rng, version),
             // Work on the other branch and switch to it.
             2 => {
                 let other = if current_branch(&repo) == "main" {
@@ -87,10 +125,25 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
                     let _ = repo.git_output(["rebase", "--abort"]);
                 }
             }
+            // A topic branch merged with a merge commit, as a pull of merged pull requests
+            // brings: files changed only on the topic keep the topic's times.
+            7 => {
+                let branch = current_branch(&repo);
+                repo.git(["checkout", "-q", "-b", "topic"]);
+                new_commits(&repo, &mut rng, version);
+                repo.checkout(&branch);
+                if rng.below(2) == 0 {
+                    new_commits(&repo, &mut rng, version + 1000);
+                }
+                if !repo.merge(["--no-ff", "-X", "ours", "topic"]) {
+                    let _ = repo.git_output(["merge", "--abort"]);
+                }
+                repo.git(["branch", "-q", "-D", "topic"]);
+            }
             // Reset to an earlier commit of this branch.
             5 => {
                 let depth = repo
-                    .git(["rev-list", "--count", "HEAD"])
+                    .git(["rev-list", "--count", "--first-parent", "HEAD"])
                     .trim()
                     .parse::<usize>()
                     .unwrap();
@@ -109,7 +162,7 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
         }
         if repo.git(["rev-parse", "HEAD"]) != head_before {
             match op {
-                3 => exercised.merges += 1,
+                3 | 7 => exercised.merges += 1,
                 4 => exercised.rebases += 1,
                 5 => exercised.resets += 1,
                 _ => {}
@@ -121,8 +174,18 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
             repo.git(["repack", "-adq"]);
             exercised.repacks += 1;
         }
-        repo.sync(["-q"]).success();
-        let wrong = repo.wrong_mtimes(false);
+        // Now and then, let history grow by more than one step before the next sync.
+        if step < 13 && rng.below(3) == 0 {
+            continue;
+        }
+        let head = repo.git(["rev-parse", "HEAD"]).trim().to_owned();
+        let new_commits = repo.git(["rev-list", "--count", &format!("{synced_at}..{head}")]);
+        if new_commits.trim().parse::<usize>().unwrap() > 1 {
+            exercised.long_catch_ups += 1;
+        }
+        synced_at = head;
+        repo.sync(sync_args).success();
+        let wrong = repo.wrong_mtimes(first_parent);
         assert!(
             wrong.is_empty(),
             "seed {seed}, step {step}, operations {log:?}: warm sync is wrong:\n{}",
@@ -130,7 +193,7 @@ fn run_sequence(seed: u64, exercised: &mut Exercised) {
         );
         let warm = repo.current_mtimes();
         std::fs::remove_dir_all(repo.path(".git/mtimestamp")).unwrap();
-        repo.sync(["-q"]).success();
+        repo.sync(sync_args).success();
         assert_eq!(
             warm,
             repo.current_mtimes(),
@@ -159,8 +222,17 @@ fn warm_syncs_equal_cold_syncs_through_random_history_changes() {
         exercised.merges
     );
     assert!(exercised.repacks > 10, "{} repacks", exercised.repacks);
+    assert!(
+        exercised.long_catch_ups > 10,
+        "{} syncs caught up with more than one commit",
+        exercised.long_catch_ups
+    );
     eprintln!(
-        "exercised {} rebases, {} resets, {} merges, {} repacks",
-        exercised.rebases, exercised.resets, exercised.merges, exercised.repacks
+        "exercised {} rebases, {} resets, {} merges, {} repacks, {} syncs after several commits",
+        exercised.rebases,
+        exercised.resets,
+        exercised.merges,
+        exercised.repacks,
+        exercised.long_catch_ups
     );
 }
