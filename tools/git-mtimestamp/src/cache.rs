@@ -19,11 +19,10 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 
 use crate::history::{HistoryMode, LastChange};
-use crate::path_map::PathMap;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// How many anchors are kept: enough for switching between a few branches.
 const KEEP: usize = 4;
 
@@ -46,7 +45,10 @@ pub(crate) const NOT_WALKED: u32 = u32::MAX;
 pub(crate) struct Anchor {
     pub commit: Oid,
     pub mode: HistoryMode,
-    pub entries: PathMap<AnchorEntry>,
+    /// Sorted bytewise by path, each path once: the order of git's index, so that a sync
+    /// matches the two in one pass instead of looking every path up, and the order the
+    /// history walk numbers paths in.
+    pub entries: Vec<(Vec<u8>, AnchorEntry)>,
 }
 
 impl Anchor {
@@ -61,40 +63,31 @@ impl Anchor {
         mode: HistoryMode,
         base: Option<(&Anchor, Oid)>,
     ) -> Result<Anchor, crate::Error> {
-        let (mut entries, base_tree) = match base {
-            Some((base, base_tree)) => {
-                let entries: PathMap<AnchorEntry> = base
-                    .entries
-                    .iter()
-                    .map(|(path, entry)| {
-                        let entry = AnchorEntry {
-                            change: None,
-                            walk_slot: NOT_WALKED,
-                            ..*entry
-                        };
-                        (path.clone(), entry)
-                    })
-                    .collect();
-                (entries, Some(base_tree))
-            }
-            None => (PathMap::default(), None),
+        let delta = crate::history::tree_delta(reader, base.map(|(_, tree)| tree), tree)?;
+        let changes = delta.into_iter().map(|(path, now)| {
+            let entry = now.map(|(blob, mode)| AnchorEntry {
+                blob,
+                mode,
+                change: None,
+                walk_slot: NOT_WALKED,
+            });
+            (path, entry)
+        });
+        let unanswered = |entry: &AnchorEntry| AnchorEntry {
+            change: None,
+            ..*entry
         };
-        for (path, now) in crate::history::tree_delta(reader, base_tree, tree)? {
-            match now {
-                Some((blob, mode)) => {
-                    let entry = AnchorEntry {
-                        blob,
-                        mode,
-                        change: None,
-                        walk_slot: NOT_WALKED,
-                    };
-                    entries.insert(path, entry);
-                }
-                None => {
-                    entries.remove(&path);
-                }
+        let entries = match base {
+            Some((base, _)) => patched(&base.entries, unanswered, changes.collect()),
+            None => {
+                let mut entries: Vec<(Vec<u8>, AnchorEntry)> = changes
+                    .filter_map(|(path, entry)| Some((path, entry?)))
+                    .collect();
+                // A tree lists a directory's entries as if its name ended in '/'.
+                entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                entries
             }
-        }
+        };
         Ok(Anchor {
             commit,
             mode,
@@ -110,37 +103,102 @@ impl Anchor {
         head: Oid,
         line: crate::history::FirstParentLine,
     ) -> Anchor {
-        let mut entries = base.entries.clone();
-        for (path, crate::history::LineChange { now, answer }) in line.changed {
-            match now {
-                Some((blob, mode)) => {
-                    let entry = AnchorEntry {
-                        blob,
-                        mode,
-                        change: answer.map(|answer| (answer.commit, answer.time)),
-                        walk_slot: NOT_WALKED,
-                    };
-                    entries.insert(path, entry);
-                }
-                None => {
-                    entries.remove(&path);
-                }
-            }
-        }
+        let changes = line
+            .changed
+            .into_iter()
+            .map(|(path, crate::history::LineChange { now, answer })| {
+                let entry = now.map(|(blob, mode)| AnchorEntry {
+                    blob,
+                    mode,
+                    change: answer.map(|answer| (answer.commit, answer.time)),
+                    walk_slot: NOT_WALKED,
+                });
+                (path, entry)
+            })
+            .collect();
         Anchor {
             commit: head,
             mode: base.mode,
-            entries,
+            entries: patched(&base.entries, |entry| *entry, changes),
         }
     }
 
+    /// The entry of `path`.
+    pub fn get(&self, path: &[u8]) -> Option<&AnchorEntry> {
+        let at = self
+            .entries
+            .binary_search_by(|(other, _)| other.as_slice().cmp(path))
+            .ok()?;
+        Some(&self.entries[at].1)
+    }
+
     pub fn answer(&self, path: &[u8]) -> Option<LastChange> {
-        let (commit, time) = self.entries.get(path)?.change?;
+        let (commit, time) = self.get(path)?.change?;
         Some(LastChange {
             commit,
             time,
             approximate: false,
         })
+    }
+}
+
+/// `base` (sorted) with `changes` applied: each path of `changes` gets its entry, or is
+/// removed when it has none; every other path keeps `kept(entry)`. One merge of two sorted
+/// lists.
+fn patched(
+    base: &[(Vec<u8>, AnchorEntry)],
+    kept: impl Fn(&AnchorEntry) -> AnchorEntry,
+    mut changes: Vec<(Vec<u8>, Option<AnchorEntry>)>,
+) -> Vec<(Vec<u8>, AnchorEntry)> {
+    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut entries = Vec::with_capacity(base.len() + changes.len());
+    let mut base = base.iter().peekable();
+    for (path, change) in changes {
+        while let Some((old_path, old)) = base.next_if(|(old_path, _)| *old_path < path) {
+            entries.push((old_path.clone(), kept(old)));
+        }
+        base.next_if(|(old_path, _)| *old_path == path);
+        if let Some(entry) = change {
+            entries.push((path, entry));
+        }
+    }
+    entries.extend(base.map(|(path, entry)| (path.clone(), kept(entry))));
+    entries
+}
+
+/// Finds anchor entries for paths that come in sorted order, as the index's do: each lookup
+/// starts where the last one ended, so matching every index entry is one pass over the
+/// anchor. A path out of order is still found, by a search of the whole list.
+pub(crate) struct SortedLookup<'a> {
+    entries: &'a [(Vec<u8>, AnchorEntry)],
+    next: usize,
+}
+
+impl<'a> SortedLookup<'a> {
+    pub fn new(anchor: &'a Anchor) -> Self {
+        SortedLookup {
+            entries: &anchor.entries,
+            next: 0,
+        }
+    }
+
+    pub fn get(&mut self, path: &[u8]) -> Option<&'a AnchorEntry> {
+        while let Some((other, entry)) = self.entries.get(self.next) {
+            match other.as_slice().cmp(path) {
+                std::cmp::Ordering::Less => self.next += 1,
+                std::cmp::Ordering::Equal => {
+                    self.next += 1;
+                    return Some(entry);
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        // Not here: a path the anchor lacks (a staged new file), or one out of order.
+        let at = self
+            .entries
+            .binary_search_by(|(other, _)| other.as_slice().cmp(path))
+            .ok()?;
+        Some(&self.entries[at].1)
     }
 }
 
@@ -285,8 +343,7 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
     };
     let commit = reader.oid()?;
     let count = reader.u32()? as usize;
-    let mut entries =
-        PathMap::with_capacity_and_hasher(count.min(body.len() / 29), Default::default());
+    let mut entries: Vec<(Vec<u8>, AnchorEntry)> = Vec::with_capacity(count.min(body.len() / 29));
     for _ in 0..count {
         let path_len = reader.u32()? as usize;
         let path = reader.take(path_len)?.to_vec();
@@ -300,8 +357,12 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
             )),
             _ => return None,
         };
+        // Written sorted and each path once; anything else is damage.
+        if entries.last().is_some_and(|(last, _)| *last >= path) {
+            return None;
+        }
         let walk_slot = NOT_WALKED;
-        entries.insert(
+        entries.push((
             path,
             AnchorEntry {
                 blob,
@@ -309,7 +370,7 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
                 change,
                 walk_slot,
             },
-        );
+        ));
     }
     if !reader.bytes.is_empty() {
         return None;
@@ -361,34 +422,37 @@ fn checksum(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    fn id(s: &str) -> Oid {
+        Oid::from_str(s).unwrap()
+    }
+
+    fn entry(blob: &str, change: Option<i64>) -> AnchorEntry {
+        AnchorEntry {
+            blob: id(blob),
+            mode: 0o100644,
+            change: change.map(|time| (id("2222222222222222222222222222222222222222"), time)),
+            walk_slot: NOT_WALKED,
+        }
+    }
+
     fn sample() -> Anchor {
-        let id = |s: &str| Oid::from_str(s).unwrap();
-        let mut entries = PathMap::default();
-        entries.insert(
-            b"a/b.txt".to_vec(),
-            AnchorEntry {
-                blob: id("1111111111111111111111111111111111111111"),
-                mode: 0o100644,
-                change: Some((
-                    id("2222222222222222222222222222222222222222"),
-                    1_700_000_000,
-                )),
-                walk_slot: NOT_WALKED,
-            },
-        );
-        entries.insert(
-            b"odd\xffname".to_vec(),
-            AnchorEntry {
-                blob: id("3333333333333333333333333333333333333333"),
-                mode: 0o120000,
-                change: None,
-                walk_slot: NOT_WALKED,
-            },
-        );
+        let symlink = AnchorEntry {
+            mode: 0o120000,
+            ..entry("3333333333333333333333333333333333333333", None)
+        };
         Anchor {
             commit: id("4444444444444444444444444444444444444444"),
             mode: HistoryMode::FirstParent,
-            entries,
+            entries: vec![
+                (
+                    b"a/b.txt".to_vec(),
+                    entry(
+                        "1111111111111111111111111111111111111111",
+                        Some(1_700_000_000),
+                    ),
+                ),
+                (b"odd\xffname".to_vec(), symlink),
+            ],
         }
     }
 
@@ -396,6 +460,102 @@ mod tests {
     fn anchors_round_trip() {
         let anchor = sample();
         assert_eq!(decode(&encode(&anchor)), Some(anchor));
+    }
+
+    #[test]
+    fn anchors_out_of_order_are_rejected() {
+        let mut anchor = sample();
+        anchor.entries.reverse();
+        assert_eq!(decode(&encode(&anchor)), None);
+        let mut anchor = sample();
+        anchor.entries[1].0 = anchor.entries[0].0.clone();
+        assert_eq!(decode(&encode(&anchor)), None, "a path twice");
+    }
+
+    #[test]
+    fn patching_merges_changes_in_order() {
+        let paths = |entries: &[(Vec<u8>, AnchorEntry)]| -> Vec<String> {
+            entries
+                .iter()
+                .map(|(path, entry)| {
+                    let path = String::from_utf8_lossy(path);
+                    let time = entry.change.map(|(_, time)| time);
+                    format!("{path}:{}:{time:?}", &entry.blob.to_string()[..1])
+                })
+                .collect()
+        };
+        let base: Vec<(Vec<u8>, AnchorEntry)> = ["a", "b/c", "b/d", "e"]
+            .iter()
+            .map(|p| {
+                let blob = "1111111111111111111111111111111111111111";
+                (p.as_bytes().to_vec(), entry(blob, Some(5)))
+            })
+            .collect();
+        let new = |blob: &str| Some(entry(blob, None));
+        let changes = vec![
+            (
+                b"f".to_vec(),
+                new("5555555555555555555555555555555555555555"),
+            ),
+            (b"b/d".to_vec(), None),
+            (
+                b"0".to_vec(),
+                new("6666666666666666666666666666666666666666"),
+            ),
+            (
+                b"b/c".to_vec(),
+                new("7777777777777777777777777777777777777777"),
+            ),
+            (
+                b"b.x".to_vec(),
+                new("8888888888888888888888888888888888888888"),
+            ),
+        ];
+        let kept = |entry: &AnchorEntry| AnchorEntry {
+            change: None,
+            ..*entry
+        };
+        assert_eq!(
+            paths(&patched(&base, kept, changes)),
+            [
+                "0:6:None",
+                "a:1:None",
+                "b.x:8:None",
+                "b/c:7:None",
+                "e:1:None",
+                "f:5:None"
+            ]
+        );
+        let one = vec![(b"e".to_vec(), None)];
+        assert_eq!(
+            paths(&patched(&base, |entry| *entry, one)),
+            ["a:1:Some(5)", "b/c:1:Some(5)", "b/d:1:Some(5)"]
+        );
+    }
+
+    #[test]
+    fn sorted_lookups_find_paths_in_any_order() {
+        let mut anchor = sample();
+        anchor.entries.insert(
+            1,
+            (
+                b"m".to_vec(),
+                entry("5555555555555555555555555555555555555555", None),
+            ),
+        );
+        let mut lookup = SortedLookup::new(&anchor);
+        let blob = |found: Option<&AnchorEntry>| found.map(|e| e.blob.to_string()[..1].to_owned());
+        // In order, with a path the anchor lacks in between.
+        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
+        assert_eq!(blob(lookup.get(b"b")), None);
+        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        // Out of order, after the cursor moved past it.
+        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
+        assert_eq!(blob(lookup.get(b"odd\xffname")), Some("3".to_owned()));
+        assert_eq!(blob(lookup.get(b"zzz")), None);
+        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        assert_eq!(blob(anchor.get(b"m")), Some("5".to_owned()));
+        assert_eq!(blob(anchor.get(b"a")), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use git2::{Binding, ObjectType, Oid, Repository};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha1::Digest;
 
-use crate::report::Timestamp;
+use crate::report::{SkipReason, Timestamp};
 
 /// The stat data git keeps in its index, plus the access time (kept as it was when the mtime
 /// is set). Taken with `lstat` or from an open file: symlinks are never followed.
@@ -106,6 +106,83 @@ impl FileStat {
             ..*self
         } == *other
     }
+}
+
+/// `lstat` of tracked files in the index's order, with the check that every leading
+/// directory of each is a real directory: a symlinked directory leads outside what git
+/// tracks, and nothing below it may be touched.
+///
+/// Each directory is opened once, by name in its open parent and without following a
+/// symlink, and each file is named in its open directory, so the kernel resolves one path
+/// component per file and per directory. Resolving every whole path, and checking every
+/// leading directory apart, was most of a warm sync's time.
+pub(crate) struct TreeStats<'r> {
+    root: BorrowedFd<'r>,
+    /// The directories from the root down to the last file's parent, each with its handle or
+    /// the reason the files below it are left alone.
+    open: Vec<(Vec<u8>, Result<OwnedFd, SkipReason>)>,
+}
+
+impl<'r> TreeStats<'r> {
+    pub fn new(root: BorrowedFd<'r>) -> Self {
+        TreeStats {
+            root,
+            open: Vec::new(),
+        }
+    }
+
+    /// The stat data of `relative`, or why the file is left alone: a leading directory that
+    /// is a symlink ([`SkipReason::BeyondSymlink`]) or not a directory
+    /// ([`SkipReason::TypeChanged`]), or a file or directory that is gone
+    /// ([`SkipReason::Deleted`]).
+    pub fn stat(&mut self, relative: &[u8]) -> Result<FileStat, SkipReason> {
+        let (parent, name) = match relative.iter().rposition(|&b| b == b'/') {
+            Some(slash) => (&relative[..slash], &relative[slash + 1..]),
+            None => (&relative[..0], relative),
+        };
+        while let Some((open, _)) = self.open.last() {
+            let below = parent.len() == open.len() || parent.get(open.len()) == Some(&b'/');
+            if below && parent.starts_with(open) {
+                break;
+            }
+            self.open.pop();
+        }
+        while self.open.last().map_or(0, |(open, _)| open.len()) < parent.len() {
+            let start = self.open.last().map_or(0, |(open, _)| open.len() + 1);
+            let end = parent[start..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(parent.len(), |at| start + at);
+            let opened = match self.open.last() {
+                None => open_directory(self.root, &parent[start..end]),
+                Some((_, Ok(fd))) => open_directory(fd.as_fd(), &parent[start..end]),
+                Some((_, Err(reason))) => Err(*reason),
+            };
+            self.open.push((parent[..end].to_vec(), opened));
+        }
+        let directory = match self.open.last() {
+            None => self.root,
+            Some((_, Ok(fd))) => fd.as_fd(),
+            Some((_, Err(reason))) => return Err(*reason),
+        };
+        FileStat::at(directory, name).map_err(|_| SkipReason::Deleted)
+    }
+}
+
+/// A handle on directory `name` in `parent`, only for naming what is inside (`O_PATH`: no
+/// read permission needed); a symlink is not followed.
+fn open_directory(parent: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, SkipReason> {
+    let name = OsStr::from_bytes(name);
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::openat(parent, name, flags, Mode::empty()).map_err(|_| {
+        match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_symlink() => {
+                SkipReason::BeyondSymlink
+            }
+            Ok(_) => SkipReason::TypeChanged,
+            Err(_) => SkipReason::Deleted,
+        }
+    })
 }
 
 /// Tracked files reached without following symlinks: each leading directory is opened from

@@ -1,16 +1,14 @@
 //! A git work tree and the sync of its files' mtimes.
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
 use std::hash::BuildHasherDefault;
-use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
-use crate::cache::{Anchor, AnchorEntry, AnswerCache, NOT_WALKED};
+use crate::cache::{Anchor, AnswerCache, NOT_WALKED, SortedLookup};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
@@ -22,12 +20,12 @@ use crate::index_file::{
 };
 use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::object_reader::ObjectReader;
-use crate::path_map::{PathHasher, PathMap};
+use crate::path_map::PathHasher;
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
-use crate::stamp::{ContentHasher, FileStat, SafePaths, set_mtime, set_mtime_now};
+use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
 use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;
@@ -179,7 +177,7 @@ impl WorkTree {
         let signals = DeferSignals::start();
         let mut answers_not_saved = None;
         if fresh || !changes.is_empty() {
-            for entry in anchor.entries.values_mut() {
+            for (_, entry) in anchor.entries.iter_mut() {
                 if let Some(change) = changes.get(entry.walk_slot as usize) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
                     entry.change = (!change.approximate).then_some((change.commit, change.time));
@@ -330,52 +328,56 @@ impl WorkTree {
         } else {
             ContentHasher::without_filters()
         };
-        let conflicted: HashSet<&[u8], BuildHasherDefault<PathHasher>> = entries
+        // Owned, so that the entries' paths can move into the report.
+        let conflicted: HashSet<Vec<u8>, BuildHasherDefault<PathHasher>> = entries
             .iter()
             .filter(|e| e.stage() != 0)
-            .map(|e| e.path.as_slice())
+            .map(|e| e.path.clone())
             .collect();
-        let mut directories = DirectoryCheck::new(&self.root);
-        let mut files: Vec<FileReport> = Vec::new();
+        let mut head_entries = SortedLookup::new(anchor);
+        let mut files: Vec<FileReport> = Vec::with_capacity(entries.len());
         let mut candidates = Vec::new();
-        for (entry, stat) in entries.iter().zip(stats) {
+        for (entry, stat) in entries.into_iter().zip(stats) {
             if entry.stage() != 0 {
                 // One report per conflicted path, however many stages it has.
                 if files.last().is_none_or(|f| f.path != entry.path) {
                     files.push(FileReport {
-                        path: entry.path.clone(),
+                        path: entry.path,
                         outcome: Outcome::Skipped(SkipReason::Conflicted),
                     });
                 }
                 continue;
             }
             let outcome = match classify(
-                entry,
+                &entry,
                 stat,
-                anchor,
+                &mut head_entries,
                 &conflicted,
                 &rules,
                 &hasher,
-                &mut directories,
             ) {
                 Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds) {
                     // The common case of a warm sync: nothing to do, nothing to copy.
                     Some(time) => Outcome::AlreadyCorrect { time },
                     None => {
+                        files.push(FileReport {
+                            path: entry.path.clone(),
+                            // Replaced by the stamping outcome.
+                            outcome: Outcome::Skipped(SkipReason::Modified),
+                        });
                         candidates.push(StampJob {
-                            slot: files.len(),
-                            entry: entry.clone(),
+                            slot: files.len() - 1,
+                            entry,
                             candidate,
                             change: None,
                         });
-                        // Replaced by the stamping outcome.
-                        Outcome::Skipped(SkipReason::Modified)
+                        continue;
                     }
                 },
                 Err(reason) => Outcome::Skipped(reason),
             };
             files.push(FileReport {
-                path: entry.path.clone(),
+                path: entry.path,
                 outcome,
             });
         }
@@ -389,13 +391,13 @@ impl WorkTree {
 }
 
 impl WorkTree {
-    /// The stat data of every stage-0 entry, read on all cores as `git status` does: on a
-    /// warm sync these calls are most of the work. Paths are resolved from an open handle on
-    /// the work-tree root, which spares the kernel the walk down to it for each file.
+    /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
+    /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
+    /// most of the work.
     fn preload_stats(
         &self,
         entries: &[IndexRecord],
-    ) -> Result<Vec<Option<std::io::Result<FileStat>>>, Error> {
+    ) -> Result<Vec<Option<Result<FileStat, SkipReason>>>, Error> {
         let root = rustix::fs::open(
             &self.root,
             rustix::fs::OFlags::DIRECTORY
@@ -410,8 +412,9 @@ impl WorkTree {
         })?;
         let entries: Vec<&IndexRecord> = entries.iter().collect();
         Ok(on_worker_threads(entries, 256, |part| {
+            let mut stats = TreeStats::new(root.as_fd());
             part.iter()
-                .map(|e| (e.stage() == 0).then(|| FileStat::at(&root, &e.path)))
+                .map(|e| (e.stage() == 0).then(|| stats.stat(&e.path)))
                 .collect()
         }))
     }
@@ -446,7 +449,7 @@ impl Trace {
 struct IndexedFiles {
     entries: Vec<IndexRecord>,
     index_mtime: Timestamp,
-    stats: Vec<Option<std::io::Result<FileStat>>>,
+    stats: Vec<Option<Result<FileStat, SkipReason>>>,
 }
 
 /// Where HEAD's answers come from.
@@ -688,28 +691,27 @@ impl<'c> LazyAnchor<'c> {
 /// the anchor, not submodules) in sorted order, the order the walk takes them in, and returns
 /// how many there are.
 fn number_paths_to_walk(anchor: &mut Anchor, scope: &Scope) -> usize {
-    let mut to_walk: Vec<(&Vec<u8>, &mut AnchorEntry)> = Vec::new();
+    let mut count = 0;
     for (path, entry) in anchor.entries.iter_mut() {
         entry.walk_slot = NOT_WALKED;
         if entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path) {
-            to_walk.push((path, entry));
+            entry.walk_slot = count;
+            count += 1;
         }
     }
-    to_walk.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for (slot, (_, entry)) in to_walk.iter_mut().enumerate() {
-        entry.walk_slot = slot as u32;
-    }
-    to_walk.len()
+    count as usize
 }
 
 /// The paths numbered by [`number_paths_to_walk`], in their order.
 fn paths_to_walk(anchor: &Anchor, count: usize) -> Vec<&[u8]> {
-    let mut paths: Vec<&[u8]> = vec![&[]; count];
-    for (path, entry) in &anchor.entries {
-        if let Some(slot) = paths.get_mut(entry.walk_slot as usize) {
-            *slot = path;
-        }
-    }
+    let mut paths = Vec::with_capacity(count);
+    paths.extend(
+        anchor
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.walk_slot != NOT_WALKED)
+            .map(|(path, _)| path.as_slice()),
+    );
     paths
 }
 
@@ -870,12 +872,11 @@ impl Candidate {
 /// Decides from the index, HEAD and the file's stat data whether `entry` may be stamped.
 fn classify(
     entry: &IndexRecord,
-    stat: Option<std::io::Result<FileStat>>,
-    anchor: &Anchor,
-    conflicted: &HashSet<&[u8], BuildHasherDefault<PathHasher>>,
+    stat: Option<Result<FileStat, SkipReason>>,
+    head_entries: &mut SortedLookup<'_>,
+    conflicted: &HashSet<Vec<u8>, BuildHasherDefault<PathHasher>>,
     rules: &StatRules,
     hasher: &ContentHasher<'_>,
-    directories: &mut DirectoryCheck,
 ) -> Result<Candidate, SkipReason> {
     if entry.mode == MODE_GITLINK {
         return Err(SkipReason::Submodule);
@@ -889,17 +890,14 @@ fn classify(
     if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
         return Err(SkipReason::IntentToAdd);
     }
-    let (known_change, walk_slot) = match anchor.entries.get(&entry.path) {
+    let (known_change, walk_slot) = match head_entries.get(&entry.path) {
         Some(head) if head.blob == entry.id && head.mode == entry.mode => {
             (head.change, head.walk_slot)
         }
         _ => return Err(SkipReason::Staged),
     };
-    directories.check_parents(&entry.path)?;
-    // A file that cannot be stat'ed (missing, or a path through a file) is as good as gone.
-    let Some(Ok(stat)) = stat else {
-        return Err(SkipReason::Deleted);
-    };
+    // A file that cannot be stat'ed (missing, below a symlink or a file) is left alone.
+    let stat = stat.unwrap_or(Err(SkipReason::Deleted))?;
     let type_matches = if entry.mode == MODE_SYMLINK {
         stat.is_symlink()
     } else {
@@ -1044,56 +1042,4 @@ mod libc_errno {
     pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
     pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
     pub const EROFS: i32 = rustix::io::Errno::ROFS.raw_os_error();
-}
-
-/// Checks that every leading directory of a path is a real directory, remembering answers:
-/// a directory replaced by a symlink leads outside what git tracks, and nothing below it may
-/// be touched.
-struct DirectoryCheck {
-    root: PathBuf,
-    known: PathMap<Result<(), SkipReason>>,
-    /// The parent directory of the last path that passed: index entries come sorted, so most
-    /// paths share it and need no lookup at all.
-    last_good_parent: Vec<u8>,
-}
-
-impl DirectoryCheck {
-    fn new(root: &Path) -> Self {
-        DirectoryCheck {
-            root: root.to_path_buf(),
-            known: PathMap::default(),
-            last_good_parent: Vec::new(),
-        }
-    }
-
-    fn check_parents(&mut self, path: &[u8]) -> Result<(), SkipReason> {
-        let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
-        if parent == self.last_good_parent.as_slice() {
-            return Ok(());
-        }
-        self.check_each_parent(path)?;
-        self.last_good_parent.clear();
-        self.last_good_parent.extend_from_slice(parent);
-        Ok(())
-    }
-
-    fn check_each_parent(&mut self, path: &[u8]) -> Result<(), SkipReason> {
-        for (position, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            let directory = &path[..position];
-            if let Some(answer) = self.known.get(directory) {
-                (*answer)?;
-                continue;
-            }
-            let absolute = self.root.join(OsStr::from_bytes(directory));
-            let answer = match std::fs::symlink_metadata(&absolute) {
-                Ok(meta) if meta.file_type().is_symlink() => Err(SkipReason::BeyondSymlink),
-                Ok(meta) if meta.is_dir() => Ok(()),
-                Ok(_) => Err(SkipReason::TypeChanged),
-                Err(_) => Err(SkipReason::Deleted),
-            };
-            self.known.insert(directory.to_vec(), answer);
-            answer?;
-        }
-        Ok(())
-    }
 }

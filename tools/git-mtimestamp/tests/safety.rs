@@ -254,6 +254,37 @@ fn below_a_directory_replaced_by_a_symlink() {
     assert_eq!(mtime_of(&outside.join("b.txt")), outside_mtime);
 }
 
+/// Deeper down, and pointing inside the work tree: still a path git does not track.
+#[test]
+fn below_a_nested_directory_replaced_by_a_symlink() {
+    let repo = repo();
+    repo.write("d/e/f.txt", "ffff\n")
+        .write("d/e.real/f.txt", "not f\n")
+        .commit("nested");
+    repo.sync(["-q"]);
+    std::fs::remove_dir_all(repo.path("d/e")).unwrap();
+    repo.symlink("d/e", "e.real");
+    assert_untouched(&repo, &["d/e/f.txt"], Says::Skipped("beyond-symlink"));
+    assert_eq!(repo.mtime("d/b.txt"), repo.expected_mtime("d/b.txt"));
+}
+
+#[test]
+fn below_a_directory_replaced_by_a_file() {
+    let repo = repo();
+    std::fs::remove_dir_all(repo.path("d")).unwrap();
+    repo.write("d", "not a directory\n");
+    assert_untouched(&repo, &["d/b.txt", "d"], Says::Whatever);
+    let stdout = repo.sync(["-v"]).stdout();
+    assert!(stdout.contains("skipped type-changed d/b.txt"), "{stdout}");
+}
+
+#[test]
+fn below_a_deleted_directory() {
+    let repo = repo();
+    std::fs::remove_dir_all(repo.path("d")).unwrap();
+    assert_untouched(&repo, &["d/b.txt"], Says::Skipped("deleted"));
+}
+
 #[test]
 fn the_target_of_a_tracked_symlink_outside_the_work_tree() {
     let repo = repo();
