@@ -71,10 +71,12 @@ pub(crate) fn is_racy(entry_mtime: Timestamp, index_mtime: Timestamp) -> bool {
 }
 
 /// The entries of the index file at `path`, with the file's own mtime (for git's racy-clean
-/// rule).
-pub(crate) fn read_index(path: &Path) -> Result<(Vec<IndexRecord>, Timestamp), IndexFileError> {
+/// rule) and its bytes.
+pub(crate) fn read_index(
+    path: &Path,
+) -> Result<(Vec<IndexRecord>, Timestamp, Vec<u8>), IndexFileError> {
     let (data, mtime) = read_with_mtime(path)?;
-    Ok((parse_index(&data)?, mtime))
+    Ok((parse_index(&data)?, mtime, data))
 }
 
 /// A file's bytes and the mtime of those very bytes: taken from the open file, so that an
@@ -241,7 +243,7 @@ mod tests {
         git(root, &["update-index", "--skip-worktree", "z"]);
         for version in ["2", "3", "4"] {
             git(root, &["update-index", "--index-version", version]);
-            let (entries, _) = read_index(&root.join(".git/index")).unwrap();
+            let (entries, _, _) = read_index(&root.join(".git/index")).unwrap();
             let listed: Vec<String> = entries
                 .iter()
                 .map(|e| {

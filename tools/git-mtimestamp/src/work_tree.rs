@@ -18,7 +18,7 @@ use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, is_racy, read_index,
 };
-use crate::index_refresh::{VerifiedStat, refresh_index};
+use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
 use crate::object_reader::ObjectReader;
 use crate::path_map::PathHasher;
 use crate::progress::Progress;
@@ -166,27 +166,69 @@ impl WorkTree {
         let classified = self.classify_entries(indexed?, &anchor, options.whole_seconds);
         trace.phase("classified");
         let Classified {
-            mut files,
+            files,
             candidates,
             index_path,
+            index_snapshot,
             filters_possible,
         } = classified;
 
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
         let signals = DeferSignals::start();
-        let mut answers_not_saved = None;
-        if fresh || !changes.is_empty() {
+        let new_answers = fresh || !changes.is_empty();
+        if new_answers {
             for (_, entry) in anchor.entries.iter_mut() {
                 if let Some(change) = changes.get(entry.walk_slot as usize) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
                     entry.change = (!change.approximate).then_some((change.commit, change.time));
                 }
             }
-            if !options.dry_run {
-                answers_not_saved = cache.store(&anchor).err().map(|e| e.to_string());
-            }
         }
+        let anchor = &anchor;
+        std::thread::scope(|threads| {
+            // The answers go to a file of their own, written while the files are stamped.
+            let stored = (new_answers && !options.dry_run)
+                .then(|| threads.spawn(|| cache.store(anchor).err().map(|e| e.to_string())));
+            let (files, index_update, approximate) = self.stamp_and_refresh(
+                files,
+                candidates,
+                &changes,
+                options,
+                filters_possible,
+                &index_path,
+                &index_snapshot,
+                &trace,
+            );
+            let answers_not_saved =
+                stored.and_then(|store| store.join().expect("storing answers does not panic"));
+            drop(signals);
+            Ok(Report {
+                files,
+                index: index_update,
+                approximate,
+                dry_run: options.dry_run,
+                no_commit_yet: false,
+                answers_not_saved,
+            })
+        })
+    }
+
+    /// Stamps the files whose time is wrong, then writes the stat data of every file it
+    /// verified into the index.
+    #[allow(clippy::too_many_arguments)]
+    fn stamp_and_refresh(
+        &self,
+        mut files: Vec<FileReport>,
+        candidates: Vec<StampJob>,
+        changes: &[LastChange],
+        options: &Options,
+        filters_possible: bool,
+        index_path: &Path,
+        index_snapshot: &IndexSnapshot,
+        trace: &Trace,
+    ) -> (Vec<FileReport>, IndexUpdate, usize) {
+        let repo = &self.repo;
         let mut verified = Vec::new();
         let mut approximate = 0;
         let mut to_stamp = Vec::new();
@@ -231,25 +273,17 @@ impl WorkTree {
         let index_update = if options.dry_run {
             IndexUpdate::DryRun
         } else {
-            refresh_index(&index_path, &verified)
+            refresh_index(index_path, &verified, index_snapshot)
         };
         trace.phase("index refresh");
-        drop(signals);
-        Ok(Report {
-            files,
-            index: index_update,
-            approximate,
-            dry_run: options.dry_run,
-            no_commit_yet: false,
-            answers_not_saved,
-        })
+        (files, index_update, approximate)
     }
 
     /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
     /// commit time: everything in the index is content HEAD lacks, and is left alone.
     fn report_without_commits(&self, options: &Options) -> Result<Report, Error> {
         let scope = Scope::new(&options.pathspecs)?;
-        let (entries, _) = self.read_index()?;
+        let (entries, _, _) = self.read_index()?;
         let mut files: Vec<FileReport> = Vec::new();
         for entry in entries.iter().filter(|e| scope.contains(&e.path)) {
             if files.last().is_some_and(|f| f.path == entry.path) {
@@ -275,14 +309,15 @@ impl WorkTree {
         })
     }
 
-    /// The index's entries and its mtime; none for a repository that has no index yet.
-    fn read_index(&self) -> Result<(Vec<IndexRecord>, Timestamp), Error> {
+    /// The index's entries, its mtime and its bytes; none for a repository that has no index
+    /// yet.
+    fn read_index(&self) -> Result<(Vec<IndexRecord>, Timestamp, Vec<u8>), Error> {
         match read_index(&self.index_path) {
             Ok(read) => Ok(read),
             // No index yet (a repository that was never checked out): nothing is staged and
             // no file is known to git's stat cache.
             Err(IndexFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok((Vec::new(), Timestamp::default()))
+                Ok((Vec::new(), Timestamp::default(), Vec::new()))
             }
             Err(e) => Err(Error::Index {
                 path: self.index_path.clone(),
@@ -294,7 +329,8 @@ impl WorkTree {
     /// Reads the index and the stat data of every entry in scope: all a classification
     /// needs besides HEAD's answers.
     fn read_index_and_stats(&self, scope: &Scope) -> Result<IndexedFiles, Error> {
-        let (entries, index_mtime) = self.read_index()?;
+        let (entries, index_mtime, bytes) = self.read_index()?;
+        let snapshot = IndexSnapshot::of(bytes, &entries);
         let in_scope: Vec<IndexRecord> = entries
             .into_iter()
             .filter(|e| scope.contains(&e.path))
@@ -303,6 +339,7 @@ impl WorkTree {
         Ok(IndexedFiles {
             entries: in_scope,
             index_mtime,
+            snapshot,
             stats,
         })
     }
@@ -319,6 +356,7 @@ impl WorkTree {
         let IndexedFiles {
             entries,
             index_mtime,
+            snapshot,
             stats,
         } = indexed;
         let rules = StatRules::new(repo, index_mtime);
@@ -385,6 +423,7 @@ impl WorkTree {
             files,
             candidates,
             index_path,
+            index_snapshot: snapshot,
             filters_possible,
         }
     }
@@ -449,6 +488,7 @@ impl Trace {
 struct IndexedFiles {
     entries: Vec<IndexRecord>,
     index_mtime: Timestamp,
+    snapshot: IndexSnapshot,
     stats: Vec<Option<Result<FileStat, SkipReason>>>,
 }
 
@@ -575,6 +615,7 @@ struct Classified {
     files: Vec<FileReport>,
     candidates: Vec<StampJob>,
     index_path: PathBuf,
+    index_snapshot: IndexSnapshot,
     filters_possible: bool,
 }
 
@@ -988,6 +1029,7 @@ fn stamp_file(
             // Clean and already right, but the index's stat data is stale.
             *verified = Some(VerifiedStat {
                 path: entry.path.clone(),
+                offset: entry.offset,
                 blob: entry.id,
                 stat,
             });
@@ -1012,6 +1054,7 @@ fn stamp_file(
         Some(after) => {
             *verified = Some(VerifiedStat {
                 path: entry.path.clone(),
+                offset: entry.offset,
                 blob: entry.id,
                 stat: after,
             });
