@@ -4,8 +4,8 @@
 //! The last change of a path as seen from a commit is a function of that commit's history
 //! alone, and history is immutable, so an answer once found stays true. Each file under
 //! `<git common dir>/mtimestamp/` holds, for one commit that was HEAD at a sync (an "anchor")
-//! and one history mode, every path of that commit's tree with its entry and, where it was
-//! computed, its last change. A sync whose HEAD is an anchor needs no history at all; a sync
+//! and one history mode, every path of that commit's tree (directories too) with its entry
+//! and, where it was computed, its last change. A sync whose HEAD is an anchor needs no history at all; a sync
 //! after new commits walks only until its paths reach an anchor.
 //!
 //! A file that is truncated, corrupt, or written by another version of this tool fails its
@@ -18,17 +18,23 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use crate::history::{HistoryMode, LastChange};
+use std::collections::HashMap;
+
+use sha1::Digest;
+
+use crate::history::{HistoryMode, LastChange, LineChange, MODE_TREE};
+use crate::path_map::PathMap;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// How many anchors are kept: enough for switching between a few branches.
 const KEEP: usize = 4;
 
-/// A tracked path of the anchor commit's tree.
+/// A tracked path of the anchor commit's tree, or one of its directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AnchorEntry {
+    /// The blob, the submodule's commit, or for a directory ([`MODE_TREE`]) its tree.
     pub blob: Oid,
     pub mode: u32,
     pub change: Option<(Oid, i64)>,
@@ -40,7 +46,9 @@ pub(crate) struct AnchorEntry {
 
 pub(crate) const NOT_WALKED: u32 = u32::MAX;
 
-/// Every path of one commit's tree, with the answers known for the walk from that commit.
+/// Every path of one commit's tree, directories included, with the answers known for the
+/// walk from that commit. The directories' tree ids let a later sync rebuild this commit's
+/// trees instead of reading them (see [`AnchorTrees`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Anchor {
     pub commit: Oid,
@@ -98,19 +106,16 @@ impl Anchor {
     /// The anchor of HEAD, from the anchor `line` reached: the paths the line did not change
     /// keep their entries and answers, the others take their entries in HEAD and the answers
     /// the line decided.
-    pub fn at_end_of_line(
-        base: &Anchor,
-        head: Oid,
-        line: crate::history::FirstParentLine,
-    ) -> Anchor {
-        let changes = line
-            .changed
+    pub fn at_end_of_line(base: &Anchor, head: Oid, changed: PathMap<LineChange>) -> Anchor {
+        let changes = changed
             .into_iter()
-            .map(|(path, crate::history::LineChange { now, answer })| {
+            .map(|(path, LineChange { now, answer })| {
                 let entry = now.map(|(blob, mode)| AnchorEntry {
                     blob,
                     mode,
-                    change: answer.map(|answer| (answer.commit, answer.time)),
+                    change: answer
+                        .filter(|_| mode != MODE_TREE)
+                        .map(|answer| (answer.commit, answer.time)),
                     walk_slot: NOT_WALKED,
                 });
                 (path, entry)
@@ -139,6 +144,77 @@ impl Anchor {
             time,
             approximate: false,
         })
+    }
+}
+
+/// The trees of an anchor's commit, rebuilt from its entries: the bytes of the tree object
+/// of any of its directories, by the tree's id.
+pub(crate) struct AnchorTrees<'a> {
+    entries: &'a [(Vec<u8>, AnchorEntry)],
+    /// Each directory's tree id, with the position of its entry (None: the root).
+    directories: HashMap<Oid, Option<usize>>,
+}
+
+impl<'a> AnchorTrees<'a> {
+    pub fn new(anchor: &'a Anchor, root_tree: Oid) -> Self {
+        let mut directories: HashMap<Oid, Option<usize>> = anchor
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, entry))| entry.mode == MODE_TREE)
+            .map(|(at, (_, entry))| (entry.blob, Some(at)))
+            .collect();
+        directories.insert(root_tree, None);
+        AnchorTrees {
+            entries: &anchor.entries,
+            directories,
+        }
+    }
+
+    /// The tree object `id`, when it is one of the anchor's directories. It is rebuilt from
+    /// the entries below it and hashed: bytes that do not hash to `id` are not returned, so a
+    /// rebuilt tree is always the tree itself.
+    pub fn tree(&self, id: Oid) -> Option<Vec<u8>> {
+        let directory = match *self.directories.get(&id)? {
+            Some(at) => {
+                let mut prefix = self.entries[at].0.clone();
+                prefix.push(b'/');
+                prefix
+            }
+            None => Vec::new(),
+        };
+        let below = |path: &Vec<u8>| path.starts_with(&directory);
+        let start = self
+            .entries
+            .partition_point(|(path, _)| path.as_slice() < directory.as_slice());
+        let mut children: Vec<(&[u8], &AnchorEntry)> = Vec::new();
+        let mut at = start;
+        while let Some((path, entry)) = self.entries.get(at).filter(|(path, _)| below(path)) {
+            let name = &path[directory.len()..];
+            if name.contains(&b'/') {
+                // Below a subdirectory (whose own entry came first): skip all of it.
+                let slash = name.iter().position(|&b| b == b'/').expect("a slash");
+                let sub = &path[..directory.len() + slash + 1];
+                at += self.entries[at..].partition_point(|(path, _)| path.starts_with(sub));
+                continue;
+            }
+            children.push((name, entry));
+            at += 1;
+        }
+        children.sort_by(|a, b| {
+            crate::history::git_order(a.0, a.1.mode == MODE_TREE, b.0, b.1.mode == MODE_TREE)
+        });
+        let mut data = Vec::with_capacity(children.len() * 48);
+        for (name, entry) in children {
+            data.extend_from_slice(format!("{:o} ", entry.mode).as_bytes());
+            data.extend_from_slice(name);
+            data.push(0);
+            data.extend_from_slice(entry.blob.as_bytes());
+        }
+        let mut hasher = sha1::Sha1::new();
+        hasher.update(format!("tree {}\0", data.len()).as_bytes());
+        hasher.update(&data);
+        (hasher.finalize().as_slice() == id.as_bytes()).then_some(data)
     }
 }
 
@@ -556,6 +632,157 @@ mod tests {
         assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
         assert_eq!(blob(anchor.get(b"m")), Some("5".to_owned()));
         assert_eq!(blob(anchor.get(b"a")), None);
+    }
+
+    /// Every tree of a repository with nested directories, a name that is a file in one
+    /// directory and a directory in another, an executable, a symlink and a submodule, is
+    /// rebuilt from an anchor byte for byte as git stores it.
+    #[test]
+    fn anchor_trees_are_rebuilt_as_git_stores_them() {
+        use crate::test_git::git;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        for path in [
+            "a", "a.b", "b/a", "b/a.b/c", "b/a-c", "b/c/d/e", "c d/é", "z",
+        ] {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, path).unwrap();
+        }
+        std::os::unix::fs::symlink("a", root.join("b/link")).unwrap();
+        let script = root.join("b/run");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        git(root, &["add", "."]);
+        let submodule = "160000,1111111111111111111111111111111111111111,b/sub";
+        git(root, &["update-index", "--add", "--cacheinfo", submodule]);
+        git(root, &["commit", "-qm", "tree"]);
+
+        let repo = git2::Repository::open(root).unwrap();
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let anchor = Anchor::of_tree(
+            &mut reader,
+            head.id(),
+            head.tree_id(),
+            HistoryMode::Simplified,
+            None,
+        )
+        .unwrap();
+        let trees = AnchorTrees::new(&anchor, head.tree_id());
+        let listing = git(root, &["ls-tree", "-r", "-t", "HEAD"]);
+        let mut ids: Vec<String> = String::from_utf8(listing)
+            .unwrap()
+            .lines()
+            .filter(|line| line.contains(" tree "))
+            .map(|line| line.split([' ', '\t']).nth(2).unwrap().to_owned())
+            .collect();
+        ids.push(head.tree_id().to_string());
+        assert_eq!(ids.len(), 6, "{ids:?}");
+        for id in &ids {
+            let stored = git(root, &["cat-file", "tree", id]);
+            assert_eq!(trees.tree(id.parse().unwrap()), Some(stored), "tree {id}");
+        }
+        // An entry that disagrees with its tree: the tree is not rebuilt.
+        let mut changed = anchor.clone();
+        let at = changed
+            .entries
+            .iter()
+            .position(|(path, _)| path == b"b/a-c")
+            .unwrap();
+        changed.entries[at].1.mode = 0o100755;
+        let trees = AnchorTrees::new(&changed, head.tree_id());
+        let b = ids
+            .iter()
+            .find(|id| trees.tree(id.parse().unwrap()).is_none());
+        assert!(b.is_some(), "a wrong entry still gave a tree");
+        assert!(trees.tree(Oid::ZERO_SHA1).is_none());
+    }
+
+    /// An anchor carried along a first-parent line (files and directories changed, removed,
+    /// added, a directory turned into a file and back, a merge) holds what an anchor made
+    /// from the end's whole tree holds, and rebuilds every tree of it.
+    #[test]
+    fn an_anchor_carried_along_a_line_equals_one_read_whole() {
+        use crate::test_git::git;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |path: &str, content: &str| {
+            let file = root.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, content).unwrap();
+        };
+        let commit = |message: &str| {
+            git(root, &["add", "-A"]);
+            git(root, &["commit", "-qm", message]);
+        };
+        git(root, &["init", "-q", "-b", "main"]);
+        for path in ["a/b/c", "a/b/d", "a/e", "f", "g/h"] {
+            write(path, path);
+        }
+        commit("start");
+        let start = String::from_utf8(git(root, &["rev-parse", "HEAD"])).unwrap();
+        write("a/b/c", "changed");
+        commit("change");
+        std::fs::remove_dir_all(root.join("g")).unwrap();
+        write("g", "a file now");
+        commit("directory to file");
+        git(root, &["checkout", "-qb", "topic"]);
+        write("topic/new", "new");
+        write("a/e", "on topic");
+        commit("topic");
+        git(root, &["checkout", "-q", "main"]);
+        std::fs::remove_file(root.join("g")).unwrap();
+        write("g/h", "a directory again");
+        commit("file to directory");
+        git(root, &["merge", "-q", "--no-edit", "topic"]);
+        std::fs::remove_dir_all(root.join("a/b")).unwrap();
+        commit("remove a directory");
+
+        let repo = git2::Repository::open(root).unwrap();
+        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let of = |reader: &mut _, spec: &str| {
+            let commit = repo
+                .revparse_single(spec)
+                .unwrap()
+                .peel_to_commit()
+                .unwrap();
+            let mode = HistoryMode::Simplified;
+            Anchor::of_tree(reader, commit.id(), commit.tree_id(), mode, None).unwrap()
+        };
+        let base = of(&mut reader, start.trim());
+        let whole = of(&mut reader, "HEAD");
+        let line =
+            crate::history::first_parent_line(&repo, &mut reader, whole.commit, &[base.commit])
+                .unwrap()
+                .expect("the line reaches the start");
+        let base_trees = AnchorTrees::new(&base, line.anchor_tree);
+        let changed = line
+            .changes(&mut reader, HistoryMode::Simplified, &|id| {
+                base_trees.tree(id)
+            })
+            .unwrap();
+        let carried = Anchor::at_end_of_line(&base, whole.commit, changed);
+        let unanswered = |anchor: &Anchor| -> Vec<(Vec<u8>, Oid, u32)> {
+            let entries = anchor.entries.iter();
+            entries
+                .map(|(path, e)| (path.clone(), e.blob, e.mode))
+                .collect()
+        };
+        assert_eq!(unanswered(&carried), unanswered(&whole));
+        let head_tree = repo.head().unwrap().peel_to_tree().unwrap().id();
+        let trees = AnchorTrees::new(&carried, head_tree);
+        let listing = String::from_utf8(git(root, &["ls-tree", "-r", "-t", "HEAD"])).unwrap();
+        let directories = listing.lines().filter(|line| line.contains(" tree "));
+        for id in directories
+            .map(|line| line.split([' ', '\t']).nth(2).unwrap().to_owned())
+            .chain([head_tree.to_string()])
+        {
+            let stored = git(root, &["cat-file", "tree", &id]);
+            assert_eq!(trees.tree(id.parse().unwrap()), Some(stored), "tree {id}");
+        }
     }
 
     #[test]

@@ -566,7 +566,7 @@ impl Walk<'_, '_> {
 
 /// git's order of tree entries: names compare bytewise, with a tree's name read as if it
 /// ended in '/'.
-fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
+pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
     let common = a.len().min(b.len());
     match a[..common].cmp(&b[..common]) {
         Ordering::Equal => {}
@@ -647,12 +647,21 @@ impl TreeCache {
     const GENERATION: usize = 512;
 
     fn get(&mut self, reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {
+        self.get_or(id, |id| read_tree(reader, id))
+    }
+
+    /// The tree `id`, from this cache or else from `read`.
+    fn get_or(
+        &mut self,
+        id: Oid,
+        read: impl FnOnce(Oid) -> Result<Object, Error>,
+    ) -> Result<Object, Error> {
         if let Some(tree) = self.young.get(&id) {
             return Ok(tree.clone());
         }
         let tree = match self.old.remove(&id) {
             Some(tree) => tree,
-            None => read_tree(reader, id)?,
+            None => read(id)?,
         };
         if self.young.len() >= Self::GENERATION {
             self.old = std::mem::take(&mut self.young);
@@ -672,22 +681,23 @@ fn read_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {
     Ok(object)
 }
 
-/// HEAD's first-parent line down to a commit with stored answers, and what changed along it.
+/// HEAD's first-parent line down to a commit with stored answers.
 ///
 /// A path that no commit of the line changes against its first parent is, at every commit of
 /// the line, the same as in that first parent: git's simplification follows the first such
 /// parent, so the path's walk runs down the line to the anchor and takes the anchor's answer.
 /// Only the paths the line changed need answers of their own.
 pub(crate) struct FirstParentLine {
-    /// The commit with stored answers the line reached.
+    /// The commit with stored answers the line reached, and its tree.
     pub anchor: Oid,
-    /// Every path changed by a commit of the line.
-    pub changed: PathMap<LineChange>,
+    pub anchor_tree: Oid,
+    /// The commits of the line, newest first.
+    commits: Vec<(Oid, CommitHeader)>,
 }
 
-/// A path changed on a first-parent line.
+/// An entry changed on a first-parent line.
 pub(crate) struct LineChange {
-    /// Its blob id and mode in HEAD; None when HEAD lacks it.
+    /// Its id and mode in HEAD; None when HEAD lacks it.
     pub now: Option<(Oid, u32)>,
     /// Its answer, when the newest commit of the line that changed it decides it alone.
     pub answer: Option<LastChange>,
@@ -697,23 +707,19 @@ pub(crate) struct LineChange {
 /// would otherwise read its whole first-parent history for nothing.
 const MAX_LINE: usize = 10_000;
 
-/// Follows first parents from `head` until a commit of `anchors`, and diffs each commit of
-/// the line with its first parent. None when no anchor is reached: a root commit, a shallow
-/// boundary, or [`MAX_LINE`] commits come first. The cost follows the line's length and the
-/// size of its changes, not the size of the tree.
+/// Follows first parents from `head` until a commit of `anchors`. None when no anchor is
+/// reached: a root commit, a shallow boundary, or [`MAX_LINE`] commits come first.
 pub(crate) fn first_parent_line(
     repo: &Repository,
     reader: &mut ObjectReader<'_>,
     head: Oid,
     anchors: &[Oid],
-    mode: HistoryMode,
 ) -> Result<Option<FirstParentLine>, Error> {
     if anchors.is_empty() || anchors.contains(&head) {
         return Ok(None);
     }
     let shallow = shallow_commits(repo)?;
     let mut commits = CommitCache::default();
-    // The commits of the line, newest first, with their headers.
     let mut line: Vec<(Oid, CommitHeader)> = Vec::new();
     let mut id = head;
     let anchor = loop {
@@ -730,41 +736,72 @@ pub(crate) fn first_parent_line(
         }
         id = parent;
     };
-    let anchor_tree = commits.take(reader, &shallow, anchor)?.tree;
-
-    let mut changed: PathMap<LineChange> = PathMap::default();
-    let mut parent_tree = anchor_tree;
-    let mut trees = TreeCache::default();
-    // Oldest first, so that a path's entry and answer end up those of the newest change.
-    for (id, commit) in line.iter().rev() {
-        // Only a commit with one parent (or any commit, when only first parents count) is
-        // where its changed paths were last changed; at a merge, git may follow another
-        // parent, and the walk decides.
-        let decides = mode == HistoryMode::FirstParent || commit.parents.len() == 1;
-        let answer = decides.then_some(LastChange {
-            commit: *id,
-            time: commit.time,
-            approximate: false,
-        });
-        let mut delta = Vec::new();
-        let (old, new) = (Some(parent_tree), Some(commit.tree));
-        // One tree cache for the whole line: each commit's trees are the next one's parent's.
-        diff_subtrees(reader, &mut trees, old, new, &mut Vec::new(), &mut delta)?;
-        for (path, now) in delta {
-            changed.insert(path, LineChange { now, answer });
-        }
-        parent_tree = commit.tree;
-    }
-    Ok(Some(FirstParentLine { anchor, changed }))
+    Ok(Some(FirstParentLine {
+        anchor,
+        anchor_tree: commits.take(reader, &shallow, anchor)?.tree,
+        commits: line,
+    }))
 }
 
-/// A path and its new blob id and mode, or None when the path is gone.
+impl FirstParentLine {
+    /// Every entry (files, and directories with their tree ids) that a commit of the line
+    /// changed, from a diff of each commit with its first parent. `anchor_trees` gives the
+    /// anchor's trees when it knows them: the line's oldest diffs compare with them, and in a
+    /// pack the last synced commit's trees may lie deep in delta chains, while the new
+    /// commits' trees are usually loose. The cost follows the line's length and the size of
+    /// its changes, not the size of the tree.
+    pub fn changes(
+        &self,
+        reader: &mut ObjectReader<'_>,
+        mode: HistoryMode,
+        anchor_trees: &dyn Fn(Oid) -> Option<Vec<u8>>,
+    ) -> Result<PathMap<LineChange>, Error> {
+        let mut changed: PathMap<LineChange> = PathMap::default();
+        let mut parent_tree = self.anchor_tree;
+        // One tree cache for the whole line: each commit's trees are the next one's parent's.
+        let mut trees = TreeCache::default();
+        let mut read = |id: Oid| -> Result<Object, Error> {
+            trees.get_or(id, |id| match anchor_trees(id) {
+                Some(data) => Ok(Object {
+                    kind: ObjectType::Tree,
+                    data: data.into(),
+                }),
+                None => read_tree(reader, id),
+            })
+        };
+        // Oldest first, so that an entry and its answer end up those of the newest change.
+        for (id, commit) in self.commits.iter().rev() {
+            // Only a commit with one parent (or any commit, when only first parents count)
+            // is where its changed paths were last changed; at a merge, git may follow
+            // another parent, and the walk decides.
+            let decides = mode == HistoryMode::FirstParent || commit.parents.len() == 1;
+            let answer = decides.then_some(LastChange {
+                commit: *id,
+                time: commit.time,
+                approximate: false,
+            });
+            let mut delta = Vec::new();
+            let (old, new) = (Some(parent_tree), Some(commit.tree));
+            diff_subtrees(&mut read, old, new, &mut Vec::new(), &mut delta)?;
+            for (path, now) in delta {
+                changed.insert(path, LineChange { now, answer });
+            }
+            parent_tree = commit.tree;
+        }
+        Ok(changed)
+    }
+}
+
+/// A path and its new id and mode, or None when the path is gone.
 pub(crate) type PathChange = (Vec<u8>, Option<(Oid, u32)>);
 
-/// How the blob, symlink and submodule entries of tree `new` differ from those of tree `old`
-/// (None: the empty tree): each path whose entry is new or changed with its new id and mode,
-/// and each path that is gone with None. Subtrees with equal ids are not read, so the cost
-/// follows the size of the difference.
+/// The mode of a tree entry that is a directory.
+pub(crate) const MODE_TREE: u32 = 0o040000;
+
+/// How the entries of tree `new` differ from those of tree `old` (None: the empty tree), at
+/// every depth: each path whose entry is new or changed with its new id and mode (a directory
+/// with its tree's id and [`MODE_TREE`]), and each path that is gone with None. Subtrees with
+/// equal ids are not read, so the cost follows the size of the difference.
 pub(crate) fn tree_delta(
     reader: &mut ObjectReader<'_>,
     old: Option<Oid>,
@@ -772,20 +809,13 @@ pub(crate) fn tree_delta(
 ) -> Result<Vec<PathChange>, Error> {
     let mut delta = Vec::new();
     let mut trees = TreeCache::default();
-    diff_subtrees(
-        reader,
-        &mut trees,
-        old,
-        Some(new),
-        &mut Vec::new(),
-        &mut delta,
-    )?;
+    let mut read = |id: Oid| trees.get_or(id, |id| read_tree(reader, id));
+    diff_subtrees(&mut read, old, Some(new), &mut Vec::new(), &mut delta)?;
     Ok(delta)
 }
 
 fn diff_subtrees(
-    reader: &mut ObjectReader<'_>,
-    trees: &mut TreeCache,
+    read: &mut dyn FnMut(Oid) -> Result<Object, Error>,
     old: Option<Oid>,
     new: Option<Oid>,
     prefix: &mut Vec<u8>,
@@ -794,8 +824,8 @@ fn diff_subtrees(
     if old == new {
         return Ok(());
     }
-    let mut read = |id: Option<Oid>| id.map(|id| trees.get(reader, id)).transpose();
-    let (old_tree, new_tree) = (read(old)?, read(new)?);
+    let old_tree = old.map(&mut *read).transpose()?;
+    let new_tree = new.map(&mut *read).transpose()?;
     let entries =
         |tree: &Option<Object>, id: Option<Oid>| -> Result<Vec<(RawEntryOwned, usize)>, Error> {
             let mut out = Vec::new();
@@ -844,12 +874,15 @@ fn diff_subtrees(
         prefix.extend_from_slice(&name);
         let subtree = |e: Option<&RawEntryOwned>| e.filter(|e| e.is_tree()).map(|e| e.id);
         if subtree(gone).is_some() || subtree(came).is_some() {
-            diff_subtrees(reader, trees, subtree(gone), subtree(came), prefix, delta)?;
+            diff_subtrees(read, subtree(gone), subtree(came), prefix, delta)?;
         }
-        match came.filter(|e| !e.is_tree()) {
-            Some(file) => delta.push((prefix.clone(), Some((file.id, file.mode)))),
-            None if gone.is_some_and(|e| !e.is_tree()) => delta.push((prefix.clone(), None)),
-            None => {}
+        // One entry for the name: what is there now, or that nothing is. A file and a
+        // directory of the same name sort apart in a tree, so a name that changed kind is met
+        // twice, once gone and once come: only the one that came counts.
+        match came {
+            Some(now) => delta.push((prefix.clone(), Some((now.id, now.mode)))),
+            None if new_entries.iter().any(|(e, _)| e.name == name) => {}
+            None => delta.push((prefix.clone(), None)),
         }
         prefix.truncate(length);
     }
@@ -865,7 +898,7 @@ struct RawEntryOwned {
 
 impl RawEntryOwned {
     fn is_tree(&self) -> bool {
-        self.mode == 0o040000
+        self.mode == MODE_TREE
     }
 }
 

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
-use crate::cache::{Anchor, AnswerCache, NOT_WALKED, SortedLookup};
+use crate::cache::{Anchor, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, first_parent_line, last_change_times_reading,
+    HistoryMode, KnownAnswers, LastChange, MODE_TREE, first_parent_line, last_change_times_reading,
 };
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
@@ -591,13 +591,15 @@ fn new_anchor(
     others: &[LazyAnchor<'_>],
 ) -> Result<Anchor, Error> {
     let anchors: Vec<Oid> = others.iter().map(|other| other.commit).collect();
-    if let Some(line) = first_parent_line(repo, reader, head_id, &anchors, mode)?
+    if let Some(line) = first_parent_line(repo, reader, head_id, &anchors)?
         && let Some(base) = others
             .iter()
             .find(|other| other.commit == line.anchor)
             .and_then(LazyAnchor::get)
     {
-        return Ok(Anchor::at_end_of_line(base, head_id, line));
+        let base_trees = AnchorTrees::new(base, line.anchor_tree);
+        let changed = line.changes(reader, mode, &|id| base_trees.tree(id))?;
+        return Ok(Anchor::at_end_of_line(base, head_id, changed));
     }
     let tree = repo
         .find_commit(head_id)
@@ -729,13 +731,14 @@ impl<'c> LazyAnchor<'c> {
 }
 
 /// Numbers the paths whose last change the history walk must find (in scope, not answered by
-/// the anchor, not submodules) in sorted order, the order the walk takes them in, and returns
+/// the anchor, not submodules or directories) in sorted order, the order the walk takes them in, and returns
 /// how many there are.
 fn number_paths_to_walk(anchor: &mut Anchor, scope: &Scope) -> usize {
     let mut count = 0;
     for (path, entry) in anchor.entries.iter_mut() {
         entry.walk_slot = NOT_WALKED;
-        if entry.change.is_none() && entry.mode != MODE_GITLINK && scope.contains(path) {
+        let file = entry.mode != MODE_GITLINK && entry.mode != MODE_TREE;
+        if entry.change.is_none() && file && scope.contains(path) {
             entry.walk_slot = count;
             count += 1;
         }
