@@ -5,21 +5,20 @@
 //! alone, and history is immutable, so an answer once found stays true. Each file under
 //! `<git common dir>/mtimestamp/` holds, for one commit that was HEAD at a sync (an "anchor")
 //! and one history mode, every path of that commit's tree (directories too) with its entry
-//! and, where it was computed, its last change. A sync whose HEAD is an anchor needs no history at all; a sync
-//! after new commits walks only until its paths reach an anchor.
+//! and, where it was computed, its last change. A sync whose HEAD is an anchor needs no
+//! history at all; a sync after new commits reads only the commits since an anchor (see
+//! [`crate::history::FirstParentLine`]), or walks until its paths reach one.
 //!
 //! A file that is truncated, corrupt, or written by another version of this tool fails its
 //! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
 //! shallow clone's boundary are approximate and are not stored.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use git2::Oid;
-
-use std::collections::HashMap;
-
 use sha1::Digest;
 
 use crate::history::{HistoryMode, LastChange, LineChange, MODE_TREE};
