@@ -4,8 +4,9 @@
 //! The last change of a path as seen from a commit is a function of that commit's history
 //! alone, and history is immutable, so an answer once found stays true. Each file under
 //! `<git common dir>/mtimestamp/` holds, for one commit that was HEAD at a sync (an "anchor")
-//! and one history mode, every path of that commit's tree (directories too) with its entry
-//! and, where it was computed, its last change. A sync whose HEAD is an anchor needs no
+//! and one history mode, every path of that commit's tree (directories too, and the root as
+//! the empty path) with its entry and, where it was computed, its last change: for a
+//! directory, the last change of its list of entries. A sync whose HEAD is an anchor needs no
 //! history at all; a sync after new commits reads only the commits since an anchor (see
 //! [`crate::history::FirstParentLine`]), or walks until its paths reach one.
 //!
@@ -21,12 +22,12 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use sha1::Digest;
 
-use crate::history::{HistoryMode, LastChange, LineChange, MODE_TREE};
+use crate::history::{HistoryMode, LastChange, LineAnswer, LineChange, MODE_TREE, PathChange};
 use crate::path_map::PathMap;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 /// How many anchors are kept: enough for switching between a few branches.
 const KEEP: usize = 4;
 
@@ -45,8 +46,8 @@ pub(crate) struct AnchorEntry {
 
 pub(crate) const NOT_WALKED: u32 = u32::MAX;
 
-/// Every path of one commit's tree, directories included, with the answers known for the
-/// walk from that commit. The directories' tree ids let a later sync rebuild this commit's
+/// Every path of one commit's tree, directories included (the root as the empty path), with
+/// the answers known for the walk from that commit. The directories' tree ids let a later sync rebuild this commit's
 /// trees instead of reading them (see [`AnchorTrees`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Anchor {
@@ -70,15 +71,20 @@ impl Anchor {
         mode: HistoryMode,
         base: Option<(&Anchor, Oid)>,
     ) -> Result<Anchor, crate::Error> {
-        let delta = crate::history::tree_delta(reader, base.map(|(_, tree)| tree), tree)?;
-        let changes = delta.into_iter().map(|(path, now)| {
-            let entry = now.map(|(blob, mode)| AnchorEntry {
+        let mut delta = crate::history::tree_delta(reader, base.map(|(_, tree)| tree), tree)?;
+        delta.push(PathChange {
+            path: Vec::new(),
+            now: Some((tree, MODE_TREE)),
+            list_changed: true,
+        });
+        let changes = delta.into_iter().map(|change| {
+            let entry = change.now.map(|(blob, mode)| AnchorEntry {
                 blob,
                 mode,
                 change: None,
                 walk_slot: NOT_WALKED,
             });
-            (path, entry)
+            (change.path, entry)
         });
         let unanswered = |entry: &AnchorEntry| AnchorEntry {
             change: None,
@@ -112,9 +118,14 @@ impl Anchor {
                 let entry = now.map(|(blob, mode)| AnchorEntry {
                     blob,
                     mode,
-                    change: answer
-                        .filter(|_| mode != MODE_TREE)
-                        .map(|answer| (answer.commit, answer.time)),
+                    change: match answer {
+                        LineAnswer::Decided(answer) => Some((answer.commit, answer.time)),
+                        LineAnswer::Walk => None,
+                        LineAnswer::Unchanged => base
+                            .get(&path)
+                            .filter(|old| old.mode == MODE_TREE && mode == MODE_TREE)
+                            .and_then(|old| old.change),
+                    },
                     walk_slot: NOT_WALKED,
                 });
                 (path, entry)
@@ -136,8 +147,18 @@ impl Anchor {
         Some(&self.entries[at].1)
     }
 
-    pub fn answer(&self, path: &[u8]) -> Option<LastChange> {
-        let (commit, time) = self.get(path)?.change?;
+    /// The stored answer for a key of the history walk: a file's path, or a directory's path
+    /// followed by a slash (the root: the empty path).
+    pub fn answer(&self, key: &[u8]) -> Option<LastChange> {
+        let (path, directory) = match key.strip_suffix(b"/") {
+            Some(path) => (path, true),
+            None => (key, key.is_empty()),
+        };
+        let entry = self.get(path)?;
+        if (entry.mode == MODE_TREE) != directory {
+            return None;
+        }
+        let (commit, time) = entry.change?;
         Some(LastChange {
             commit,
             time,
@@ -189,6 +210,11 @@ impl<'a> AnchorTrees<'a> {
         let mut children: Vec<(&[u8], &AnchorEntry)> = Vec::new();
         let mut at = start;
         while let Some((path, entry)) = self.entries.get(at).filter(|(path, _)| below(path)) {
+            if path.is_empty() {
+                // The root's own entry.
+                at += 1;
+                continue;
+            }
             let name = &path[directory.len()..];
             if name.contains(&b'/') {
                 // Below a subdirectory (whose own entry came first): skip all of it.

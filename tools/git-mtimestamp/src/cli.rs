@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::report::{Outcome, Report, quote_path};
+use crate::report::{Outcome, Report, quote_directory, quote_path};
 use crate::{Error, HistoryMode, Options, Progress, WorkTree};
 
 /// What a sync does and prints.
@@ -38,6 +38,11 @@ pub struct SyncArgs {
     #[arg(long)]
     pub whole_seconds: bool,
 
+    /// Leave directories alone (by default each clean tracked directory gets the time of the
+    /// last commit that changed its list of entries)
+    #[arg(long)]
+    pub no_directories: bool,
+
     /// Limit the sync to these paths (git pathspecs, relative to the current directory)
     #[arg(value_name = "PATHSPEC")]
     pub pathspecs: Vec<OsString>,
@@ -60,6 +65,7 @@ impl SyncArgs {
                 HistoryMode::Simplified
             },
             whole_seconds: self.whole_seconds,
+            no_directories: self.no_directories,
             dry_run: self.dry_run,
             progress: None,
         })
@@ -75,10 +81,7 @@ impl SyncArgs {
         drop(bar);
         let report = report?;
         self.print(&report);
-        Ok(!report
-            .files
-            .iter()
-            .any(|f| matches!(f.outcome, Outcome::Failed { .. })))
+        Ok(!report.has_failures())
     }
 
     fn print(&self, report: &Report) {
@@ -96,8 +99,10 @@ impl SyncArgs {
 
     fn print_text(&self, out: &mut impl Write, report: &Report) -> std::io::Result<()> {
         if self.verbose {
-            for file in &report.files {
-                let path = quote_path(&file.path);
+            let files = report.files.iter().map(|f| (f, quote_path(&f.path)));
+            let directories = report.directories.iter().flatten();
+            let directories = directories.map(|d| (d, quote_directory(&d.path)));
+            for (file, path) in files.chain(directories) {
                 match &file.outcome {
                     Outcome::Updated { time } => writeln!(out, "updated {time} {path}")?,
                     Outcome::AlreadyCorrect { time } => writeln!(out, "correct {time} {path}")?,
@@ -181,33 +186,53 @@ fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
         "index": report.index,
     });
     if with_files {
-        let files: Vec<serde_json::Value> = report
+        let files = report
             .files
             .iter()
-            .map(|file| {
-                let path = String::from_utf8_lossy(&file.path);
-                match &file.outcome {
-                    Outcome::Updated { time } => serde_json::json!({
-                        "path": path, "outcome": "updated", "mtime": time.to_string()
-                    }),
-                    Outcome::AlreadyCorrect { time } => serde_json::json!({
-                        "path": path, "outcome": "correct", "mtime": time.to_string()
-                    }),
-                    Outcome::Skipped(reason) => serde_json::json!({
-                        "path": path, "outcome": "skipped", "reason": reason
-                    }),
-                    Outcome::ChangedDuringSync => serde_json::json!({
-                        "path": path, "outcome": "changed"
-                    }),
-                    Outcome::Failed { message } => serde_json::json!({
-                        "path": path, "outcome": "failed", "message": message
-                    }),
-                }
-            })
-            .collect();
-        value["files"] = serde_json::Value::Array(files);
+            .map(|file| json_path(String::from_utf8_lossy(&file.path).into_owned(), file));
+        value["files"] = serde_json::Value::Array(files.collect());
+    }
+    if let (Some(directories), Some(counts)) = (&report.directories, report.directory_counts()) {
+        let mut object = serde_json::json!({
+            "updated": counts.updated,
+            "already_correct": counts.already_correct,
+            "skipped": counts.skipped,
+            "changed_during_sync": counts.changed_during_sync,
+            "failed": counts.failed,
+        });
+        if with_files {
+            let paths = directories.iter().map(|directory| {
+                let path = match directory.path.as_slice() {
+                    b"" => ".".to_owned(),
+                    path => String::from_utf8_lossy(path).into_owned(),
+                };
+                json_path(path, directory)
+            });
+            object["paths"] = serde_json::Value::Array(paths.collect());
+        }
+        value["directories"] = object;
     }
     value
+}
+
+fn json_path(path: String, file: &crate::FileReport) -> serde_json::Value {
+    match &file.outcome {
+        Outcome::Updated { time } => serde_json::json!({
+            "path": path, "outcome": "updated", "mtime": time.to_string()
+        }),
+        Outcome::AlreadyCorrect { time } => serde_json::json!({
+            "path": path, "outcome": "correct", "mtime": time.to_string()
+        }),
+        Outcome::Skipped(reason) => serde_json::json!({
+            "path": path, "outcome": "skipped", "reason": reason
+        }),
+        Outcome::ChangedDuringSync => serde_json::json!({
+            "path": path, "outcome": "changed"
+        }),
+        Outcome::Failed { message } => serde_json::json!({
+            "path": path, "outcome": "failed", "message": message
+        }),
+    }
 }
 
 /// Makes a pathspec given in `cwd` relative to the work-tree root, as git does. `:/path` is

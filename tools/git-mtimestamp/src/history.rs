@@ -12,6 +12,11 @@
 //! the directories that hold paths of its set, and a set splits where paths follow different
 //! parents.
 //!
+//! A directory is walked the same way, with its list of entries (names and kinds, see
+//! [`EntryKind`]) standing in for a file's content. In the table of paths a directory is its
+//! path followed by a slash, and the root is the empty path, so that a directory's key sorts
+//! right before everything below it.
+//!
 //! With `--first-parent`, git compares a commit only with its first parent, so a path travels
 //! down the first-parent line until the commit at which its current content arrived there.
 //!
@@ -25,7 +30,9 @@ use std::sync::Arc;
 use git2::{ObjectType, Oid, Repository};
 
 use crate::object_reader::{Object, ObjectReader};
-use crate::objects::{CommitHeader, common_prefix, entry_length, parse_commit, parse_entry};
+use crate::objects::{
+    CommitHeader, EntryKind, common_prefix, entry_length, parse_commit, parse_entry,
+};
 
 use crate::error::Error;
 use crate::path_map::PathMap;
@@ -62,7 +69,9 @@ pub struct KnownAnswers<'a> {
 
 /// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history
 /// that stops once every path is resolved. The result is index-aligned with `paths`. Paths
-/// must exist in `head`'s tree.
+/// must exist in `head`'s tree. A path that ends in a slash names a directory, and the empty
+/// path the root: their last change is the last commit that changed their list of entries
+/// (names and kinds; not the entries' content or file modes).
 pub fn last_change_times(
     repo: &Repository,
     head: Oid,
@@ -444,6 +453,11 @@ impl Walk<'_, '_> {
     /// Compares two trees at directory depth `depth` (bytes of path prefix), for the paths
     /// numbered `start..end`, which are exactly the table's paths below that directory.
     /// Subtrees with equal ids, and subtrees holding none of `paths`, are not read.
+    ///
+    /// The directory's own key (its path and a slash, or the empty path for the root) sorts
+    /// before everything below it, so it is the first of the range when it is tracked. It
+    /// changed when the two trees' lists of names and kinds differ: a changed file or a chmod
+    /// changes the tree's id but not the list.
     #[allow(clippy::too_many_arguments)]
     fn compare_trees(
         &mut self,
@@ -458,6 +472,9 @@ impl Walk<'_, '_> {
         if ours == theirs || !paths.any_in(start, end) {
             return Ok(());
         }
+        let own_key = (start < end && self.table[start].len() == depth && paths.contains(start))
+            .then_some(start);
+        let mut list_changed = false;
         let our_tree = self.trees.get(&mut self.reader, ours)?;
         let their_tree = self.trees.get(&mut self.reader, theirs)?;
         let (a, b) = (our_tree.data(), their_tree.data());
@@ -486,7 +503,11 @@ impl Walk<'_, '_> {
                 let (other, other_length) =
                     parse_entry(&b[j..]).ok_or_else(|| malformed("tree", theirs))?;
                 match git_order(other.name, other.is_tree(), entry.name, entry.is_tree()) {
-                    Ordering::Less => j += other_length,
+                    Ordering::Less => {
+                        // A name only the other tree has.
+                        list_changed = true;
+                        j += other_length;
+                    }
                     Ordering::Equal => {
                         matched = Some(other);
                         j += other_length;
@@ -495,14 +516,16 @@ impl Walk<'_, '_> {
                     Ordering::Greater => break,
                 }
             }
-            if let Some(other) = &matched
-                && other.id == entry.id
-                && other.mode == entry.mode
-            {
-                continue;
+            match &matched {
+                Some(other) if other.id == entry.id && other.mode == entry.mode => continue,
+                Some(other) => {
+                    list_changed |= EntryKind::of_mode(other.mode) != EntryKind::of_mode(entry.mode)
+                }
+                None => list_changed = true,
             }
+            let sub_start = own_key.map_or(start, |key| key + 1);
             let (sub_start, sub_end) =
-                self.range_below(start, end, depth, entry.name, entry.is_tree());
+                self.range_below(sub_start, end, depth, entry.name, entry.is_tree());
             if sub_start == sub_end {
                 continue;
             }
@@ -522,6 +545,11 @@ impl Walk<'_, '_> {
                 // A changed file, or a directory the other side lacks: all of it changed.
                 _ => changed.copy_range_from(paths, sub_start, sub_end),
             }
+        }
+        if let Some(key) = own_key
+            && (list_changed || j < b.len())
+        {
+            changed.insert(key);
         }
         Ok(())
     }
@@ -699,8 +727,19 @@ pub(crate) struct FirstParentLine {
 pub(crate) struct LineChange {
     /// Its id and mode in HEAD; None when HEAD lacks it.
     pub now: Option<(Oid, u32)>,
-    /// Its answer, when the newest commit of the line that changed it decides it alone.
-    pub answer: Option<LastChange>,
+    pub answer: LineAnswer,
+}
+
+/// What the line says about a changed entry's last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineAnswer {
+    /// The newest commit of the line that changed it decides it alone.
+    Decided(LastChange),
+    /// A merge changed it last: the history walk decides.
+    Walk,
+    /// A directory whose tree changed on the line while its list of entries did not: it
+    /// keeps the answer stored for the anchor.
+    Unchanged,
 }
 
 /// Beyond this many commits the line is not followed: a new branch that reaches no anchor
@@ -775,15 +814,42 @@ impl FirstParentLine {
             // is where its changed paths were last changed; at a merge, git may follow
             // another parent, and the walk decides.
             let decides = mode == HistoryMode::FirstParent || commit.parents.len() == 1;
-            let answer = decides.then_some(LastChange {
-                commit: *id,
-                time: commit.time,
-                approximate: false,
-            });
+            let answer = if decides {
+                LineAnswer::Decided(LastChange {
+                    commit: *id,
+                    time: commit.time,
+                    approximate: false,
+                })
+            } else {
+                LineAnswer::Walk
+            };
             let mut delta = Vec::new();
             let (old, new) = (Some(parent_tree), Some(commit.tree));
-            diff_subtrees(&mut read, old, new, &mut Vec::new(), &mut delta)?;
-            for (path, now) in delta {
+            let root_list_changed =
+                diff_subtrees(&mut read, old, new, &mut Vec::new(), &mut delta)?;
+            if old != new {
+                delta.push(PathChange {
+                    path: Vec::new(),
+                    now: Some((commit.tree, MODE_TREE)),
+                    list_changed: root_list_changed,
+                });
+            }
+            for PathChange {
+                path,
+                now,
+                list_changed,
+            } in delta
+            {
+                // A directory whose list stayed the same is, for the walk, the same as in the
+                // first parent: it keeps whatever older commits of the line (or the anchor)
+                // said.
+                let answer = if list_changed {
+                    answer
+                } else {
+                    changed
+                        .get(&path)
+                        .map_or(LineAnswer::Unchanged, |older| older.answer)
+                };
                 changed.insert(path, LineChange { now, answer });
             }
             parent_tree = commit.tree;
@@ -793,7 +859,13 @@ impl FirstParentLine {
 }
 
 /// A path and its new id and mode, or None when the path is gone.
-pub(crate) type PathChange = (Vec<u8>, Option<(Oid, u32)>);
+pub(crate) struct PathChange {
+    pub path: Vec<u8>,
+    pub now: Option<(Oid, u32)>,
+    /// For a directory: its list of entries (names and kinds) changed too, or it is new.
+    /// Always true for files and for paths that are gone.
+    pub list_changed: bool,
+}
 
 /// The mode of a tree entry that is a directory.
 pub(crate) const MODE_TREE: u32 = 0o040000;
@@ -814,15 +886,17 @@ pub(crate) fn tree_delta(
     Ok(delta)
 }
 
+/// Adds to `delta` how tree `new` differs from tree `old` below `prefix`, and returns whether
+/// the two lists of names and kinds differ.
 fn diff_subtrees(
     read: &mut dyn FnMut(Oid) -> Result<Object, Error>,
     old: Option<Oid>,
     new: Option<Oid>,
     prefix: &mut Vec<u8>,
     delta: &mut Vec<PathChange>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     if old == new {
-        return Ok(());
+        return Ok(false);
     }
     let old_tree = old.map(&mut *read).transpose()?;
     let new_tree = new.map(&mut *read).transpose()?;
@@ -840,6 +914,8 @@ fn diff_subtrees(
             Ok(out)
         };
     let (old_entries, new_entries) = (entries(&old_tree, old)?, entries(&new_tree, new)?);
+    // A directory that appears or disappears changes its list by definition.
+    let mut list_changed = old.is_none() || new.is_none();
     let (mut i, mut j) = (0, 0);
     while i < old_entries.len() || j < new_entries.len() {
         let order = match (old_entries.get(i), new_entries.get(j)) {
@@ -850,10 +926,12 @@ fn diff_subtrees(
         let (gone, came) = match order {
             Ordering::Less => {
                 i += 1;
+                list_changed = true;
                 (Some(&old_entries[i - 1].0), None)
             }
             Ordering::Greater => {
                 j += 1;
+                list_changed = true;
                 (None, Some(&new_entries[j - 1].0))
             }
             Ordering::Equal => {
@@ -863,6 +941,7 @@ fn diff_subtrees(
                 if a.id == b.id && a.mode == b.mode {
                     continue;
                 }
+                list_changed |= EntryKind::of_mode(a.mode) != EntryKind::of_mode(b.mode);
                 (Some(a), Some(b))
             }
         };
@@ -873,20 +952,29 @@ fn diff_subtrees(
         }
         prefix.extend_from_slice(&name);
         let subtree = |e: Option<&RawEntryOwned>| e.filter(|e| e.is_tree()).map(|e| e.id);
+        let mut sub_list_changed = true;
         if subtree(gone).is_some() || subtree(came).is_some() {
-            diff_subtrees(read, subtree(gone), subtree(came), prefix, delta)?;
+            sub_list_changed = diff_subtrees(read, subtree(gone), subtree(came), prefix, delta)?;
         }
         // One entry for the name: what is there now, or that nothing is. A file and a
         // directory of the same name sort apart in a tree, so a name that changed kind is met
         // twice, once gone and once come: only the one that came counts.
         match came {
-            Some(now) => delta.push((prefix.clone(), Some((now.id, now.mode)))),
+            Some(now) => delta.push(PathChange {
+                path: prefix.clone(),
+                now: Some((now.id, now.mode)),
+                list_changed: !now.is_tree() || sub_list_changed,
+            }),
             None if new_entries.iter().any(|(e, _)| e.name == name) => {}
-            None => delta.push((prefix.clone(), None)),
+            None => delta.push(PathChange {
+                path: prefix.clone(),
+                now: None,
+                list_changed: true,
+            }),
         }
         prefix.truncate(length);
     }
-    Ok(())
+    Ok(list_changed)
 }
 
 /// A tree entry copied out of its object.

@@ -26,6 +26,7 @@
 
 mod cache;
 pub mod cli;
+mod directories;
 mod error;
 mod fingerprint;
 mod history;
@@ -51,7 +52,8 @@ pub use crate::history::{
 };
 pub use crate::progress::Progress;
 pub use crate::report::{
-    Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_path,
+    Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,
+    quote_path,
 };
 pub use crate::work_tree::WorkTree;
 
@@ -65,6 +67,9 @@ pub struct Options {
     pub history: HistoryMode,
     /// Leave the sub-second part of every mtime zero instead of a fingerprint of the blob.
     pub whole_seconds: bool,
+    /// Leave directories alone. By default every clean tracked directory in scope gets the
+    /// time of the last commit that changed its list of entries.
+    pub no_directories: bool,
     /// Decide everything, change nothing.
     pub dry_run: bool,
     /// Counters the sync updates as it goes, for a progress display.

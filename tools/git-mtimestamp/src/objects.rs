@@ -48,6 +48,38 @@ fn hex_oid(hex: &[u8]) -> Option<Oid> {
     Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
 }
 
+/// What a tree entry is, as far as its directory's list of entries is concerned: a file's
+/// mode bits (644, 755, or the legacy 664) are left out, as a chmod does not change a
+/// directory's mtime on disk either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum EntryKind {
+    Directory,
+    File,
+    Symlink,
+    Submodule,
+}
+
+impl EntryKind {
+    pub fn of_mode(mode: u32) -> EntryKind {
+        match mode & 0o170000 {
+            0o040000 => EntryKind::Directory,
+            0o120000 => EntryKind::Symlink,
+            0o160000 => EntryKind::Submodule,
+            _ => EntryKind::File,
+        }
+    }
+
+    /// The byte that stands for the kind in a directory's fingerprint.
+    pub fn letter(self) -> u8 {
+        match self {
+            EntryKind::Directory => b'd',
+            EntryKind::File => b'f',
+            EntryKind::Symlink => b'l',
+            EntryKind::Submodule => b'm',
+        }
+    }
+}
+
 /// One entry of a raw tree object, borrowed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawEntry<'a> {

@@ -33,10 +33,16 @@ pub enum SkipReason {
     BeyondSymlink,
     /// The path has a `filter` driver (such as Git LFS) and its content could not be checked.
     FilterDriver,
+    /// A directory holds an entry HEAD's tree lacks, which git does not ignore.
+    Untracked,
+    /// A directory holds entries HEAD's tree lacks, all of them ignored by git.
+    Ignored,
+    /// A directory lacks an entry of HEAD's tree.
+    Missing,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 11] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::Modified,
         SkipReason::Staged,
         SkipReason::Deleted,
@@ -48,6 +54,9 @@ impl SkipReason {
         SkipReason::Submodule,
         SkipReason::BeyondSymlink,
         SkipReason::FilterDriver,
+        SkipReason::Untracked,
+        SkipReason::Ignored,
+        SkipReason::Missing,
     ];
 
     /// The word used in summaries, verbose lines and JSON.
@@ -64,6 +73,9 @@ impl SkipReason {
             SkipReason::Submodule => "submodule",
             SkipReason::BeyondSymlink => "beyond-symlink",
             SkipReason::FilterDriver => "filter-driver",
+            SkipReason::Untracked => "untracked",
+            SkipReason::Ignored => "ignored",
+            SkipReason::Missing => "missing",
         }
     }
 }
@@ -149,6 +161,9 @@ impl Counts {
 pub struct Report {
     /// Every tracked path in scope, in index order.
     pub files: Vec<FileReport>,
+    /// Every tracked directory in scope (the root as the empty path), sorted by path; None
+    /// when directories were not synced.
+    pub directories: Option<Vec<FileReport>>,
     pub index: IndexUpdate,
     /// Paths whose last change lies beyond a shallow clone's boundary: they were given the
     /// boundary commit's time, which is later than the real one.
@@ -161,28 +176,37 @@ pub struct Report {
 }
 
 impl Report {
+    /// The files' outcomes, counted.
     pub fn counts(&self) -> Counts {
-        let mut counts = Counts::default();
-        for file in &self.files {
-            match &file.outcome {
-                Outcome::Updated { .. } => counts.updated += 1,
-                Outcome::AlreadyCorrect { .. } => counts.already_correct += 1,
-                Outcome::Skipped(reason) => *counts.skipped.entry(*reason).or_default() += 1,
-                Outcome::ChangedDuringSync => counts.changed_during_sync += 1,
-                Outcome::Failed { .. } => counts.failed += 1,
-            }
-        }
-        counts
+        count(&self.files)
     }
 
-    /// True when a file could not be stamped or changed under the sync.
+    /// The directories' outcomes, counted, when directories were synced.
+    pub fn directory_counts(&self) -> Option<Counts> {
+        self.directories.as_deref().map(count)
+    }
+
+    /// Files and directories.
+    fn all_paths(&self) -> impl Iterator<Item = (&FileReport, bool)> {
+        let files = self.files.iter().map(|file| (file, false));
+        let directories = self.directories.iter().flatten();
+        files.chain(directories.map(|directory| (directory, true)))
+    }
+
+    /// True when a file or directory could not be stamped or changed under the sync.
     pub fn has_problems(&self) -> bool {
-        self.files.iter().any(|f| {
+        self.all_paths().any(|(f, _)| {
             matches!(
                 f.outcome,
                 Outcome::Failed { .. } | Outcome::ChangedDuringSync
             )
         })
+    }
+
+    /// True when some file's or directory's time could not be set.
+    pub fn has_failures(&self) -> bool {
+        self.all_paths()
+            .any(|(f, _)| matches!(f.outcome, Outcome::Failed { .. }))
     }
 
     /// What the user should know and may want to act on, one message each: files that could
@@ -191,33 +215,58 @@ impl Report {
         let mut problems = Vec::new();
         // Failures with the same cause (a read-only file system, another owner) are one
         // message, not one per file.
-        let mut failures: Vec<(&str, Vec<&[u8]>)> = Vec::new();
-        for file in &self.files {
+        // Paths that failed for one message: how many files and directories, and the first
+        // few names.
+        let mut failures: Vec<(&str, [usize; 2], Vec<String>)> = Vec::new();
+        for (file, directory) in self.all_paths() {
+            let shown = || {
+                if directory {
+                    quote_directory(&file.path)
+                } else {
+                    quote_path(&file.path)
+                }
+            };
             match &file.outcome {
                 Outcome::Failed { message } => {
-                    match failures.iter_mut().find(|(known, _)| known == message) {
-                        Some((_, paths)) => paths.push(&file.path),
-                        None => failures.push((message, vec![&file.path])),
+                    let at = match failures.iter().position(|(known, _, _)| known == message) {
+                        Some(at) => at,
+                        None => {
+                            failures.push((message, [0, 0], Vec::new()));
+                            failures.len() - 1
+                        }
+                    };
+                    let (_, counts, named) = &mut failures[at];
+                    counts[usize::from(directory)] += 1;
+                    const NAMED: usize = 3;
+                    if named.len() < NAMED {
+                        named.push(shown());
                     }
                 }
                 Outcome::ChangedDuringSync => problems.push(format!(
                     "{} changed while it was being stamped; its mtime is now the current time",
-                    quote_path(&file.path)
+                    shown()
                 )),
                 _ => {}
             }
         }
-        for (message, paths) in failures {
-            const NAMED: usize = 3;
-            let named: Vec<String> = paths.iter().take(NAMED).map(|p| quote_path(p)).collect();
-            problems.push(if paths.len() <= NAMED {
-                format!("cannot set the time of {}: {message}", named.join(", "))
+        for (message, [files, directories], named) in failures {
+            let named = named.join(", ");
+            let count = |n: usize, one: &str, many: &str| {
+                format!("{n} {}", if n == 1 { one } else { many })
+            };
+            let what = match (files, directories) {
+                (_, 0) => count(files, "file", "files"),
+                (0, _) => count(directories, "directory", "directories"),
+                _ => format!(
+                    "{} and {}",
+                    count(files, "file", "files"),
+                    count(directories, "directory", "directories")
+                ),
+            };
+            problems.push(if files + directories <= 3 {
+                format!("cannot set the time of {named}: {message}")
             } else {
-                format!(
-                    "cannot set the time of {} files ({}, ...): {message}",
-                    paths.len(),
-                    named.join(", ")
-                )
+                format!("cannot set the time of {what} ({named}, ...): {message}")
             });
         }
         if let Some(reason) = &self.answers_not_saved {
@@ -249,39 +298,73 @@ impl Report {
     }
 
     /// One line for people, e.g.
-    /// `updated 12, already correct 340, skipped 2 (modified 1, staged 1)`.
+    /// `updated 12, already correct 340, skipped 2 (modified 1, staged 1)`, followed by
+    /// `; directories: updated 3, ...` when directories were synced.
     pub fn summary_line(&self) -> String {
-        let counts = self.counts();
         let verb = if self.dry_run {
             "would update"
         } else {
             "updated"
         };
-        let mut line = format!(
-            "{verb} {}, already correct {}, skipped {}",
-            counts.updated,
-            counts.already_correct,
-            counts.skipped_total()
-        );
-        if !counts.skipped.is_empty() {
-            let reasons: Vec<String> = counts
-                .skipped
-                .iter()
-                .map(|(reason, n)| format!("{reason} {n}"))
-                .collect();
-            line.push_str(&format!(" ({})", reasons.join(", ")));
-        }
-        if counts.changed_during_sync > 0 {
-            line.push_str(&format!(
-                ", changed during sync {}",
-                counts.changed_during_sync
-            ));
-        }
-        if counts.failed > 0 {
-            line.push_str(&format!(", failed {}", counts.failed));
+        let mut line = counts_text(verb, &self.counts());
+        if let Some(directories) = self.directory_counts() {
+            line.push_str("; directories: ");
+            line.push_str(&counts_text(verb, &directories));
         }
         line
     }
+}
+
+fn count(reports: &[FileReport]) -> Counts {
+    let mut counts = Counts::default();
+    for file in reports {
+        match &file.outcome {
+            Outcome::Updated { .. } => counts.updated += 1,
+            Outcome::AlreadyCorrect { .. } => counts.already_correct += 1,
+            Outcome::Skipped(reason) => *counts.skipped.entry(*reason).or_default() += 1,
+            Outcome::ChangedDuringSync => counts.changed_during_sync += 1,
+            Outcome::Failed { .. } => counts.failed += 1,
+        }
+    }
+    counts
+}
+
+fn counts_text(verb: &str, counts: &Counts) -> String {
+    let mut line = format!(
+        "{verb} {}, already correct {}, skipped {}",
+        counts.updated,
+        counts.already_correct,
+        counts.skipped_total()
+    );
+    if !counts.skipped.is_empty() {
+        let reasons: Vec<String> = counts
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        line.push_str(&format!(" ({})", reasons.join(", ")));
+    }
+    if counts.changed_during_sync > 0 {
+        line.push_str(&format!(
+            ", changed during sync {}",
+            counts.changed_during_sync
+        ));
+    }
+    if counts.failed > 0 {
+        line.push_str(&format!(", failed {}", counts.failed));
+    }
+    line
+}
+
+/// A directory as the verbose output shows it: quoted as git quotes paths, with a slash at
+/// the end; the root is `./`.
+pub fn quote_directory(path: &[u8]) -> String {
+    if path.is_empty() {
+        return "./".to_owned();
+    }
+    let mut with_slash = path.to_vec();
+    with_slash.push(b'/');
+    quote_path(&with_slash)
 }
 
 /// Quotes a path the way git does in its output: as is when it is printable UTF-8 without
@@ -353,6 +436,7 @@ mod tests {
                     outcome: Outcome::Skipped(SkipReason::Staged),
                 },
             ],
+            directories: None,
             index: IndexUpdate::Refreshed { entries: 1 },
             approximate: 0,
             dry_run: false,

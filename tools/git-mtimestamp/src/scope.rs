@@ -11,12 +11,17 @@ use crate::error::Error;
 /// Git pathspecs relative to the work-tree root, or everything.
 pub(crate) struct Scope {
     pathspec: Option<Pathspec>,
+    /// With pathspecs: whether one of them selects the whole tree (`*`, `.`, or empty).
+    whole_tree: Option<bool>,
 }
 
 impl Scope {
     pub fn new(specs: &[OsString]) -> Result<Scope, Error> {
         if specs.is_empty() {
-            return Ok(Scope { pathspec: None });
+            return Ok(Scope {
+                pathspec: None,
+                whole_tree: None,
+            });
         }
         for spec in specs {
             if spec.as_bytes().contains(&0) {
@@ -34,9 +39,26 @@ impl Scope {
                 .join(" "),
             message: e.message().to_owned(),
         })?;
+        let whole_tree = specs
+            .iter()
+            .any(|spec| matches!(spec.as_bytes(), b"" | b"*" | b"." | b"./"));
         Ok(Scope {
             pathspec: Some(pathspec),
+            whole_tree: Some(whole_tree),
         })
+    }
+
+    /// True when the tracked directory `path` (the root when empty) is covered: the root only
+    /// without pathspecs or with one that selects the whole tree, any other directory as a
+    /// file of that path would be.
+    pub fn contains_directory(&self, path: &[u8]) -> bool {
+        if !path.is_empty() {
+            return self.contains(path);
+        }
+        match &self.whole_tree {
+            None => true,
+            Some(whole) => *whole,
+        }
     }
 
     pub fn contains(&self, path: &[u8]) -> bool {

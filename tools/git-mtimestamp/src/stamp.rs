@@ -57,6 +57,12 @@ impl FileStat {
         }
     }
 
+    /// `fstat` of an open file or directory.
+    pub fn of_fd(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+        let st = rustix::fs::fstat(fd)?;
+        Ok(FileStat::from_raw(&st))
+    }
+
     /// `lstat` of `relative` below the open directory `dir`.
     pub fn at(dir: impl rustix::fd::AsFd, relative: &[u8]) -> io::Result<FileStat> {
         let st = rustix::fs::statat(
@@ -64,7 +70,13 @@ impl FileStat {
             std::ffi::OsStr::from_bytes(relative),
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )?;
-        Ok(FileStat {
+        Ok(FileStat::from_raw(&st))
+    }
+
+    // The fields' types differ between platforms' `stat`, so the casts stay.
+    #[allow(clippy::unnecessary_cast)]
+    fn from_raw(st: &rustix::fs::Stat) -> FileStat {
+        FileStat {
             mtime: Timestamp {
                 seconds: st.st_mtime as i64,
                 nanos: st.st_mtime_nsec as u32,
@@ -83,7 +95,7 @@ impl FileStat {
             mode: st.st_mode as u32,
             uid: st.st_uid as u32,
             gid: st.st_gid as u32,
-        })
+        }
     }
 
     pub fn is_symlink(&self) -> bool {

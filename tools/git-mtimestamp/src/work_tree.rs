@@ -3,12 +3,14 @@
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
-use crate::cache::{Anchor, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
+use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
+use crate::directories::{directory_jobs, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
@@ -200,11 +202,37 @@ impl WorkTree {
                 &index_snapshot,
                 &trace,
             );
+            // Directories after their files: nothing that happens to a file changes the
+            // stat data of its directory, but a directory is judged on what is there now.
+            let directories = (!options.no_directories).then(|| {
+                let answer = |entry: &AnchorEntry| match entry.change {
+                    Some((commit, time)) => Some(LastChange {
+                        commit,
+                        time,
+                        approximate: false,
+                    }),
+                    None => changes.get(entry.walk_slot as usize).copied(),
+                };
+                let jobs = directory_jobs(&anchor.entries, &scope, options.whole_seconds, answer);
+                let is_ignored = |path: &[u8], directory: bool| {
+                    let mut path = path.to_vec();
+                    if directory {
+                        path.push(b'/');
+                    }
+                    // When git's rules cannot be read, call the entry untracked: the
+                    // directory is left alone either way.
+                    repo.is_path_ignored(Path::new(std::ffi::OsStr::from_bytes(&path)))
+                        .unwrap_or(false)
+                };
+                stamp_directories(root, jobs, options.dry_run, &is_ignored)
+            });
+            trace.phase("directories");
             let answers_not_saved =
                 stored.and_then(|store| store.join().expect("storing answers does not panic"));
             drop(signals);
             Ok(Report {
                 files,
+                directories,
                 index: index_update,
                 approximate,
                 dry_run: options.dry_run,
@@ -301,6 +329,7 @@ impl WorkTree {
         }
         Ok(Report {
             files,
+            directories: None,
             index: IndexUpdate::Unchanged,
             approximate: 0,
             dry_run: options.dry_run,
@@ -538,8 +567,8 @@ fn find_answers(
         (None, _, _) => unreachable!("the repository is opened when no anchor is stored"),
     };
     trace.phase("head tree (second thread)");
-    let count = number_paths_to_walk(&mut anchor, &scope);
-    if count == 0 {
+    let keys = number_paths_to_walk(&mut anchor, &scope, !options.no_directories);
+    if keys.is_empty() {
         return Ok((anchor, Vec::new(), fresh));
     }
     let opened_now;
@@ -550,7 +579,10 @@ fn find_answers(
             (&opened_now, ObjectReader::new(&opened_now)?)
         }
     };
-    let unresolved = paths_to_walk(&anchor, count);
+    let unresolved: Vec<&[u8]> = keys
+        .iter()
+        .map(|key| walk_key(&anchor.entries, key))
+        .collect();
     // Other anchors end the walk early; each is read only if the walk reaches its commit.
     let lookups: Vec<_> = others
         .iter()
@@ -731,32 +763,53 @@ impl<'c> LazyAnchor<'c> {
 }
 
 /// Numbers the paths whose last change the history walk must find (in scope, not answered by
-/// the anchor, not submodules or directories) in sorted order, the order the walk takes them in, and returns
-/// how many there are.
-fn number_paths_to_walk(anchor: &mut Anchor, scope: &Scope) -> usize {
-    let mut count = 0;
-    for (path, entry) in anchor.entries.iter_mut() {
+/// the anchor, not submodules; directories only when they are synced) in the order of their
+/// keys for the walk, and returns them in that order: each entry's place in the anchor, with
+/// its key when it is a directory. A directory's key is its path and a slash, the root's the
+/// empty path (see [`crate::history`]); a file's key is its path.
+fn number_paths_to_walk(
+    anchor: &mut Anchor,
+    scope: &Scope,
+    directories: bool,
+) -> Vec<(usize, Option<Vec<u8>>)> {
+    let mut keys: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
+    for (at, (path, entry)) in anchor.entries.iter_mut().enumerate() {
         entry.walk_slot = NOT_WALKED;
-        let file = entry.mode != MODE_GITLINK && entry.mode != MODE_TREE;
-        if entry.change.is_none() && file && scope.contains(path) {
-            entry.walk_slot = count;
-            count += 1;
+        if entry.change.is_some() || entry.mode == MODE_GITLINK {
+            continue;
+        }
+        if entry.mode != MODE_TREE {
+            if scope.contains(path) {
+                keys.push((at, None));
+            }
+        } else if directories && scope.contains_directory(path) {
+            let mut key = path.clone();
+            if !key.is_empty() {
+                key.push(b'/');
+            }
+            keys.push((at, Some(key)));
         }
     }
-    count as usize
+    let entries = &anchor.entries;
+    // The anchor's order differs only where a directory's key moves past names that sort
+    // between its path and its path and a slash ("a" < "a.c" < "a/"): nearly sorted, which
+    // the standard library's sort handles in about one pass.
+    keys.sort_by(|a, b| walk_key(entries, a).cmp(walk_key(entries, b)));
+    for (slot, (at, _)) in keys.iter().enumerate() {
+        anchor.entries[*at].1.walk_slot = slot as u32;
+    }
+    keys
 }
 
-/// The paths numbered by [`number_paths_to_walk`], in their order.
-fn paths_to_walk(anchor: &Anchor, count: usize) -> Vec<&[u8]> {
-    let mut paths = Vec::with_capacity(count);
-    paths.extend(
-        anchor
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.walk_slot != NOT_WALKED)
-            .map(|(path, _)| path.as_slice()),
-    );
-    paths
+/// The key of an entry numbered by [`number_paths_to_walk`].
+fn walk_key<'a>(
+    entries: &'a [(Vec<u8>, AnchorEntry)],
+    key: &'a (usize, Option<Vec<u8>>),
+) -> &'a [u8] {
+    match &key.1 {
+        Some(directory) => directory,
+        None => &entries[key.0].0,
+    }
 }
 
 /// A second handle on a repository, for another thread.
@@ -1071,7 +1124,7 @@ fn stamp_file(
 }
 
 /// Why a file's time could not be set, with what the user can do about the usual causes.
-fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String {
+pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String {
     match error.raw_os_error() {
         Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => format!(
             "{error}: the file belongs to user {}, and only its owner or root may set its time",

@@ -29,6 +29,17 @@ fn stamped(repo: &Repo, verb: &str, path: &str) -> String {
     format!("{verb} {seconds}.{nanos:09} {path}\n")
 }
 
+/// The verbose line for a stamped directory of [`clone_with_changes`], whose lists of entries
+/// all date from its first commit: `VERB SECONDS.NANOS DIR/`, the root as `./`. The
+/// fingerprint is read off the disk here; the directory oracle tests check its value.
+fn stamped_directory(repo: &Repo, verb: &str, dir: &str) -> String {
+    let (seconds, nanos) = mtime_of(&repo.path(dir)).expect("the directory exists");
+    assert_eq!(seconds, EPOCH, "{dir}");
+    let shown = if dir.is_empty() { "./" } else { dir };
+    let slash = if dir.is_empty() { "" } else { "/" };
+    format!("{verb} {seconds}.{nanos:09} {shown}{slash}\n")
+}
+
 /// A tree's files and mtimes, to show that nothing changed.
 fn mtimes(repo: &Repo, paths: &[&str]) -> Vec<Option<(i64, u32)>> {
     paths.iter().map(|p| mtime_of(&repo.path(p))).collect()
@@ -40,7 +51,21 @@ fn the_summary_counts_updates_and_skips() {
     repo.tool()
         .run()
         .success()
+        .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1); directories: updated 2, already correct 0, skipped 0\n");
+}
+
+#[test]
+fn directories_can_be_left_alone() {
+    let repo = clone_with_changes();
+    let before = mtime_of(&repo.path("dir"));
+    repo.tool()
+        .arg("--no-directories")
+        .run()
+        .success()
         .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+    assert_eq!(mtime_of(&repo.path("dir")), before);
+    let json = repo.sync(["--json", "--no-directories"]).json();
+    assert!(json.get("directories").is_none(), "{json}");
 }
 
 #[test]
@@ -51,7 +76,7 @@ fn a_second_run_finds_everything_correct_and_changes_nothing() {
     repo.tool()
         .run()
         .success()
-        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1)\n");
+        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1); directories: updated 0, already correct 2, skipped 0\n");
     assert_eq!(repo.snapshot(["a", "dir/b", "modified", "staged"]), before);
 }
 
@@ -67,18 +92,17 @@ fn quiet_prints_nothing() {
 #[test]
 fn verbose_prints_one_line_per_path_then_the_summary() {
     let repo = clone_with_changes();
+    let run = repo.tool().arg("-v").run();
     let expected = [
         stamped(&repo, "updated", "a"),
         stamped(&repo, "updated", "dir/b"),
         "skipped modified modified\n".to_owned(),
         "skipped staged staged\n".to_owned(),
-        "updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n".to_owned(),
+        stamped_directory(&repo, "updated", ""),
+        stamped_directory(&repo, "updated", "dir"),
+        "updated 2, already correct 0, skipped 2 (modified 1, staged 1); directories: updated 2, already correct 0, skipped 0\n".to_owned(),
     ];
-    repo.tool()
-        .arg("-v")
-        .run()
-        .success()
-        .stdout_is(&expected.concat());
+    run.success().stdout_is(&expected.concat());
 
     let again = [
         stamped(&repo, "correct", "a"),
@@ -108,10 +132,18 @@ fn json_summary() {
             "dry_run": false,
             "no_commit_yet": false,
             "index": {"state": "refreshed", "entries": 2},
+            "directories": {
+                "updated": 2,
+                "already_correct": 0,
+                "skipped": {},
+                "changed_during_sync": 0,
+                "failed": 0,
+            },
         })
     );
     let again = repo.sync(["--json"]).json();
     assert_eq!(again["already_correct"], 2);
+    assert_eq!(again["directories"]["already_correct"], 2);
     assert_eq!(again["index"], json!({"state": "unchanged"}));
 }
 
@@ -132,10 +164,25 @@ fn json_verbose_lists_every_path() {
             {"path": "staged", "outcome": "skipped", "reason": "staged"},
         ])
     );
+    let directory_time = |dir: &str| {
+        let (seconds, nanos) = mtime_of(&repo.path(dir)).unwrap();
+        format!("{seconds}.{nanos:09}")
+    };
+    assert_eq!(
+        json["directories"]["paths"],
+        json!([
+            {"path": ".", "outcome": "updated", "mtime": directory_time("")},
+            {"path": "dir", "outcome": "updated", "mtime": directory_time("dir")},
+        ])
+    );
     let again = repo.sync(["--json", "-v"]).json();
     assert_eq!(
         again["files"][0],
         json!({"path": "a", "outcome": "correct", "mtime": time("a")})
+    );
+    assert_eq!(
+        again["directories"]["paths"][1],
+        json!({"path": "dir", "outcome": "correct", "mtime": directory_time("dir")})
     );
 }
 
@@ -149,7 +196,7 @@ fn a_dry_run_reports_and_changes_nothing() {
         .arg("--dry-run")
         .run()
         .success()
-        .stdout_is("would update 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+        .stdout_is("would update 2, already correct 0, skipped 2 (modified 1, staged 1); directories: would update 2, already correct 0, skipped 0\n");
     let json = repo.sync(["-n", "--json"]).json();
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["updated"], 2);
@@ -274,12 +321,12 @@ fn git_dir_and_git_work_tree_from_the_environment() {
         .env("GIT_WORK_TREE", repo.root())
         .run()
         .success()
-        .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1)\n");
+        .stdout_is("updated 2, already correct 0, skipped 2 (modified 1, staged 1); directories: updated 2, already correct 0, skipped 0\n");
     repo.tool()
         .env("GIT_DIR", repo.root().join(".git"))
         .run()
         .success()
-        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1)\n");
+        .stdout_is("updated 0, already correct 2, skipped 2 (modified 1, staged 1); directories: updated 0, already correct 2, skipped 0\n");
 }
 
 /// 150 nested directories, 3,754 bytes of path: deeper than most tools expect, and within
@@ -443,7 +490,7 @@ fn a_file_whose_time_cannot_be_set_is_reported_and_the_run_goes_on() {
         return;
     };
     let run = repo.tool().arg("-v").run();
-    run.code(1).stdout_has(", failed 1\n");
+    run.code(1).stdout_has(", failed 1; directories:");
     let stdout = run.stdout();
     assert!(
         stdout.lines().any(|l| l.starts_with("failed a: ")),

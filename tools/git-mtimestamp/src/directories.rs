@@ -1,0 +1,402 @@
+//! Directory times: each clean tracked directory gets the time of the last commit that changed
+//! its list of entries.
+//!
+//! Go's test cache keys a directory a test read by its own stat data (size, mode, mtime) and
+//! that of every entry in it; BuildKit's upload of host directories compares directories'
+//! stat data too. A checkout gives every directory the current time, so without this step a
+//! fresh clone misses every cached test that globs or lists `testdata/`.
+//!
+//! A directory's mtime on disk changes when an entry is added, removed or renamed in it, not
+//! when a file in it is written or chmod'ed. Its "content" for history is therefore its list
+//! of names and kinds (file, symlink, directory, submodule), and its time the last commit that
+//! changed that list, found in the same walk as the files' times (see [`crate::history`]).
+//! The nanoseconds hold a fingerprint of the list, so two different lists of one directory
+//! never share an mtime.
+//!
+//! Only a clean directory is stamped: one that holds exactly its tree's entries, of the same
+//! kinds, reached from the work-tree root without following a symlink, and not holding
+//! another repository. Anything else (an untracked or ignored file, a deleted one, a file
+//! turned into a directory) would mean that the commit time stands for a list the directory
+//! does not have. Each stamped directory is listed again after its stamp: one whose entries
+//! changed meanwhile gets the current time, as a file that changed under the sync does.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+
+use crate::cache::AnchorEntry;
+use crate::fingerprint::list_fingerprint_nanos;
+use crate::history::{LastChange, MODE_TREE};
+use crate::objects::EntryKind;
+use crate::path_map::PathMap;
+use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
+use crate::scope::Scope;
+use crate::stamp::FileStat;
+
+/// A tracked directory in scope, with the list its tree holds and the time it should get.
+pub(crate) struct DirectoryJob {
+    /// Relative to the work-tree root; the root itself is empty.
+    pub path: Vec<u8>,
+    /// The tree's entries, sorted bytewise by name.
+    entries: Vec<(Vec<u8>, EntryKind)>,
+    pub target: Timestamp,
+}
+
+/// The tracked directories (the root included) that `scope` covers, each with its target
+/// time: the last change of its list (`answer`), and a fingerprint of the list as nanoseconds
+/// unless `whole_seconds`.
+pub(crate) fn directory_jobs(
+    entries: &[(Vec<u8>, AnchorEntry)],
+    scope: &Scope,
+    whole_seconds: bool,
+    answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
+) -> Vec<DirectoryJob> {
+    let mut lists: PathMap<Vec<(Vec<u8>, EntryKind)>> = PathMap::default();
+    for (path, entry) in entries {
+        if path.is_empty() {
+            continue;
+        }
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(slash) => (&path[..slash], &path[slash + 1..]),
+            None => (&path[..0], path.as_slice()),
+        };
+        if !scope.contains_directory(parent) {
+            continue;
+        }
+        lists
+            .entry(parent.to_vec())
+            .or_default()
+            .push((name.to_vec(), EntryKind::of_mode(entry.mode)));
+    }
+    let mut jobs = Vec::new();
+    for (path, entry) in entries {
+        if entry.mode != MODE_TREE || !scope.contains_directory(path) {
+            continue;
+        }
+        let Some(change) = answer(entry) else {
+            continue;
+        };
+        let mut list = lists.remove(path.as_slice()).unwrap_or_default();
+        list.sort_unstable();
+        let nanos = if whole_seconds {
+            0
+        } else {
+            list_fingerprint_nanos(list.iter().map(|(name, kind)| (name.as_slice(), *kind)))
+        };
+        jobs.push(DirectoryJob {
+            path: path.clone(),
+            entries: list,
+            target: Timestamp {
+                seconds: change.time,
+                nanos,
+            },
+        });
+    }
+    jobs
+}
+
+/// Stamps every clean directory of `jobs` below `root` (deepest first, so that every
+/// directory is done before its parent) and reports each. `is_ignored` tells whether an
+/// entry that the tree lacks is ignored by git (the second argument: it is a directory).
+pub(crate) fn stamp_directories(
+    root: &Path,
+    mut jobs: Vec<DirectoryJob>,
+    dry_run: bool,
+    is_ignored: &dyn Fn(&[u8], bool) -> bool,
+) -> Vec<FileReport> {
+    let root_fd = match rustix::fs::open(root, directory_flags(), Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let message = format!("cannot open the work tree {}: {e}", root.display());
+            return jobs
+                .into_iter()
+                .map(|job| FileReport {
+                    path: job.path,
+                    outcome: Outcome::Failed {
+                        message: message.clone(),
+                    },
+                })
+                .collect();
+        }
+    };
+    let depth = |path: &[u8]| -> usize {
+        if path.is_empty() {
+            0
+        } else {
+            1 + path.iter().filter(|&&b| b == b'/').count()
+        }
+    };
+    jobs.sort_by(|a, b| {
+        depth(&b.path)
+            .cmp(&depth(&a.path))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let mut opener = DirectoryOpener::new(root_fd.as_fd());
+    let mut reports: Vec<FileReport> = jobs
+        .into_iter()
+        .map(|job| {
+            let outcome = match opener.open(&job.path) {
+                Ok(fd) => stamp_directory(fd.as_fd(), &job, dry_run, is_ignored),
+                Err(Refusal::Skip(reason)) => Outcome::Skipped(reason),
+                Err(Refusal::Failed(e)) => Outcome::Failed {
+                    message: e.to_string(),
+                },
+            };
+            FileReport {
+                path: job.path,
+                outcome,
+            }
+        })
+        .collect();
+    // Reported in the order of paths, as files are.
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    reports
+}
+
+fn stamp_directory(
+    fd: BorrowedFd<'_>,
+    job: &DirectoryJob,
+    dry_run: bool,
+    is_ignored: &dyn Fn(&[u8], bool) -> bool,
+) -> Outcome {
+    let before = match FileStat::of_fd(fd) {
+        Ok(stat) => stat,
+        Err(e) => {
+            return Outcome::Failed {
+                message: e.to_string(),
+            };
+        }
+    };
+    // An entry added or removed since the directory was given this time would have changed
+    // its mtime: the time itself proves the list, and the directory need not be read.
+    if before.mtime == job.target {
+        return Outcome::AlreadyCorrect { time: job.target };
+    }
+    match compare_list(fd, job, is_ignored) {
+        Ok(None) => {}
+        Ok(Some(reason)) => return Outcome::Skipped(reason),
+        Err(e) => {
+            return Outcome::Failed {
+                message: format!("cannot list the directory: {e}"),
+            };
+        }
+    }
+    if dry_run {
+        return Outcome::Updated { time: job.target };
+    }
+    let spec = |t: Timestamp| Timespec {
+        tv_sec: t.seconds,
+        tv_nsec: t.nanos.into(),
+    };
+    let times = Timestamps {
+        last_access: spec(before.atime),
+        last_modification: spec(job.target),
+    };
+    if let Err(e) = rustix::fs::futimens(fd, &times) {
+        return Outcome::Failed {
+            message: crate::work_tree::cannot_set_time(&e.into(), &before),
+        };
+    }
+    // Read the directory back: an entry added or removed between the listing above and the
+    // stamp must not leave the commit time on a list the commit does not have.
+    let stamped = FileStat::of_fd(fd);
+    let listed_again = compare_list(fd, job, is_ignored);
+    let after = FileStat::of_fd(fd);
+    match (stamped, listed_again, after) {
+        (Ok(stamped), Ok(None), Ok(after)) if stamped.mtime == after.mtime => {
+            Outcome::Updated { time: job.target }
+        }
+        _ => {
+            let now = Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            };
+            let _ = rustix::fs::futimens(
+                fd,
+                &Timestamps {
+                    last_access: now,
+                    last_modification: now,
+                },
+            );
+            Outcome::ChangedDuringSync
+        }
+    }
+}
+
+/// None when the open directory `fd` holds exactly the job's entries, of the same kinds;
+/// otherwise why it is not clean. At the root, `.git` is set aside.
+fn compare_list(
+    fd: BorrowedFd<'_>,
+    job: &DirectoryJob,
+    is_ignored: &dyn Fn(&[u8], bool) -> bool,
+) -> io::Result<Option<SkipReason>> {
+    let mut on_disk: Vec<(Vec<u8>, Option<EntryKind>)> = Vec::with_capacity(job.entries.len());
+    let mut dir = rustix::fs::Dir::read_from(fd)?;
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if name == b".git" {
+            if job.path.is_empty() {
+                continue;
+            }
+            // Another repository's work tree: its files are not this one's to judge.
+            return Ok(Some(SkipReason::Submodule));
+        }
+        let file_type = match entry.file_type() {
+            FileType::Unknown => {
+                let stat =
+                    rustix::fs::statat(fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+                FileType::from_raw_mode(stat.st_mode)
+            }
+            known => known,
+        };
+        let kind = match file_type {
+            FileType::RegularFile => Some(EntryKind::File),
+            FileType::Symlink => Some(EntryKind::Symlink),
+            FileType::Directory => Some(EntryKind::Directory),
+            // A fifo, a socket, a device: nothing git tracks.
+            _ => None,
+        };
+        on_disk.push((name.to_vec(), kind));
+    }
+    on_disk.sort_unstable();
+    let (mut missing, mut extra_untracked, mut extra_ignored) = (false, false, false);
+    let (mut i, mut j) = (0, 0);
+    while i < job.entries.len() || j < on_disk.len() {
+        let order = match (job.entries.get(i), on_disk.get(j)) {
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                let tracked = job.entries[i].1;
+                // A submodule is a directory on disk, checked out or not.
+                let expected = match tracked {
+                    EntryKind::Submodule => EntryKind::Directory,
+                    kind => kind,
+                };
+                if on_disk[j].1 != Some(expected) {
+                    return Ok(Some(SkipReason::TypeChanged));
+                }
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                missing = true;
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let (name, kind) = &on_disk[j];
+                if !extra_untracked {
+                    let mut path = job.path.clone();
+                    if !path.is_empty() {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(name);
+                    if is_ignored(&path, *kind == Some(EntryKind::Directory)) {
+                        extra_ignored = true;
+                    } else {
+                        extra_untracked = true;
+                    }
+                }
+                j += 1;
+            }
+        }
+    }
+    Ok(if missing {
+        Some(SkipReason::Missing)
+    } else if extra_untracked {
+        Some(SkipReason::Untracked)
+    } else if extra_ignored {
+        Some(SkipReason::Ignored)
+    } else {
+        None
+    })
+}
+
+/// Why a directory could not be opened.
+enum Refusal {
+    Skip(SkipReason),
+    Failed(io::Error),
+}
+
+/// Opens tracked directories for reading without following a symlink at any level, keeping
+/// the chain of the last one's parents open: directories come grouped by depth and sorted, so
+/// siblings share their parents' handles.
+struct DirectoryOpener<'r> {
+    root: BorrowedFd<'r>,
+    open: Vec<(Vec<u8>, OwnedFd)>,
+}
+
+impl<'r> DirectoryOpener<'r> {
+    fn new(root: BorrowedFd<'r>) -> Self {
+        DirectoryOpener {
+            root,
+            open: Vec::new(),
+        }
+    }
+
+    /// A handle on `path` (the root when empty). A leading directory that is a symlink makes
+    /// the path [`SkipReason::BeyondSymlink`]; the directory itself being a symlink or a file,
+    /// [`SkipReason::TypeChanged`]; a missing one, [`SkipReason::Deleted`].
+    fn open(&mut self, path: &[u8]) -> Result<OwnedFd, Refusal> {
+        if path.is_empty() {
+            return rustix::fs::openat(
+                self.root,
+                OsStr::new("."),
+                directory_flags(),
+                Mode::empty(),
+            )
+            .map_err(|e| Refusal::Failed(e.into()));
+        }
+        let components: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+        let parents = &components[..components.len() - 1];
+        // Keep the open directories that lead to this one.
+        let mut kept = 0;
+        while kept < self.open.len()
+            && kept < parents.len()
+            && self.open[kept].0 == parents[..=kept].join(&b'/')
+        {
+            kept += 1;
+        }
+        self.open.truncate(kept);
+        for (at, component) in components.iter().enumerate().skip(kept) {
+            let last = at + 1 == components.len();
+            let parent = self.open.last().map_or(self.root, |(_, fd)| fd.as_fd());
+            let name = OsStr::from_bytes(component);
+            let fd = match rustix::fs::openat(parent, name, directory_flags(), Mode::empty()) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let reason = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) if FileType::from_raw_mode(st.st_mode).is_symlink() && !last => {
+                            SkipReason::BeyondSymlink
+                        }
+                        Ok(st) if FileType::from_raw_mode(st.st_mode).is_dir() => {
+                            return Err(Refusal::Failed(e.into()));
+                        }
+                        Ok(_) if last => SkipReason::TypeChanged,
+                        _ => SkipReason::Deleted,
+                    };
+                    return Err(Refusal::Skip(reason));
+                }
+            };
+            if last {
+                return Ok(fd);
+            }
+            self.open.push((components[..=at].join(&b'/'), fd));
+        }
+        unreachable!("a non-empty path has a last component")
+    }
+}
+
+fn directory_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
