@@ -20,7 +20,9 @@
 //! does not have. Each stamped directory is listed again after its stamp: one whose entries
 //! changed meanwhile gets the current time, as a file that changed under the sync does.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -32,30 +34,33 @@ use crate::cache::AnchorEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::history::{LastChange, MODE_TREE};
 use crate::objects::EntryKind;
-use crate::path_map::PathMap;
+use crate::path_map::{PathHasher, PathMap};
 use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::FileStat;
 
+/// A directory's entries: names and kinds.
+type List<'a> = Vec<(&'a [u8], EntryKind)>;
+
 /// A tracked directory in scope, with the list its tree holds and the time it should get.
-pub(crate) struct DirectoryJob {
+pub(crate) struct DirectoryJob<'a> {
     /// Relative to the work-tree root; the root itself is empty.
-    pub path: Vec<u8>,
+    pub path: &'a [u8],
     /// The tree's entries, sorted bytewise by name.
-    entries: Vec<(Vec<u8>, EntryKind)>,
+    entries: List<'a>,
     pub target: Timestamp,
 }
 
 /// The tracked directories (the root included) that `scope` covers, each with its target
 /// time: the last change of its list (`answer`), and a fingerprint of the list as nanoseconds
 /// unless `whole_seconds`.
-pub(crate) fn directory_jobs(
-    entries: &[(Vec<u8>, AnchorEntry)],
+pub(crate) fn directory_jobs<'a>(
+    entries: &'a [(Vec<u8>, AnchorEntry)],
     scope: &Scope,
     whole_seconds: bool,
     answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
-) -> Vec<DirectoryJob> {
-    let mut lists: PathMap<Vec<(Vec<u8>, EntryKind)>> = PathMap::default();
+) -> Vec<DirectoryJob<'a>> {
+    let mut lists: HashMap<&[u8], List<'a>, BuildHasherDefault<PathHasher>> = HashMap::default();
     for (path, entry) in entries {
         if path.is_empty() {
             continue;
@@ -68,9 +73,9 @@ pub(crate) fn directory_jobs(
             continue;
         }
         lists
-            .entry(parent.to_vec())
+            .entry(parent)
             .or_default()
-            .push((name.to_vec(), EntryKind::of_mode(entry.mode)));
+            .push((name, EntryKind::of_mode(entry.mode)));
     }
     let mut jobs = Vec::new();
     for (path, entry) in entries {
@@ -85,10 +90,10 @@ pub(crate) fn directory_jobs(
         let nanos = if whole_seconds {
             0
         } else {
-            list_fingerprint_nanos(list.iter().map(|(name, kind)| (name.as_slice(), *kind)))
+            list_fingerprint_nanos(list.iter().copied())
         };
         jobs.push(DirectoryJob {
-            path: path.clone(),
+            path,
             entries: list,
             target: Timestamp {
                 seconds: change.time,
@@ -100,13 +105,16 @@ pub(crate) fn directory_jobs(
 }
 
 /// Stamps every clean directory of `jobs` below `root` (deepest first, so that every
-/// directory is done before its parent) and reports each. `is_ignored` tells whether an
-/// entry that the tree lacks is ignored by git (the second argument: it is a directory).
+/// directory is done before its parent) and reports each. `known_mtimes` holds directories'
+/// mtimes as the stat calls before found them, opened the same way: a directory whose mtime
+/// is already its target is not opened again. `ignored` tells which of the entries that the
+/// trees lack git ignores; it is asked once, for all of them.
 pub(crate) fn stamp_directories(
     root: &Path,
-    mut jobs: Vec<DirectoryJob>,
+    mut jobs: Vec<DirectoryJob<'_>>,
+    known_mtimes: &PathMap<Timestamp>,
     dry_run: bool,
-    is_ignored: &dyn Fn(&[u8], bool) -> bool,
+    ignored: &dyn Fn(&[ExtraEntry]) -> Vec<bool>,
 ) -> Vec<FileReport> {
     let root_fd = match rustix::fs::open(root, directory_flags(), Mode::empty()) {
         Ok(fd) => fd,
@@ -115,7 +123,7 @@ pub(crate) fn stamp_directories(
             return jobs
                 .into_iter()
                 .map(|job| FileReport {
-                    path: job.path,
+                    path: job.path.to_vec(),
                     outcome: Outcome::Failed {
                         message: message.clone(),
                     },
@@ -131,62 +139,157 @@ pub(crate) fn stamp_directories(
         }
     };
     jobs.sort_by(|a, b| {
-        depth(&b.path)
-            .cmp(&depth(&a.path))
-            .then_with(|| a.path.cmp(&b.path))
+        depth(b.path)
+            .cmp(&depth(a.path))
+            .then_with(|| a.path.cmp(b.path))
     });
     let mut opener = DirectoryOpener::new(root_fd.as_fd());
+    // Directories holding entries the tree lacks, by their place in the reports, with those
+    // entries: untracked or ignored is decided for all of them at once below.
+    let mut with_extras: Vec<(usize, Vec<ExtraEntry>)> = Vec::new();
     let mut reports: Vec<FileReport> = jobs
         .into_iter()
-        .map(|job| {
-            let outcome = match opener.open(&job.path) {
-                Ok(fd) => stamp_directory(fd.as_fd(), &job, dry_run, is_ignored),
+        .enumerate()
+        .map(|(at, job)| {
+            // An entry added or removed since the directory was given this time would have
+            // changed its mtime: the time itself proves the list, and the directory need not
+            // be read.
+            if known_mtimes.get(job.path) == Some(&job.target) {
+                return FileReport {
+                    path: job.path.to_vec(),
+                    outcome: Outcome::AlreadyCorrect { time: job.target },
+                };
+            }
+            let outcome = match opener.open(job.path) {
+                Ok(fd) => match stamp_directory(fd.as_fd(), &job, dry_run) {
+                    Ok(outcome) => outcome,
+                    Err(extras) => {
+                        with_extras.push((at, extras));
+                        Outcome::Skipped(SkipReason::Untracked)
+                    }
+                },
                 Err(Refusal::Skip(reason)) => Outcome::Skipped(reason),
                 Err(Refusal::Failed(e)) => Outcome::Failed {
                     message: e.to_string(),
                 },
             };
             FileReport {
-                path: job.path,
+                path: job.path.to_vec(),
                 outcome,
             }
         })
         .collect();
+    if !with_extras.is_empty() {
+        let extras: Vec<ExtraEntry> = with_extras
+            .iter()
+            .flat_map(|(_, extras)| extras.iter().cloned())
+            .collect();
+        let mut ignored = ignored(&extras).into_iter();
+        for (at, extras) in &with_extras {
+            let all_ignored = extras
+                .iter()
+                .fold(true, |all, _| ignored.next().unwrap_or(false) && all);
+            if all_ignored {
+                reports[*at].outcome = Outcome::Skipped(SkipReason::Ignored);
+            }
+        }
+    }
     // Reported in the order of paths, as files are.
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     reports
 }
 
+/// An entry of a directory on disk that the directory's tree lacks.
+#[derive(Debug, Clone)]
+pub(crate) struct ExtraEntry {
+    /// Relative to the work-tree root.
+    pub path: Vec<u8>,
+    pub is_directory: bool,
+}
+
+/// Which of `paths` git ignores, as `git check-ignore` says; None when git cannot be run. git
+/// itself is asked because libgit2 gets some rules wrong, a `!name` in a nested `.gitignore`
+/// among them.
+pub(crate) fn ignored_by_git(
+    git_dir: &Path,
+    root: &Path,
+    paths: &[ExtraEntry],
+) -> Option<Vec<bool>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .arg("--work-tree")
+        .arg(root)
+        .args(["check-ignore", "-z", "--stdin"])
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut input = Vec::new();
+    for ExtraEntry { path, is_directory } in paths {
+        input.extend_from_slice(path);
+        if *is_directory {
+            // A pattern such as `target/` matches only directories.
+            input.push(b'/');
+        }
+        input.push(0);
+    }
+    let mut stdin = child.stdin.take()?;
+    // Written on a thread of its own, so that a large list cannot fill both pipes at once.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().ok()?;
+    writer.join().ok()?.ok()?;
+    // 0: some paths are ignored, 1: none is; anything else is an error.
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        return None;
+    }
+    let listed: std::collections::HashSet<&[u8]> = output
+        .stdout
+        .split(|&b| b == 0)
+        .map(|path| path.strip_suffix(b"/").unwrap_or(path))
+        .collect();
+    Some(
+        paths
+            .iter()
+            .map(|extra| listed.contains(extra.path.as_slice()))
+            .collect(),
+    )
+}
+
+/// What became of the open directory `fd`, or, when it holds entries its tree lacks (and is
+/// otherwise clean), those entries.
 fn stamp_directory(
     fd: BorrowedFd<'_>,
-    job: &DirectoryJob,
+    job: &DirectoryJob<'_>,
     dry_run: bool,
-    is_ignored: &dyn Fn(&[u8], bool) -> bool,
-) -> Outcome {
+) -> Result<Outcome, Vec<ExtraEntry>> {
     let before = match FileStat::of_fd(fd) {
         Ok(stat) => stat,
         Err(e) => {
-            return Outcome::Failed {
+            return Ok(Outcome::Failed {
                 message: e.to_string(),
-            };
+            });
         }
     };
-    // An entry added or removed since the directory was given this time would have changed
-    // its mtime: the time itself proves the list, and the directory need not be read.
     if before.mtime == job.target {
-        return Outcome::AlreadyCorrect { time: job.target };
+        return Ok(Outcome::AlreadyCorrect { time: job.target });
     }
-    match compare_list(fd, job, is_ignored) {
-        Ok(None) => {}
-        Ok(Some(reason)) => return Outcome::Skipped(reason),
+    match compare_list(fd, job) {
+        Ok(ListState::Clean) => {}
+        Ok(ListState::Unclean(reason)) => return Ok(Outcome::Skipped(reason)),
+        Ok(ListState::Extra(extras)) => return Err(extras),
         Err(e) => {
-            return Outcome::Failed {
+            return Ok(Outcome::Failed {
                 message: format!("cannot list the directory: {e}"),
-            };
+            });
         }
     }
     if dry_run {
-        return Outcome::Updated { time: job.target };
+        return Ok(Outcome::Updated { time: job.target });
     }
     let spec = |t: Timestamp| Timespec {
         tv_sec: t.seconds,
@@ -197,17 +300,17 @@ fn stamp_directory(
         last_modification: spec(job.target),
     };
     if let Err(e) = rustix::fs::futimens(fd, &times) {
-        return Outcome::Failed {
+        return Ok(Outcome::Failed {
             message: crate::work_tree::cannot_set_time(&e.into(), &before),
-        };
+        });
     }
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.
     let stamped = FileStat::of_fd(fd);
-    let listed_again = compare_list(fd, job, is_ignored);
+    let listed_again = compare_list(fd, job);
     let after = FileStat::of_fd(fd);
-    match (stamped, listed_again, after) {
-        (Ok(stamped), Ok(None), Ok(after)) if stamped.mtime == after.mtime => {
+    Ok(match (stamped, listed_again, after) {
+        (Ok(stamped), Ok(ListState::Clean), Ok(after)) if stamped.mtime == after.mtime => {
             Outcome::Updated { time: job.target }
         }
         _ => {
@@ -224,16 +327,20 @@ fn stamp_directory(
             );
             Outcome::ChangedDuringSync
         }
-    }
+    })
 }
 
-/// None when the open directory `fd` holds exactly the job's entries, of the same kinds;
-/// otherwise why it is not clean. At the root, `.git` is set aside.
-fn compare_list(
-    fd: BorrowedFd<'_>,
-    job: &DirectoryJob,
-    is_ignored: &dyn Fn(&[u8], bool) -> bool,
-) -> io::Result<Option<SkipReason>> {
+/// How a directory on disk compares with its tree.
+enum ListState {
+    Clean,
+    Unclean(SkipReason),
+    /// Otherwise clean, but holding these entries the tree lacks.
+    Extra(Vec<ExtraEntry>),
+}
+
+/// Whether the open directory `fd` holds exactly the job's entries, of the same kinds. At the
+/// root, `.git` is set aside.
+fn compare_list(fd: BorrowedFd<'_>, job: &DirectoryJob<'_>) -> io::Result<ListState> {
     let mut on_disk: Vec<(Vec<u8>, Option<EntryKind>)> = Vec::with_capacity(job.entries.len());
     let mut dir = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
@@ -247,7 +354,7 @@ fn compare_list(
                 continue;
             }
             // Another repository's work tree: its files are not this one's to judge.
-            return Ok(Some(SkipReason::Submodule));
+            return Ok(ListState::Unclean(SkipReason::Submodule));
         }
         let file_type = match entry.file_type() {
             FileType::Unknown => {
@@ -267,11 +374,12 @@ fn compare_list(
         on_disk.push((name.to_vec(), kind));
     }
     on_disk.sort_unstable();
-    let (mut missing, mut extra_untracked, mut extra_ignored) = (false, false, false);
+    let mut missing = false;
+    let mut extras = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < job.entries.len() || j < on_disk.len() {
         let order = match (job.entries.get(i), on_disk.get(j)) {
-            (Some((a, _)), Some((b, _))) => a.cmp(b),
+            (Some((a, _)), Some((b, _))) => (*a).cmp(b.as_slice()),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
@@ -284,7 +392,7 @@ fn compare_list(
                     kind => kind,
                 };
                 if on_disk[j].1 != Some(expected) {
-                    return Ok(Some(SkipReason::TypeChanged));
+                    return Ok(ListState::Unclean(SkipReason::TypeChanged));
                 }
                 i += 1;
                 j += 1;
@@ -295,30 +403,25 @@ fn compare_list(
             }
             std::cmp::Ordering::Greater => {
                 let (name, kind) = &on_disk[j];
-                if !extra_untracked {
-                    let mut path = job.path.clone();
-                    if !path.is_empty() {
-                        path.push(b'/');
-                    }
-                    path.extend_from_slice(name);
-                    if is_ignored(&path, *kind == Some(EntryKind::Directory)) {
-                        extra_ignored = true;
-                    } else {
-                        extra_untracked = true;
-                    }
+                let mut path = job.path.to_vec();
+                if !path.is_empty() {
+                    path.push(b'/');
                 }
+                path.extend_from_slice(name);
+                extras.push(ExtraEntry {
+                    path,
+                    is_directory: *kind == Some(EntryKind::Directory),
+                });
                 j += 1;
             }
         }
     }
     Ok(if missing {
-        Some(SkipReason::Missing)
-    } else if extra_untracked {
-        Some(SkipReason::Untracked)
-    } else if extra_ignored {
-        Some(SkipReason::Ignored)
+        ListState::Unclean(SkipReason::Missing)
+    } else if !extras.is_empty() {
+        ListState::Extra(extras)
     } else {
-        None
+        ListState::Clean
     })
 }
 

@@ -133,6 +133,9 @@ pub(crate) struct TreeStats<'r> {
     /// The directories from the root down to the last file's parent, each with its handle or
     /// the reason the files below it are left alone.
     open: Vec<(Vec<u8>, Result<OwnedFd, SkipReason>)>,
+    /// The mtime of every directory opened, taken from its handle: a directory whose mtime
+    /// is already right needs no second look (see `directories.rs`).
+    pub directory_mtimes: Vec<(Vec<u8>, Timestamp)>,
 }
 
 impl<'r> TreeStats<'r> {
@@ -140,6 +143,7 @@ impl<'r> TreeStats<'r> {
         TreeStats {
             root,
             open: Vec::new(),
+            directory_mtimes: Vec::new(),
         }
     }
 
@@ -170,6 +174,12 @@ impl<'r> TreeStats<'r> {
                 Some((_, Ok(fd))) => open_directory(fd.as_fd(), &parent[start..end]),
                 Some((_, Err(reason))) => Err(*reason),
             };
+            if let Ok(fd) = &opened
+                && let Ok(stat) = FileStat::of_fd(fd.as_fd())
+            {
+                self.directory_mtimes
+                    .push((parent[..end].to_vec(), stat.mtime));
+            }
             self.open.push((parent[..end].to_vec(), opened));
         }
         let directory = match self.open.last() {

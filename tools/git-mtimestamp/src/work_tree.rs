@@ -10,7 +10,7 @@ use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
 use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
-use crate::directories::{directory_jobs, stamp_directories};
+use crate::directories::{ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
@@ -22,7 +22,7 @@ use crate::index_file::{
 };
 use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
 use crate::object_reader::ObjectReader;
-use crate::path_map::PathHasher;
+use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
@@ -173,6 +173,7 @@ impl WorkTree {
             index_path,
             index_snapshot,
             filters_possible,
+            directory_mtimes,
         } = classified;
 
         // From here on files, the answer cache and the index are written: an interrupt waits
@@ -214,17 +215,21 @@ impl WorkTree {
                     None => changes.get(entry.walk_slot as usize).copied(),
                 };
                 let jobs = directory_jobs(&anchor.entries, &scope, options.whole_seconds, answer);
-                let is_ignored = |path: &[u8], directory: bool| {
-                    let mut path = path.to_vec();
-                    if directory {
-                        path.push(b'/');
-                    }
-                    // When git's rules cannot be read, call the entry untracked: the
-                    // directory is left alone either way.
-                    repo.is_path_ignored(Path::new(std::ffi::OsStr::from_bytes(&path)))
-                        .unwrap_or(false)
+                let ignored = |paths: &[ExtraEntry]| {
+                    ignored_by_git(repo.path(), root, paths).unwrap_or_else(|| {
+                        // Without a git to ask, libgit2's rules (close to git's).
+                        let ignored = |extra: &ExtraEntry| {
+                            let mut path = extra.path.clone();
+                            if extra.is_directory {
+                                path.push(b'/');
+                            }
+                            let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                            repo.is_path_ignored(path).unwrap_or(false)
+                        };
+                        paths.iter().map(ignored).collect()
+                    })
                 };
-                stamp_directories(root, jobs, options.dry_run, &is_ignored)
+                stamp_directories(root, jobs, &directory_mtimes, options.dry_run, &ignored)
             });
             trace.phase("directories");
             let answers_not_saved =
@@ -364,8 +369,12 @@ impl WorkTree {
             .into_iter()
             .filter(|e| scope.contains(&e.path))
             .collect();
-        let stats = self.preload_stats(&in_scope)?;
+        let PreloadedStats {
+            files: stats,
+            directory_mtimes,
+        } = self.preload_stats(&in_scope)?;
         Ok(IndexedFiles {
+            directory_mtimes,
             entries: in_scope,
             index_mtime,
             snapshot,
@@ -383,6 +392,7 @@ impl WorkTree {
         let repo = &self.repo;
         let index_path = self.index_path.clone();
         let IndexedFiles {
+            directory_mtimes,
             entries,
             index_mtime,
             snapshot,
@@ -454,6 +464,7 @@ impl WorkTree {
             index_path,
             index_snapshot: snapshot,
             filters_possible,
+            directory_mtimes,
         }
     }
 }
@@ -462,10 +473,7 @@ impl WorkTree {
     /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
     /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
     /// most of the work.
-    fn preload_stats(
-        &self,
-        entries: &[IndexRecord],
-    ) -> Result<Vec<Option<Result<FileStat, SkipReason>>>, Error> {
+    fn preload_stats(&self, entries: &[IndexRecord]) -> Result<PreloadedStats, Error> {
         let root = rustix::fs::open(
             &self.root,
             rustix::fs::OFlags::DIRECTORY
@@ -478,14 +486,49 @@ impl WorkTree {
             path: self.root.clone(),
             cause: e.into(),
         })?;
+        let mut directory_mtimes: PathMap<Timestamp> = PathMap::default();
+        if let Ok(stat) = FileStat::of_fd(root.as_fd()) {
+            directory_mtimes.insert(Vec::new(), stat.mtime);
+        }
         let entries: Vec<&IndexRecord> = entries.iter().collect();
-        Ok(on_worker_threads(entries, 256, |part| {
+        // Each part hands back its files' stat data, then the mtimes of the directories it
+        // opened (a directory on the border of two parts is opened by both).
+        let parts = on_worker_threads(entries, 256, |part| {
             let mut stats = TreeStats::new(root.as_fd());
-            part.iter()
+            let files: Vec<_> = part
+                .iter()
                 .map(|e| (e.stage() == 0).then(|| stats.stat(&e.path)))
-                .collect()
-        }))
+                .collect();
+            vec![(files, stats.directory_mtimes)]
+        });
+        let mut files = Vec::with_capacity(entries_len(&parts));
+        for (part, directories) in parts {
+            files.extend(part);
+            directory_mtimes.extend(directories);
+        }
+        Ok(PreloadedStats {
+            files,
+            directory_mtimes,
+        })
     }
+}
+
+/// What the stat calls before classification found.
+struct PreloadedStats {
+    /// Per index entry in scope: its stat data, or why its path cannot be trusted (see
+    /// [`TreeStats`]); None for conflict stages.
+    files: Vec<Option<Result<FileStat, SkipReason>>>,
+    /// The mtime of each directory on the way to those files, and the root's.
+    directory_mtimes: PathMap<Timestamp>,
+}
+
+type StatParts = Vec<(
+    Vec<Option<Result<FileStat, SkipReason>>>,
+    Vec<(Vec<u8>, Timestamp)>,
+)>;
+
+fn entries_len(parts: &StatParts) -> usize {
+    parts.iter().map(|(files, _)| files.len()).sum()
 }
 
 /// Phase timings on stderr when `GIT_MTIMESTAMP_TRACE` is set, for finding where a slow
@@ -515,6 +558,7 @@ impl Trace {
 /// The index entries in scope, the index file's mtime and each entry's stat data (None for
 /// conflict stages).
 struct IndexedFiles {
+    directory_mtimes: PathMap<Timestamp>,
     entries: Vec<IndexRecord>,
     index_mtime: Timestamp,
     snapshot: IndexSnapshot,
@@ -646,6 +690,8 @@ fn new_anchor(
 }
 
 struct Classified {
+    /// The mtimes of the directories the stat calls opened.
+    directory_mtimes: PathMap<Timestamp>,
     files: Vec<FileReport>,
     candidates: Vec<StampJob>,
     index_path: PathBuf,
