@@ -773,3 +773,198 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.context()))
     }
 }
+
+// --- Directories -----------------------------------------------------------------------------
+
+/// What an entry of a directory is, on disk or in a tree. A submodule (gitlink) entry of a
+/// tree is a directory on disk, so it is a [`Kind::Directory`] too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    File,
+    Symlink,
+    Directory,
+}
+
+impl Kind {
+    /// The kind of a tree entry's mode as `git ls-tree` prints it.
+    fn of_mode(mode: &str) -> Kind {
+        match mode {
+            "100644" | "100755" => Kind::File,
+            "120000" => Kind::Symlink,
+            "040000" | "160000" => Kind::Directory,
+            other => panic!("unexpected tree entry mode {other}"),
+        }
+    }
+
+    fn of_file_type(file_type: std::fs::FileType) -> Kind {
+        if file_type.is_symlink() {
+            Kind::Symlink
+        } else if file_type.is_dir() {
+            Kind::Directory
+        } else {
+            Kind::File
+        }
+    }
+}
+
+/// The entries of one directory, by name, with their kinds, sorted by name.
+pub type Listing = Vec<(Vec<u8>, Kind)>;
+
+/// Everything about a path that a sync must leave alone when it refuses to touch it: its own
+/// mtime (`lstat`), what it is, and its content (a directory's entries and their kinds, a
+/// symlink's target, a file's bytes). None of it depends on the ctime, which setting an mtime
+/// always changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathState {
+    pub mtime: Option<(i64, u32)>,
+    pub kind: Option<Kind>,
+    pub entries: Option<Listing>,
+    pub content: Option<Vec<u8>>,
+}
+
+/// The state of `full` (an absolute path, inside the work tree or not) now. Leading
+/// directories are followed as the system follows them; the last component is not.
+pub fn path_state(full: &Path) -> PathState {
+    let Ok(meta) = std::fs::symlink_metadata(full) else {
+        return PathState {
+            mtime: None,
+            kind: None,
+            entries: None,
+            content: None,
+        };
+    };
+    let kind = Kind::of_file_type(meta.file_type());
+    let (entries, content) = match kind {
+        Kind::Directory => (disk_listing(full), None),
+        Kind::Symlink => (
+            None,
+            Some(
+                std::fs::read_link(full)
+                    .unwrap()
+                    .into_os_string()
+                    .into_vec(),
+            ),
+        ),
+        Kind::File => (None, Some(std::fs::read(full).unwrap())),
+    };
+    PathState {
+        mtime: Some((meta.mtime(), meta.mtime_nsec() as u32)),
+        kind: Some(kind),
+        entries,
+        content,
+    }
+}
+
+/// The entries of the directory `full` on disk, `.git` included, none of them followed;
+/// `None` when it is no directory one can read.
+pub fn disk_listing(full: &Path) -> Option<Listing> {
+    let mut listing: Listing = std::fs::read_dir(full)
+        .ok()?
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let kind = Kind::of_file_type(entry.file_type().unwrap());
+            (entry.file_name().into_vec(), kind)
+        })
+        .collect();
+    listing.sort();
+    Some(listing)
+}
+
+/// How a directory of the work tree is named in the tool's verbose lines: its path and a
+/// slash, the root `./`. `dir` is a path relative to the root, `.` for the root.
+pub fn shown_dir(dir: &str) -> String {
+    if dir == "." {
+        "./".to_owned()
+    } else {
+        format!("{dir}/")
+    }
+}
+
+impl Repo {
+    /// The states of `paths` (relative to the work-tree root, `.` for the root itself).
+    pub fn path_states<P: AsRef<[u8]>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> BTreeMap<Vec<u8>, PathState> {
+        paths
+            .into_iter()
+            .map(|p| (p.as_ref().to_vec(), path_state(&self.path(&p))))
+            .collect()
+    }
+
+    /// Every directory of `commit`'s tree (the root as `.`), each with its entries and their
+    /// kinds, from one `git ls-tree -r -t`. Submodules are entries, never directories here.
+    pub fn tree_listings(&self, commit: &str) -> BTreeMap<Vec<u8>, Listing> {
+        let out = self.git_bytes(["ls-tree", "-r", "-t", "-z", commit]);
+        let mut listings: BTreeMap<Vec<u8>, Listing> = BTreeMap::new();
+        listings.insert(b".".to_vec(), Vec::new());
+        for line in out.split(|&b| b == 0).filter(|line| !line.is_empty()) {
+            let tab = line.iter().position(|&b| b == b'\t').unwrap();
+            let mode = std::str::from_utf8(&line[..tab])
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            let kind = Kind::of_mode(mode);
+            let path = &line[tab + 1..];
+            if mode == "040000" {
+                listings.entry(path.to_vec()).or_default();
+            }
+            let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+                Some(slash) => (path[..slash].to_vec(), path[slash + 1..].to_vec()),
+                None => (b".".to_vec(), path.to_vec()),
+            };
+            listings.entry(parent).or_default().push((name, kind));
+        }
+        for listing in listings.values_mut() {
+            listing.sort();
+        }
+        listings
+    }
+
+    /// Every tracked directory of HEAD's tree, the root as `.`; submodules are not among them.
+    pub fn head_dirs(&self) -> Vec<String> {
+        self.tree_listings("HEAD")
+            .into_keys()
+            .map(|dir| String::from_utf8(dir).unwrap())
+            .collect()
+    }
+
+    /// The time every tracked directory of HEAD must get, in whole seconds: the committer time
+    /// of the last commit that changed the directory's list of entries (names and kinds, not
+    /// contents), found by comparing each commit of HEAD's first-parent line with its first
+    /// parent. On a linear history, which is what these tests build, that is the answer
+    /// under any history simplification.
+    pub fn expected_dir_seconds(&self) -> BTreeMap<String, i64> {
+        let log = self.git(["log", "--first-parent", "--format=%H %ct"]);
+        let commits: Vec<(String, i64)> = log
+            .lines()
+            .map(|line| {
+                let (id, time) = line.split_once(' ').unwrap();
+                (id.to_owned(), time.parse().unwrap())
+            })
+            .collect();
+        let head = self.tree_listings("HEAD");
+        let mut expected = BTreeMap::new();
+        let mut newer = head.clone();
+        for (i, (_, time)) in commits.iter().enumerate() {
+            let older = match commits.get(i + 1) {
+                Some((parent, _)) => self.tree_listings(parent),
+                None => BTreeMap::new(),
+            };
+            for dir in head.keys() {
+                if !expected.contains_key(dir) && newer.get(dir) != older.get(dir) {
+                    expected.insert(dir.clone(), *time);
+                }
+            }
+            if expected.len() == head.len() {
+                break;
+            }
+            newer = older;
+        }
+        expected
+            .into_iter()
+            .map(|(dir, time)| (String::from_utf8(dir).unwrap(), time))
+            .collect()
+    }
+}
