@@ -147,6 +147,12 @@ impl Project {
         self
     }
 
+    /// Leaves `name` out of xtask's environment.
+    pub fn env_remove(mut self, name: impl AsRef<OsStr>) -> Project {
+        self.env.remove(name.as_ref());
+        self
+    }
+
     pub fn ci(self) -> Project {
         self.env("CI", "true")
     }
@@ -243,6 +249,11 @@ impl Project {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
+        self.git_at(COMMIT_DATE, args)
+    }
+
+    /// git in the project, with `date` as the author and committer date of any commit.
+    pub fn git_at(&self, date: &str, args: &[&str]) -> String {
         let output = Command::new("git")
             .args(args)
             .current_dir(self.root())
@@ -254,8 +265,8 @@ impl Project {
             .env("GIT_AUTHOR_EMAIL", "fixture@example.com")
             .env("GIT_COMMITTER_NAME", "Fixture")
             .env("GIT_COMMITTER_EMAIL", "fixture@example.com")
-            .env("GIT_AUTHOR_DATE", COMMIT_DATE)
-            .env("GIT_COMMITTER_DATE", COMMIT_DATE)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
             .output()
             .unwrap();
         assert!(

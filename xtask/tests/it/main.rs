@@ -4,6 +4,7 @@
 mod harness;
 
 mod credentials;
+mod go_test_cache;
 mod local;
 mod pipeline;
 mod timestamps;
