@@ -6,9 +6,11 @@ use anyhow::Context;
 use git_mtimestamp::cli::SyncArgs;
 use git_mtimestamp::{Error, Options, WorkTree};
 
-/// What feeds Go and Dagger. The Rust workspace is left out on purpose: cargo decides
-/// freshness by comparing mtimes in order, and an older mtime on a changed Rust file could
-/// make it skip a rebuild.
+/// What feeds Go and Dagger: these files, and the directories `app` and `.dagger` with every
+/// tracked directory below them (Go's test cache keys a directory a test lists by its stat
+/// data). The top of the repository is not in scope: `bin/` and `target/` live there. The
+/// Rust workspace is left out on purpose: cargo decides freshness by comparing mtimes in
+/// order, and an older mtime on a changed Rust file could make it skip a rebuild.
 pub const PIPELINE_SCOPE: [&str; 3] = ["app", ".dagger", "dagger.json"];
 
 /// `cargo xtask sync`: the git-mtimestamp command line, run at the project root. Without

@@ -245,3 +245,181 @@ fn clone_command(command: &Command) -> Command {
     }
     copy
 }
+
+/// A directory that gains an entry while a sync stamps it never keeps its commit time:
+/// whatever the interleaving, a directory holding an untracked file does not end up with the
+/// time of the commit whose list it no longer has.
+///
+/// Each round runs syncs over 400 directories while a thread adds and removes untracked
+/// files and directories in them. Removing the last stray makes a directory clean again, and
+/// the next sync stamps it while the thread may be adding the next one.
+#[test]
+fn entries_added_during_syncs_never_leave_a_directory_its_commit_time() {
+    const DIRECTORIES: usize = 400;
+    let origin = Repo::new();
+    let directories: Vec<String> = (0..DIRECTORIES)
+        .map(|i| format!("d{}/e{i:03}", i % 9))
+        .collect();
+    for dir in &directories {
+        origin
+            .write(format!("{dir}/a.txt"), "a")
+            .write(format!("{dir}/b.txt"), "b");
+    }
+    // One commit: every directory's list dates from it.
+    origin.at(EPOCH).commit("all");
+    let repo = origin.clone_to("clone", &[]);
+    let stray = |dir: &str, n: u64| repo.path(format!("{dir}/stray{}", n % 3));
+
+    let mut changed_during_sync = 0;
+    let mut stamped = 0;
+    for round in 0..4u64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let changer = {
+            let stop = Arc::clone(&stop);
+            let strays: Vec<PathBuf> = (0..DIRECTORIES as u64 * 3)
+                .map(|n| stray(&directories[n as usize % DIRECTORIES], n))
+                .collect();
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(round);
+                while !stop.load(Ordering::Relaxed) {
+                    let path = rng.pick(&strays);
+                    if path.exists() {
+                        let _ = std::fs::remove_dir(path).or_else(|_| std::fs::remove_file(path));
+                    } else if rng.chance(20) {
+                        let _ = std::fs::create_dir(path);
+                    } else {
+                        let _ = std::fs::write(path, "stray");
+                    }
+                    std::thread::sleep(Duration::from_micros(30));
+                }
+            })
+        };
+        for _ in 0..SYNCS_PER_ROUND {
+            let run = repo.tool().arg("--json").run();
+            assert!(
+                matches!(run.output.status.code(), Some(0 | 1)),
+                "{}",
+                run.stderr()
+            );
+            let json = run.json();
+            assert_eq!(json["directories"]["failed"], 0, "{}", run.stderr());
+            changed_during_sync += json["directories"]["changed_during_sync"].as_u64().unwrap();
+            stamped += json["directories"]["updated"].as_u64().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        changer.join().unwrap();
+
+        let mut hidden = Vec::new();
+        for dir in &directories {
+            let strays = (0..3).filter(|n| stray(dir, *n).exists()).count();
+            let (seconds, _) = mtime_of(&repo.path(dir)).unwrap();
+            if strays > 0 && seconds == EPOCH {
+                hidden.push(format!(
+                    "{dir}: holds {strays} untracked entries, but has its commit time"
+                ));
+            }
+        }
+        assert!(hidden.is_empty(), "round {round}:\n{}", hidden.join("\n"));
+    }
+    eprintln!(
+        "4 rounds of {SYNCS_PER_ROUND} syncs over {DIRECTORIES} directories: {stamped} directory stamps, \
+         {changed_during_sync} directories reported changed under a sync"
+    );
+    assert!(stamped > 0, "no directory became clean during the rounds");
+
+    // Once the strays are gone, every directory gets its commit time again.
+    for dir in &directories {
+        for n in 0..3 {
+            let path = stray(dir, n);
+            let _ = std::fs::remove_dir(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+    }
+    repo.sync(["-q"]);
+    for dir in &directories {
+        assert_eq!(mtime_of(&repo.path(dir)).unwrap().0, EPOCH, "{dir}");
+    }
+}
+
+/// The read-back of a stamped directory: a file created while the sync lists a directory, and
+/// so missed by the listing, must not leave the directory with its commit time.
+///
+/// A directory of 20,000 entries takes milliseconds to list, and the file system hands them
+/// out in hash order, so a file created meanwhile is missed about half the time. Each attempt
+/// makes the directory clean with a fresh mtime, starts a sync, and creates one untracked file
+/// at a moment inside the sync's directory phase, found from the trace of a first run.
+#[test]
+fn a_file_created_while_a_directory_is_listed_is_caught_by_the_read_back() {
+    const ENTRIES: usize = 20_000;
+    let origin = Repo::new();
+    for i in 0..ENTRIES {
+        origin.write(format!("big/f{i:05}"), "");
+    }
+    origin.at(EPOCH).commit("big");
+    let repo = origin.clone_to("clone", &[]);
+    let stray = repo.path("big/stray");
+    let refresh = || {
+        // Clean again, with the current time: the next sync lists and stamps it.
+        let _ = std::fs::remove_file(&stray);
+        std::fs::write(repo.path("big/.touch"), "").unwrap();
+        std::fs::remove_file(repo.path("big/.touch")).unwrap();
+    };
+    // The first sync walks history and stores its answers; the attempts below are warm.
+    repo.sync(["-q", "--", "big"]);
+    refresh();
+    // Where the directory phase lies in a warm sync, from its trace.
+    let traced = repo
+        .tool()
+        .args(["--json", "--", "big"])
+        .env("GIT_MTIMESTAMP_TRACE", "1")
+        .run();
+    let at = |phase: &str| -> f64 {
+        let line = traced.stderr();
+        let line = line
+            .lines()
+            .find(|l| l.contains(&format!("trace: {phase} done at")))
+            .unwrap_or_else(|| panic!("no {phase} in the trace:\n{}", traced.stderr()));
+        line.split_whitespace()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (start, end) = (at("index refresh"), at("directories"));
+
+    let mut rng = Rng::new(7);
+    let (mut caught, mut seen_first, mut hidden) = (0, 0, Vec::new());
+    for attempt in 0..40 {
+        refresh();
+        let began = std::time::Instant::now();
+        let child = repo
+            .tool()
+            .args(["--json", "-v", "--", "big"])
+            .spawn_piped();
+        // A moment inside the directory phase of a run like the traced one.
+        let at = start + (end - start) * rng.below(1000) as f64 / 1000.0;
+        let delay = Duration::from_secs_f64(at).saturating_sub(began.elapsed());
+        std::thread::sleep(delay);
+        std::fs::write(&stray, "stray").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let outcome = json["directories"]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == "big")
+            .unwrap()["outcome"]
+            .clone();
+        let (seconds, _) = mtime_of(&repo.path("big")).unwrap();
+        if seconds == EPOCH {
+            hidden.push(format!("attempt {attempt}: outcome {outcome}, and big/ holds big/stray with its commit time"));
+        }
+        caught += usize::from(outcome == "changed");
+        seen_first += usize::from(outcome == "skipped");
+    }
+    eprintln!(
+        "40 attempts, the directory phase traced at {start:.3}..{end:.3} s: {caught} caught by \
+         the read-back, {seen_first} seen by the first listing"
+    );
+    assert!(hidden.is_empty(), "{}", hidden.join("\n"));
+}

@@ -1,5 +1,6 @@
 //! The timestamp sync before the pipeline: what dagger sees when it is called.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::harness::{COMMIT_TIME, Project};
@@ -59,6 +60,34 @@ fn clean_files_have_commit_times_when_dagger_runs() {
             "{path}"
         );
     }
+}
+
+/// Every tracked directory of `app/` and `.dagger/` gets the commit time, and the top of the
+/// repository, which the pipeline does not read, keeps its own.
+#[test]
+fn the_pipelines_directories_have_commit_times_and_the_top_does_not() {
+    let project = Project::new().home_ssh();
+    let top_before = mtime(&project, ".");
+    project
+        .run(["sync"])
+        .success()
+        .stdout_has("; directories: updated ");
+    let listing = project.git(&["ls-tree", "-r", "-d", "--name-only", "HEAD"]);
+    let in_scope = |dir: &&str| {
+        ["app", ".dagger"]
+            .iter()
+            .any(|top| Path::new(dir).starts_with(top))
+    };
+    let directories: Vec<&str> = listing.lines().filter(in_scope).collect();
+    assert!(directories.contains(&"app") && directories.contains(&".dagger"));
+    for dir in directories {
+        let seconds = mtime(&project, dir)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(seconds as i64, COMMIT_TIME, "{dir}");
+    }
+    assert_eq!(mtime(&project, "."), top_before);
 }
 
 #[test]

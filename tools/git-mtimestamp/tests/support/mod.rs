@@ -676,6 +676,16 @@ impl Tool {
             .expect("starting git-mtimestamp")
     }
 
+    /// Starts the tool without waiting for it, its stdout and stderr kept for
+    /// `wait_with_output`.
+    pub fn spawn_piped(mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting git-mtimestamp")
+    }
+
     pub fn run(mut self) -> Run {
         let output = self.command.output().expect("running git-mtimestamp");
         Run {
