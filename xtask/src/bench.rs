@@ -178,8 +178,8 @@ impl Bench<'_> {
         self.timed(self.tool, &["-q"])
     }
 
-    /// Makes the work tree look freshly checked out: every file's mtime is now, the index
-    /// agrees, and no answers are cached.
+    /// Makes the work tree look freshly checked out: every file's and every tracked
+    /// directory's mtime is now, the index agrees, and no answers are cached.
     fn make_cold(&self) -> anyhow::Result<()> {
         let git_dir = PathBuf::from(self.git(&["rev-parse", "--absolute-git-dir"])?);
         let _ = std::fs::remove_dir_all(git_dir.join("mtimestamp"));
@@ -188,6 +188,13 @@ impl Bench<'_> {
             if !path.is_empty() {
                 let _ = filetime::set_symlink_file_times(self.dir.join(path), now, now);
             }
+        }
+        // Directories too, the top included: a checkout writes them all, and the sync stamps
+        // them. Deepest first would not matter here: setting a directory's time changes no
+        // other directory.
+        let directories = self.git(&["ls-tree", "-r", "-d", "-z", "--name-only", "HEAD"])?;
+        for path in directories.split('\0').chain([""]) {
+            let _ = filetime::set_file_times(self.dir.join(path), now, now);
         }
         self.git(&["update-index", "-q", "--refresh"])?;
         Ok(())
