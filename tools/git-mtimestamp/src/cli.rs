@@ -1,4 +1,5 @@
-//! The command line of `git-mtimestamp`, shared with `cargo xtask sync`.
+//! The command line of `git-mtimestamp`: [`Cli`], whose [`command`] `cargo xtask` also turns
+//! into the manual page and shell completions, and [`SyncArgs`], shared with `cargo xtask sync`.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -10,6 +11,28 @@ use std::time::{Duration, Instant};
 
 use crate::report::{Outcome, Report, quote_directory, quote_path};
 use crate::{Error, HistoryMode, Options, Progress, WorkTree};
+
+/// Set each clean tracked file's mtime to the time of its last commit.
+///
+/// Files whose content differs from HEAD (modified, staged, untracked, conflicted, ...) are
+/// never touched. The sub-second part of each mtime is a fingerprint of the file's content,
+/// so two versions of a file never share a size and an mtime.
+#[derive(Debug, clap::Parser)]
+#[command(name = "git-mtimestamp", version)]
+pub struct Cli {
+    /// Run as if started in DIR
+    #[arg(short = 'C', value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub sync: SyncArgs,
+}
+
+/// The definition of `git-mtimestamp`'s command line, from which its `--help`, manual page and
+/// shell completions all come.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
 
 /// What a sync does and prints.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -277,6 +300,11 @@ fn resolve_pathspec(spec: &OsString, root: &Path, cwd: &Path) -> Result<OsString
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_cli() {
+        command().debug_assert();
+    }
 
     #[test]
     fn pathspecs_resolve_against_the_current_directory() {

@@ -164,6 +164,9 @@ pub struct Report {
     /// Every tracked directory in scope (the root as the empty path), sorted by path; None
     /// when directories were not synced.
     pub directories: Option<Vec<FileReport>>,
+    /// The `required` filter drivers (`filter.<name>.required`) of files left alone for
+    /// having a filter driver.
+    pub required_filter_drivers: Vec<String>,
     pub index: IndexUpdate,
     /// Paths whose last change lies beyond a shallow clone's boundary: they were given the
     /// boundary commit's time, which is later than the real one.
@@ -268,6 +271,11 @@ impl Report {
             } else {
                 format!("cannot set the time of {what} ({named}, ...): {message}")
             });
+        }
+        for driver in &self.required_filter_drivers {
+            problems.push(format!(
+                "files with the required filter driver `{driver}` were left alone: this tool cannot run filter drivers, so it cannot compare their content with HEAD\n  their times stay as the checkout wrote them"
+            ));
         }
         if let Some(reason) = &self.answers_not_saved {
             problems.push(format!(
@@ -437,6 +445,7 @@ mod tests {
                 },
             ],
             directories: None,
+            required_filter_drivers: Vec::new(),
             index: IndexUpdate::Refreshed { entries: 1 },
             approximate: 0,
             dry_run: false,

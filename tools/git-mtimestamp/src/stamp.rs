@@ -314,34 +314,109 @@ pub(crate) struct ContentHasher<'r> {
     /// None when no attributes file or config can make a filter apply: then the bytes on disk
     /// are the blob, and hashing needs no attribute lookups.
     filters: Option<&'r Repository>,
+    drivers: FilterDrivers,
+}
+
+/// The filter drivers the repository's configuration defines. git runs a driver only when
+/// `filter.<name>.clean`, `smudge` or `process` is set; a `filter=<name>` attribute naming
+/// any other driver changes nothing (git/git's `po/*.po` names one that a plain clone does
+/// not configure).
+#[derive(Debug, Default)]
+pub(crate) struct FilterDrivers {
+    configured: std::collections::HashSet<Vec<u8>>,
+    /// Configured with `filter.<name>.required`: git refuses to work without them.
+    required: std::collections::HashSet<Vec<u8>>,
+}
+
+impl FilterDrivers {
+    pub fn of(repo: &Repository) -> FilterDrivers {
+        let mut drivers = FilterDrivers::default();
+        let Ok(config) = repo.config() else {
+            return drivers;
+        };
+        let Ok(mut entries) =
+            config.entries(Some(r"^filter\..*\.(clean|smudge|process|required)$"))
+        else {
+            return drivers;
+        };
+        while let Some(Ok(entry)) = entries.next() {
+            let name = entry.name_bytes();
+            let Some(rest) = name.strip_prefix(b"filter.") else {
+                continue;
+            };
+            let Some(dot) = rest.iter().rposition(|&b| b == b'.') else {
+                continue;
+            };
+            let (driver, key) = (&rest[..dot], &rest[dot + 1..]);
+            if key == b"required" {
+                // git's booleans; a key without a value is true.
+                let value = entry.value().unwrap_or("true").to_ascii_lowercase();
+                if matches!(value.as_str(), "true" | "yes" | "on" | "1" | "") {
+                    drivers.required.insert(driver.to_vec());
+                }
+            } else if entry.value_bytes().iter().any(|b| !b.is_ascii_whitespace()) {
+                drivers.configured.insert(driver.to_vec());
+            }
+        }
+        // A required driver without a command is an error for git, not a driver to run.
+        let configured = &drivers.configured;
+        drivers
+            .required
+            .retain(|driver| configured.contains(driver));
+        drivers
+    }
+}
+
+/// A path's `filter` driver that git would run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FilterDriver {
+    pub name: Vec<u8>,
+    pub required: bool,
 }
 
 impl<'r> ContentHasher<'r> {
     pub fn with_filters(repo: &'r Repository) -> Self {
         ContentHasher {
             filters: Some(repo),
+            drivers: FilterDrivers::of(repo),
         }
     }
 
     pub fn without_filters() -> Self {
-        ContentHasher { filters: None }
+        ContentHasher {
+            filters: None,
+            drivers: FilterDrivers::default(),
+        }
     }
 
-    /// True when `relative` has a `filter` driver (Git LFS, git-crypt, ...). libgit2 cannot run
-    /// drivers, so such a file's content cannot be compared with its blob.
-    pub fn has_filter_driver(&self, relative: &[u8]) -> bool {
-        let Some(repo) = self.filters else {
-            return false;
-        };
+    /// The `filter` driver of `relative` (Git LFS, git-crypt, ...), when one is configured:
+    /// libgit2 cannot run drivers, so such a file's content cannot be compared with its
+    /// blob. A driver the configuration does not define is a no-op for git, and for this tool.
+    pub fn filter_driver(&self, relative: &[u8]) -> Option<FilterDriver> {
+        let repo = self.filters?;
         let path = Path::new(std::ffi::OsStr::from_bytes(relative));
         match repo.get_attr_bytes(path, "filter", git2::AttrCheckFlags::FILE_THEN_INDEX) {
-            Ok(Some(value)) => !matches!(
-                git2::AttrValue::from_bytes(Some(value)),
-                git2::AttrValue::False | git2::AttrValue::Unspecified
-            ),
-            Ok(None) => false,
+            // Only a name selects a driver: `filter` set or unset selects none, as in git.
+            Ok(Some(value)) => {
+                let name = match git2::AttrValue::from_bytes(Some(value)) {
+                    git2::AttrValue::String(name) => name.as_bytes(),
+                    git2::AttrValue::Bytes(name) => name,
+                    _ => return None,
+                };
+                self.drivers
+                    .configured
+                    .contains(name)
+                    .then(|| FilterDriver {
+                        name: name.to_vec(),
+                        required: self.drivers.required.contains(name),
+                    })
+            }
+            Ok(None) => None,
             // When the attributes cannot be read, assume the worst: the file is left alone.
-            Err(_) => true,
+            Err(_) => Some(FilterDriver {
+                name: b"(attributes unreadable)".to_vec(),
+                required: false,
+            }),
         }
     }
 

@@ -174,6 +174,7 @@ impl WorkTree {
             index_snapshot,
             filters_possible,
             directory_mtimes,
+            required_drivers,
         } = classified;
 
         // From here on files, the answer cache and the index are written: an interrupt waits
@@ -238,6 +239,7 @@ impl WorkTree {
             Ok(Report {
                 files,
                 directories,
+                required_filter_drivers: required_drivers,
                 index: index_update,
                 approximate,
                 dry_run: options.dry_run,
@@ -335,6 +337,7 @@ impl WorkTree {
         Ok(Report {
             files,
             directories: None,
+            required_filter_drivers: Vec::new(),
             index: IndexUpdate::Unchanged,
             approximate: 0,
             dry_run: options.dry_run,
@@ -412,6 +415,7 @@ impl WorkTree {
             .map(|e| e.path.clone())
             .collect();
         let mut head_entries = SortedLookup::new(anchor);
+        let mut required_drivers = std::collections::BTreeSet::new();
         let mut files: Vec<FileReport> = Vec::with_capacity(entries.len());
         let mut candidates = Vec::new();
         for (entry, stat) in entries.into_iter().zip(stats) {
@@ -432,6 +436,7 @@ impl WorkTree {
                 &conflicted,
                 &rules,
                 &hasher,
+                &mut required_drivers,
             ) {
                 Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds) {
                     // The common case of a warm sync: nothing to do, nothing to copy.
@@ -465,6 +470,10 @@ impl WorkTree {
             index_snapshot: snapshot,
             filters_possible,
             directory_mtimes,
+            required_drivers: required_drivers
+                .into_iter()
+                .map(|name| String::from_utf8_lossy(&name).into_owned())
+                .collect(),
         }
     }
 }
@@ -690,6 +699,8 @@ fn new_anchor(
 }
 
 struct Classified {
+    /// Required filter drivers of files that were left alone for having one.
+    required_drivers: Vec<String>,
     /// The mtimes of the directories the stat calls opened.
     directory_mtimes: PathMap<Timestamp>,
     files: Vec<FileReport>,
@@ -1020,6 +1031,7 @@ fn classify(
     conflicted: &HashSet<Vec<u8>, BuildHasherDefault<PathHasher>>,
     rules: &StatRules,
     hasher: &ContentHasher<'_>,
+    required_drivers: &mut std::collections::BTreeSet<Vec<u8>>,
 ) -> Result<Candidate, SkipReason> {
     if entry.mode == MODE_GITLINK {
         return Err(SkipReason::Submodule);
@@ -1055,7 +1067,10 @@ fn classify(
     {
         return Err(SkipReason::ModeChanged);
     }
-    if hasher.has_filter_driver(&entry.path) {
+    if let Some(driver) = hasher.filter_driver(&entry.path) {
+        if driver.required {
+            required_drivers.insert(driver.name);
+        }
         return Err(SkipReason::FilterDriver);
     }
     // git's rule: a size that differs from a recorded non-zero size is a modification, with no

@@ -180,6 +180,32 @@ fn an_octopus_merge_keeps_each_branch_time() {
     assert_eq!(clone.mtime("c").0, EPOCH + 1000);
 }
 
+/// A `filter=<name>` attribute whose driver the configuration does not define is a no-op for
+/// git (git/git's `po/*.po` name `gettext-no-location`, which a plain clone leaves
+/// unconfigured): the files are clean for `git status`, and get their commit times.
+#[test]
+fn a_filter_attribute_without_a_configured_driver_changes_nothing() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(".gitattributes", "*.po filter=gettext-no-location\n")
+        .write("po/de.po", "msgid \"a\"\n")
+        .write("po/fr.po", "msgid \"b\"\n")
+        .commit("po");
+    origin
+        .at(EPOCH + 60)
+        .commit_file("po/fr.po", "msgid \"c\"\n");
+    let clone = origin.clone_to("clone", &[]);
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+    let run = clone.sync(["-v"]);
+    run.success()
+        .stdout_has(&format!("updated {EPOCH}."))
+        .stdout_has(&format!("updated {}.", EPOCH + 60));
+    assert!(!run.stdout().contains("filter-driver"), "{}", run.stdout());
+    clone.assert_synced();
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+}
+
 #[test]
 fn a_renamed_file_gets_the_rename_time() {
     let repo = Repo::new();

@@ -326,14 +326,33 @@ fn a_converted_file_is_compared_through_its_filters() {
     assert_eq!(clone.mtime("notes.txt"), clone.expected_mtime("notes.txt"));
 }
 
-/// A file under a filter driver (Git LFS and the like) cannot be compared with its blob
-/// without running the driver, so it is left alone and said to be.
+/// A file under a configured filter driver (Git LFS and the like) cannot be compared with
+/// its blob without running the driver, so it is left alone and said to be.
 #[test]
 fn a_file_with_a_filter_driver_is_left_alone() {
     let repo = repo();
+    repo.git(["config", "filter.lfs.clean", "cat"]);
+    repo.git(["config", "filter.lfs.smudge", "cat"]);
     repo.at(EPOCH + 10)
         .write(".gitattributes", "*.bin filter=lfs\n")
         .write("big.bin", "pointer\n")
         .commit("lfs");
-    assert_untouched(&repo, &["big.bin"], Says::Skipped("filter-driver"));
+    let run = assert_untouched(&repo, &["big.bin"], Says::Skipped("filter-driver"));
+    assert!(!run.stderr().contains("required"), "{}", run.stderr());
+}
+
+/// A driver that git must run (`filter.<name>.required`) is named in a warning: the files
+/// keep their checkout times for a reason the user may want to know.
+#[test]
+fn a_required_filter_driver_is_named() {
+    let repo = repo();
+    repo.git(["config", "filter.crypt.clean", "cat"]);
+    repo.git(["config", "filter.crypt.smudge", "cat"]);
+    repo.git(["config", "filter.crypt.required", "true"]);
+    repo.at(EPOCH + 10)
+        .write(".gitattributes", "*.secret filter=crypt\n")
+        .write("a.secret", "sealed\n")
+        .commit("crypt");
+    let run = assert_untouched(&repo, &["a.secret"], Says::Skipped("filter-driver"));
+    run.stderr_has("files with the required filter driver `crypt` were left alone");
 }
