@@ -112,7 +112,21 @@ pub(crate) fn parse_entry(data: &[u8]) -> Option<(RawEntry<'_>, usize)> {
     let nul = after_mode.iter().position(|&b| b == 0)?;
     let name = &after_mode[..nul];
     let id = after_mode.get(nul + 1..nul + 21)?;
+    let mode = canonical_mode(mode);
     Some((RawEntry { mode, name, id }, space + 1 + nul + 21))
+}
+
+/// The mode git reads a tree entry's mode as (`canon_mode` in its tree-walk.c): old
+/// repositories, git/git among them, hold regular files as `100664`, which git treats as
+/// `100644`, so rewriting one as the other is no change, and the index holds `100644`.
+pub(crate) fn canonical_mode(mode: u32) -> u32 {
+    match mode & 0o170000 {
+        0o100000 if mode & 0o100 != 0 => 0o100755,
+        0o100000 => 0o100644,
+        0o120000 => 0o120000,
+        0o040000 => 0o040000,
+        _ => 0o160000,
+    }
 }
 
 /// The length of the tree entry at the start of `data`, found without parsing its mode.
@@ -160,6 +174,20 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
             Oid::from_str("4b825dc642cb6eb9a060e54bf8d69288fbee4904").unwrap()
         );
         assert_eq!(parse_commit(b"tree nonsense\n"), None);
+    }
+
+    #[test]
+    fn legacy_modes_read_as_git_reads_them() {
+        assert_eq!(canonical_mode(0o100664), 0o100644);
+        assert_eq!(canonical_mode(0o100644), 0o100644);
+        assert_eq!(canonical_mode(0o100775), 0o100755);
+        assert_eq!(canonical_mode(0o100755), 0o100755);
+        assert_eq!(canonical_mode(0o120000), 0o120000);
+        assert_eq!(canonical_mode(0o40000), 0o40000);
+        assert_eq!(canonical_mode(0o160000), 0o160000);
+        let mut tree = b"100664 f\0".to_vec();
+        tree.extend_from_slice(&[7; 20]);
+        assert_eq!(parse_entry(&tree).unwrap().0.mode, 0o100644);
     }
 
     #[test]

@@ -206,6 +206,68 @@ fn a_filter_attribute_without_a_configured_driver_changes_nothing() {
     assert_eq!(clone.git(["status", "--porcelain"]), "");
 }
 
+/// Old repositories (git/git among them) hold regular files as mode `100664`, which git
+/// reads as `100644`: a commit that only rewrites one as the other changes nothing, and a
+/// HEAD that holds `100664` checks out clean, with `100644` in the index.
+#[test]
+fn legacy_file_modes_are_read_as_git_reads_them() {
+    let origin = Repo::new();
+    let object = |kind: &str, bytes: &[u8]| -> String {
+        let file = origin.sandbox().join("object");
+        std::fs::write(&file, bytes).unwrap();
+        let id = origin.git(
+            ["hash-object", "-w", "--literally", "-t", kind]
+                .into_iter()
+                .map(std::ffi::OsString::from)
+                .chain([file.into_os_string()]),
+        );
+        id.trim().to_owned()
+    };
+    let (f, g) = (object("blob", b"f\n"), object("blob", b"g\n"));
+    let tree = |f_mode: &str, g_id: &str| {
+        let mut bytes = Vec::new();
+        for (mode, name, id) in [(f_mode, "f", &f), ("100644", "g", &g_id.to_owned())] {
+            bytes.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+            let raw: Vec<u8> = (0..20)
+                .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            bytes.extend_from_slice(&raw);
+        }
+        object("tree", &bytes)
+    };
+    let g2 = object("blob", b"g2\n");
+    let commit = |time: i64, tree: &str, parent: Option<&str>| {
+        let mut args = vec![
+            "commit-tree".to_owned(),
+            tree.to_owned(),
+            "-m".into(),
+            "c".into(),
+        ];
+        if let Some(parent) = parent {
+            args.extend(["-p".to_owned(), parent.to_owned()]);
+        }
+        origin.at(time).git(&args).trim().to_owned()
+    };
+    // f: 100664, then rewritten as 100644 (with g changing beside it), then 100664 again.
+    let first = commit(EPOCH, &tree("100664", &g), None);
+    let second = commit(EPOCH + 60, &tree("100644", &g2), Some(&first));
+    let head = commit(EPOCH + 120, &tree("100664", &g), Some(&second));
+    origin.git(["update-ref", "refs/heads/main", &head]);
+    assert_eq!(origin.oracle_time("f"), EPOCH, "git's own answer");
+
+    let clone = origin.clone_to("clone", &[]);
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+    let run = clone.sync(["-v"]);
+    run.success()
+        .stdout_has(&format!("updated {EPOCH}."))
+        .stdout_has("skipped 0");
+    assert!(!run.stdout().contains("staged"), "{}", run.stdout());
+    clone.assert_synced();
+    clone.sync(["-q", "--first-parent"]);
+    assert!(clone.wrong_mtimes(true).is_empty());
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+}
+
 #[test]
 fn a_renamed_file_gets_the_rename_time() {
     let repo = Repo::new();
