@@ -113,6 +113,7 @@ pub(crate) fn stamp_directories(
     root: &Path,
     mut jobs: Vec<DirectoryJob<'_>>,
     known_mtimes: &PathMap<Timestamp>,
+    checkout: Checkout,
     dry_run: bool,
     ignored: &dyn Fn(&[ExtraEntry]) -> Vec<bool>,
 ) -> Vec<FileReport> {
@@ -161,7 +162,7 @@ pub(crate) fn stamp_directories(
                 };
             }
             let outcome = match opener.open(job.path) {
-                Ok(fd) => match stamp_directory(fd.as_fd(), &job, dry_run) {
+                Ok(fd) => match stamp_directory(fd.as_fd(), &job, checkout, dry_run) {
                     Ok(outcome) => outcome,
                     Err(extras) => {
                         with_extras.push((at, extras));
@@ -265,6 +266,7 @@ pub(crate) fn ignored_by_git(
 fn stamp_directory(
     fd: BorrowedFd<'_>,
     job: &DirectoryJob<'_>,
+    checkout: Checkout,
     dry_run: bool,
 ) -> Result<Outcome, Vec<ExtraEntry>> {
     let before = match FileStat::of_fd(fd) {
@@ -278,7 +280,7 @@ fn stamp_directory(
     if before.mtime == job.target {
         return Ok(Outcome::AlreadyCorrect { time: job.target });
     }
-    match compare_list(fd, job) {
+    match compare_list(fd, job, checkout) {
         Ok(ListState::Clean) => {}
         Ok(ListState::Unclean(reason)) => return Ok(Outcome::Skipped(reason)),
         Ok(ListState::Extra(extras)) => return Err(extras),
@@ -307,7 +309,7 @@ fn stamp_directory(
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.
     let stamped = FileStat::of_fd(fd);
-    let listed_again = compare_list(fd, job);
+    let listed_again = compare_list(fd, job, checkout);
     let after = FileStat::of_fd(fd);
     Ok(match (stamped, listed_again, after) {
         (Ok(stamped), Ok(ListState::Clean), Ok(after)) if stamped.mtime == after.mtime => {
@@ -340,7 +342,11 @@ enum ListState {
 
 /// Whether the open directory `fd` holds exactly the job's entries, of the same kinds. At the
 /// root, `.git` is set aside.
-fn compare_list(fd: BorrowedFd<'_>, job: &DirectoryJob<'_>) -> io::Result<ListState> {
+fn compare_list(
+    fd: BorrowedFd<'_>,
+    job: &DirectoryJob<'_>,
+    checkout: Checkout,
+) -> io::Result<ListState> {
     let mut on_disk: Vec<(Vec<u8>, Option<EntryKind>)> = Vec::with_capacity(job.entries.len());
     let mut dir = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
@@ -386,12 +392,17 @@ fn compare_list(fd: BorrowedFd<'_>, job: &DirectoryJob<'_>) -> io::Result<ListSt
         match order {
             std::cmp::Ordering::Equal => {
                 let tracked = job.entries[i].1;
-                // A submodule is a directory on disk, checked out or not.
+                // A submodule is a directory on disk, checked out or not; a symlink is a plain
+                // file where the checkout writes symlinks as files.
                 let expected = match tracked {
                     EntryKind::Submodule => EntryKind::Directory,
                     kind => kind,
                 };
-                if on_disk[j].1 != Some(expected) {
+                let as_checked_out = on_disk[j].1 == Some(expected)
+                    || (expected == EntryKind::Symlink
+                        && !checkout.symlinks
+                        && on_disk[j].1 == Some(EntryKind::File));
+                if !as_checked_out {
                     return Ok(ListState::Unclean(SkipReason::TypeChanged));
                 }
                 i += 1;
@@ -423,6 +434,13 @@ fn compare_list(fd: BorrowedFd<'_>, job: &DirectoryJob<'_>) -> io::Result<ListSt
     } else {
         ListState::Clean
     })
+}
+
+/// How git checks files out here, as far as a directory's entries are concerned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkout {
+    /// `core.symlinks`: false where symlinks are checked out as plain files.
+    pub symlinks: bool,
 }
 
 /// Why a directory could not be opened.

@@ -10,7 +10,7 @@ use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
 use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
-use crate::directories::{ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
+use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
@@ -230,7 +230,17 @@ impl WorkTree {
                         paths.iter().map(ignored).collect()
                     })
                 };
-                stamp_directories(root, jobs, &directory_mtimes, options.dry_run, &ignored)
+                let checkout = Checkout {
+                    symlinks: config_flag(repo, "core.symlinks"),
+                };
+                stamp_directories(
+                    root,
+                    jobs,
+                    &directory_mtimes,
+                    checkout,
+                    options.dry_run,
+                    &ignored,
+                )
             });
             trace.phase("directories");
             let answers_not_saved =
@@ -944,10 +954,20 @@ fn filters_possible(repo: &Repository, entries: &[IndexRecord]) -> bool {
         || set("core.eol")
 }
 
+/// A boolean setting of git's that is true unless configured otherwise.
+fn config_flag(repo: &Repository, key: &str) -> bool {
+    repo.config()
+        .ok()
+        .and_then(|config| config.get_bool(key).ok())
+        .unwrap_or(true)
+}
+
 /// git's settings for comparing stat data with the index.
 struct StatRules {
     trust_ctime: bool,
     file_mode: bool,
+    /// `core.symlinks`: false where symlinks are checked out as plain files.
+    symlinks: bool,
     /// Entries whose mtime is not older than the index file (in whole seconds) are "racily
     /// clean": their stat data cannot prove they are unchanged.
     index_mtime: Option<Timestamp>,
@@ -955,16 +975,10 @@ struct StatRules {
 
 impl StatRules {
     fn new(repo: &Repository, index_mtime: Timestamp) -> StatRules {
-        let config = repo.config().ok();
-        let flag = |key: &str| {
-            config
-                .as_ref()
-                .and_then(|c| c.get_bool(key).ok())
-                .unwrap_or(true)
-        };
         StatRules {
-            trust_ctime: flag("core.trustctime"),
-            file_mode: flag("core.filemode"),
+            trust_ctime: config_flag(repo, "core.trustctime"),
+            file_mode: config_flag(repo, "core.filemode"),
+            symlinks: config_flag(repo, "core.symlinks"),
             index_mtime: Some(index_mtime),
         }
     }
@@ -1054,7 +1068,9 @@ fn classify(
     // A file that cannot be stat'ed (missing, below a symlink or a file) is left alone.
     let stat = stat.unwrap_or(Err(SkipReason::Deleted))?;
     let type_matches = if entry.mode == MODE_SYMLINK {
-        stat.is_symlink()
+        // With core.symlinks=false git checks a symlink out as a plain file holding its
+        // target, and compares that file's content.
+        stat.is_symlink() || (!rules.symlinks && stat.is_file())
     } else {
         stat.is_file()
     };
@@ -1062,7 +1078,7 @@ fn classify(
         return Err(SkipReason::TypeChanged);
     }
     if rules.file_mode
-        && !stat.is_symlink()
+        && entry.mode != MODE_SYMLINK
         && stat.is_executable() != (entry.mode == MODE_EXECUTABLE)
     {
         return Err(SkipReason::ModeChanged);
@@ -1135,7 +1151,9 @@ fn stamp_file(
             };
         }
     };
-    let symlink = entry.mode == MODE_SYMLINK;
+    // What classification found on disk: a symlink, or a file (which, for a symlink entry,
+    // stands for it under core.symlinks=false). A change of type since is caught below.
+    let symlink = candidate.stat.is_symlink();
     let mut stat = candidate.stat;
     if candidate.needs_content_check {
         match read_and_compare(hasher, place, &entry.path, symlink, entry.id) {

@@ -352,6 +352,47 @@ fn symlinks_get_their_own_time_and_leave_their_target_alone() {
     assert_eq!(clone.mtime("back").0, EPOCH + 500);
 }
 
+/// With `core.symlinks=false` git checks a symlink out as a plain file holding its target,
+/// and `git status` compares that content: such a file is clean and gets the symlink's
+/// commit time, and an edit of it is still an edit.
+#[test]
+fn symlinks_checked_out_as_plain_files_are_synced() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("target.txt", "t\n")
+        .symlink("link", "target.txt")
+        .symlink("other", "target.txt")
+        .commit("links");
+    origin
+        .at(EPOCH + 60)
+        .symlink("other", "elsewhere")
+        .commit("retarget");
+    let clone = origin.clone_to("clone", &["-c", "core.symlinks=false"]);
+    assert_eq!(clone.read("link"), b"target.txt");
+    assert!(
+        std::fs::symlink_metadata(clone.path("link"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+    let run = clone.sync(["-v"]);
+    // The top directory holds the files that stand for symlinks: it is clean too.
+    run.success()
+        .stdout_has("skipped 0; directories: updated 1, already correct 0, skipped 0");
+    assert_eq!(clone.mtime("link").0, EPOCH);
+    assert_eq!(clone.mtime("other").0, EPOCH + 60);
+    clone.assert_synced();
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+
+    // The same size, another target: git calls it modified, and so does the sync.
+    clone.write("other", "elsewherX");
+    assert_eq!(clone.git(["status", "--porcelain"]), " M other\n");
+    let before = clone.mtime("other");
+    clone.sync(["-v"]).stdout_has("skipped modified other");
+    assert_eq!(clone.mtime("other"), before);
+}
+
 #[test]
 fn commits_in_the_same_second_give_equal_seconds_and_distinct_fingerprints() {
     let repo = Repo::new();
