@@ -49,6 +49,8 @@ pub fn before_pipeline(root: &Path, dry_run: bool) -> anyhow::Result<()> {
     let options = Options {
         pathspecs: PIPELINE_SCOPE.iter().map(Into::into).collect(),
         dry_run,
+        // An editor's build and a terminal's run one after the other, not over each other.
+        on_wait: Some(git_mtimestamp::cli::say_waiting),
         ..Options::default()
     };
     let report = work_tree

@@ -91,6 +91,7 @@ impl SyncArgs {
             no_directories: self.no_directories,
             dry_run: self.dry_run,
             progress: None,
+            on_wait: Some(say_waiting),
         })
     }
 
@@ -140,6 +141,14 @@ impl SyncArgs {
         }
         Ok(())
     }
+}
+
+/// Says on stderr that the sync waits for another one (an editor's, a terminal's) to finish.
+pub fn say_waiting(lock: &Path) {
+    eprintln!(
+        "git-mtimestamp: waiting for another sync of this work tree to finish (it holds {})",
+        lock.display()
+    );
 }
 
 /// A line on stderr that shows how far a sync is, drawn only once it has taken a second:

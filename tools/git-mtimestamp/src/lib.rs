@@ -40,6 +40,7 @@ mod report;
 mod scope;
 mod signals;
 mod stamp;
+mod sync_lock;
 #[cfg(test)]
 mod test_git;
 mod work_tree;
@@ -74,4 +75,7 @@ pub struct Options {
     pub dry_run: bool,
     /// Counters the sync updates as it goes, for a progress display.
     pub progress: Option<std::sync::Arc<Progress>>,
+    /// Called once when the sync has waited a second for another sync of the same work tree
+    /// to finish, with the path of the lock file; see [`cli::say_waiting`].
+    pub on_wait: Option<fn(&std::path::Path)>,
 }

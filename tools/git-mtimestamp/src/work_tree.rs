@@ -28,6 +28,7 @@ use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timest
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
 use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
+use crate::sync_lock::SyncLock;
 use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;
@@ -110,6 +111,11 @@ impl WorkTree {
     /// refreshes the index. See the crate documentation for the guarantees.
     pub fn sync(&self, options: &Options) -> Result<Report, Error> {
         let repo = &self.repo;
+        // Before anything is read: a sync that held the lock may have changed every file's
+        // stat data, the index and the answers. A dry run writes nothing and never waits.
+        let _lock = (!options.dry_run)
+            .then(|| SyncLock::acquire(repo.path(), options.on_wait))
+            .flatten();
         let head = match repo.head() {
             Ok(head) => head,
             Err(e) if e.code() == ErrorCode::UnbornBranch => {

@@ -423,3 +423,82 @@ fn a_file_created_while_a_directory_is_listed_is_caught_by_the_read_back() {
     );
     assert!(hidden.is_empty(), "{}", hidden.join("\n"));
 }
+
+/// Two syncs started together on one work tree (an editor's `cargo xtask build` and a
+/// terminal's): the second waits for the first and finds everything done, so neither
+/// reports a change nobody made, and no clean file ends up with the current time.
+#[test]
+fn two_syncs_at_once_take_turns() {
+    let origin = Repo::new();
+    let paths: Vec<String> = (0..FILES)
+        .map(|i| format!("d{}/f{i:04}.txt", i % 13))
+        .collect();
+    for path in &paths {
+        origin.write(path, original(path));
+    }
+    origin.at(EPOCH).commit("all");
+    for attempt in 0..3 {
+        let repo = origin.clone_to(&format!("clone{attempt}"), &[]);
+        let children: Vec<_> = (0..2)
+            .map(|_| repo.tool().arg("--json").spawn_piped())
+            .collect();
+        let mut updated = 0;
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(output.status.success(), "{stderr}");
+            assert!(!stderr.contains("changed while"), "{stderr}");
+            let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(json["changed_during_sync"], 0, "{json}");
+            assert_eq!(json["skipped"], serde_json::json!({}), "{json}");
+            let files =
+                json["updated"].as_u64().unwrap() + json["already_correct"].as_u64().unwrap();
+            assert_eq!(files, FILES as u64, "{json}");
+            updated += json["updated"].as_u64().unwrap();
+        }
+        // One of them did the work; the other found it done.
+        assert_eq!(updated, FILES as u64, "attempt {attempt}");
+        repo.assert_synced();
+        assert_eq!(repo.git(["status", "--porcelain"]), "");
+    }
+}
+
+/// A sync that has waited a second for another one says so, then does its work.
+#[test]
+fn a_sync_that_waits_says_so() {
+    let repo = Repo::new();
+    repo.at(EPOCH).write("a.txt", "a").commit("a");
+    let lock = repo.path(".git/mtimestamp.lock");
+    // Held by another process for two seconds, as a running sync would hold it.
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    while !lock.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let began = std::time::Instant::now();
+    let run = repo.sync(["-q"]);
+    let waited = began.elapsed();
+    holder.wait().unwrap();
+    run.stderr_has("waiting for another sync of this work tree to finish")
+        .stderr_has("mtimestamp.lock");
+    assert!(waited >= Duration::from_secs(1), "waited only {waited:?}");
+    assert_eq!(repo.mtime("a.txt"), repo.expected_mtime("a.txt"));
+
+    // A dry run writes nothing, and never waits.
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "3"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let began = std::time::Instant::now();
+    let run = repo.sync(["-n", "-q"]);
+    assert!(began.elapsed() < Duration::from_secs(2), "a dry run waited");
+    assert!(!run.stderr().contains("waiting"), "{}", run.stderr());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
