@@ -354,35 +354,66 @@ impl AnswerCache {
         };
         fs::create_dir_all(&self.dir).map_err(in_dir)?;
         let path = self.file(anchor.commit, anchor.mode);
-        let temporary = self
-            .dir
-            .join(format!(".tmp-{}-{}", std::process::id(), anchor.commit));
-        let written = fs::File::create(&temporary)
-            .and_then(|mut file| file.write_all(&encode(anchor)))
-            .and_then(|()| fs::rename(&temporary, &path));
-        if let Err(e) = written {
-            let _ = fs::remove_file(&temporary);
-            return Err(in_dir(e));
-        }
+        // A name of its own in the same directory, so that the rename is atomic and no other
+        // sync writing the same answers at the same time can meet it; it is removed if
+        // anything fails before the rename.
+        let mut temporary = tempfile::Builder::new()
+            .prefix(TEMPORARY_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(in_dir)?;
+        temporary.write_all(&encode(anchor)).map_err(in_dir)?;
+        temporary.persist(&path).map_err(|e| in_dir(e.error))?;
         // Old anchors are only a matter of space.
         let _ = self.evict();
         Ok(())
     }
 
+    /// Removes the least recently written answer files beyond [`KEEP`], and temporary files
+    /// left by syncs that were killed while writing. A temporary file younger than
+    /// [`STALE_TEMPORARY`] may be another sync's, still being written, and is left alone.
     fn evict(&self) -> std::io::Result<()> {
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(&self.dir)?
-            .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let modified = entry.metadata().ok()?.modified().ok()?;
-                Some((modified, entry.path()))
-            })
-            .collect();
-        files.sort_by_key(|file| std::cmp::Reverse(file.0));
-        for (_, path) in files.into_iter().skip(KEEP) {
+        let now = std::time::SystemTime::now();
+        let mut answers: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let Ok(entry) = entry else { continue };
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMPORARY_PREFIX) {
+                let age = now.duration_since(modified).unwrap_or_default();
+                if age > STALE_TEMPORARY {
+                    let _ = fs::remove_file(entry.path());
+                }
+            } else if is_answer_file(&name) {
+                answers.push((modified, entry.path()));
+            }
+        }
+        answers.sort_by_key(|file| std::cmp::Reverse(file.0));
+        for (_, path) in answers.into_iter().skip(KEEP) {
             let _ = fs::remove_file(path);
         }
         Ok(())
     }
+}
+
+/// How the temporary files that answers are written to begin.
+const TEMPORARY_PREFIX: &str = ".tmp-";
+
+/// No sync takes this long to write one answer file: an older temporary file belongs to a
+/// sync that was killed.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A name that [`AnswerCache::file`] makes: a history mode, a dash, and a commit id.
+fn is_answer_file(name: &str) -> bool {
+    [HistoryMode::Simplified, HistoryMode::FirstParent]
+        .iter()
+        .any(|mode| {
+            name.strip_prefix(mode_name(*mode))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|id| Oid::from_str(id).is_ok() && id.len() == 40)
+        })
 }
 
 fn mode_name(mode: HistoryMode) -> &'static str {
@@ -808,6 +839,60 @@ mod tests {
             let stored = git(root, &["cat-file", "tree", &id]);
             assert_eq!(trees.tree(id.parse().unwrap()), Some(stored), "tree {id}");
         }
+    }
+
+    /// Eviction keeps the newest answer files, removes temporary files only once they are
+    /// clearly abandoned, and never touches a file it did not make.
+    #[test]
+    fn eviction_leaves_other_syncs_temporary_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AnswerCache::new(dir.path());
+        fs::create_dir_all(&cache.dir).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let write = |name: &str, modified: Option<std::time::SystemTime>| {
+            let path = cache.dir.join(name);
+            fs::write(&path, "x").unwrap();
+            if let Some(time) = modified {
+                fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(time)
+                    .unwrap();
+            }
+        };
+        write(".tmp-being-written", None);
+        write(".tmp-abandoned", Some(old));
+        write("notes.txt", Some(old));
+        let mut anchor = sample();
+        for n in 0..KEEP + 2 {
+            anchor.commit = Oid::from_str(&format!("{n:040}")).unwrap();
+            cache.store(&anchor).unwrap();
+            // Distinct times, oldest first.
+            let path = cache.file(anchor.commit, anchor.mode);
+            let time = old + std::time::Duration::from_secs(60 * n as u64);
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(time)
+                .unwrap();
+        }
+        cache.evict().unwrap();
+        let mut names: Vec<String> = fs::read_dir(&cache.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let mode = mode_name(anchor.mode);
+        let mut expected: Vec<String> = (2..KEEP + 2)
+            .map(|n| format!("{mode}-{n:040}"))
+            .chain([".tmp-being-written".to_owned(), "notes.txt".to_owned()])
+            .collect();
+        expected.sort();
+        assert_eq!(names, expected);
+        // What store wrote was whole, and no temporary file of its own is left.
+        assert_eq!(cache.load(anchor.commit, anchor.mode), Some(anchor));
     }
 
     #[test]
