@@ -16,9 +16,10 @@ use crate::{Error, HistoryMode, Options, Progress, WorkTree};
 ///
 /// Files whose content differs from HEAD (modified, staged, untracked, conflicted, ...) are
 /// never touched. The sub-second part of each mtime is a fingerprint of the file's content,
-/// so two versions of a file never share a size and an mtime.
+/// so two versions of a file never share a size and an mtime. Each clean tracked directory
+/// gets the time of the last commit that changed its list of entries.
 #[derive(Debug, clap::Parser)]
-#[command(name = "git-mtimestamp", version)]
+#[command(name = "git-mtimestamp", version, after_help = EXIT_STATUS)]
 pub struct Cli {
     /// Run as if started in DIR
     #[arg(short = 'C', value_name = "DIR")]
@@ -27,6 +28,12 @@ pub struct Cli {
     #[command(flatten)]
     pub sync: SyncArgs,
 }
+
+/// The exit codes, at the end of `--help`.
+const EXIT_STATUS: &str = "Exit status:
+  0  every path in scope was handled (also when there was nothing to stamp)
+  1  some file's or directory's time could not be set (reported; the rest was synced)
+  2  the sync could not run (not a repository, a damaged index, missing objects, ...)";
 
 /// The definition of `git-mtimestamp`'s command line, from which its `--help`, manual page and
 /// shell completions all come.
@@ -126,9 +133,15 @@ impl SyncArgs {
             let files = report.files.iter().map(|f| (f, quote_path(&f.path)));
             let directories = report.directories.iter().flatten();
             let directories = directories.map(|d| (d, quote_directory(&d.path)));
+            // A dry run says what it would do, as its summary does.
+            let updated = if report.dry_run {
+                "would-update"
+            } else {
+                "updated"
+            };
             for (file, path) in files.chain(directories) {
                 match &file.outcome {
-                    Outcome::Updated { time } => writeln!(out, "updated {time} {path}")?,
+                    Outcome::Updated { time } => writeln!(out, "{updated} {time} {path}")?,
                     Outcome::AlreadyCorrect { time } => writeln!(out, "correct {time} {path}")?,
                     Outcome::Skipped(reason) => writeln!(out, "skipped {reason} {path}")?,
                     Outcome::ChangedDuringSync => writeln!(out, "changed {path}")?,
@@ -218,10 +231,13 @@ fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
         "index": report.index,
     });
     if with_files {
-        let files = report
-            .files
-            .iter()
-            .map(|file| json_path(String::from_utf8_lossy(&file.path).into_owned(), file));
+        let files = report.files.iter().map(|file| {
+            json_path(
+                String::from_utf8_lossy(&file.path).into_owned(),
+                file,
+                report.dry_run,
+            )
+        });
         value["files"] = serde_json::Value::Array(files.collect());
     }
     if let (Some(directories), Some(counts)) = (&report.directories, report.directory_counts()) {
@@ -238,7 +254,7 @@ fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
                     b"" => ".".to_owned(),
                     path => String::from_utf8_lossy(path).into_owned(),
                 };
-                json_path(path, directory)
+                json_path(path, directory, report.dry_run)
             });
             object["paths"] = serde_json::Value::Array(paths.collect());
         }
@@ -247,10 +263,12 @@ fn json_report(report: &Report, with_files: bool) -> serde_json::Value {
     value
 }
 
-fn json_path(path: String, file: &crate::FileReport) -> serde_json::Value {
+fn json_path(path: String, file: &crate::FileReport, dry_run: bool) -> serde_json::Value {
     match &file.outcome {
         Outcome::Updated { time } => serde_json::json!({
-            "path": path, "outcome": "updated", "mtime": time.to_string()
+            "path": path,
+            "outcome": if dry_run { "would-update" } else { "updated" },
+            "mtime": time.to_string()
         }),
         Outcome::AlreadyCorrect { time } => serde_json::json!({
             "path": path, "outcome": "correct", "mtime": time.to_string()

@@ -200,6 +200,19 @@ fn a_dry_run_reports_and_changes_nothing() {
     let json = repo.sync(["-n", "--json"]).json();
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["updated"], 2);
+    // Each path says what the summary says: that it would be updated.
+    let verbose = repo.sync(["-n", "-v"]);
+    verbose
+        .stdout_has(&stamped(&repo, "would-update", "a"))
+        .stdout_has(&stamped(&repo, "would-update", "dir/b"));
+    assert!(
+        !verbose.stdout().contains("\nupdated "),
+        "{}",
+        verbose.stdout()
+    );
+    let json = repo.sync(["-n", "--json", "-v"]).json();
+    assert_eq!(json["files"][0]["outcome"], "would-update");
+    assert_eq!(json["directories"]["paths"][0]["outcome"], "would-update");
     assert_eq!(json["index"], json!({"state": "dry-run"}));
     assert_eq!(repo.snapshot(paths), before);
     assert_eq!(
@@ -516,7 +529,11 @@ fn help_and_version() {
         .arg("--help")
         .run()
         .success()
-        .stdout_has("--dry-run");
+        .stdout_has("--dry-run")
+        .stdout_has("--no-directories")
+        .stdout_has("Exit status:\n  0  ")
+        .stdout_has("\n  1  some file's or directory's time could not be set")
+        .stdout_has("\n  2  the sync could not run");
     repo.tool()
         .arg("--version")
         .run()

@@ -84,6 +84,8 @@ enum Said {
     Changed,
     /// `failed dir/: MESSAGE`.
     Failed(String),
+    /// `would-update TIME dir/`, in a dry run.
+    WouldUpdate(String),
 }
 
 /// The directory a verbose line names (`a/b/` is `a/b`, `./` is `.`), and what it says; None
@@ -92,12 +94,13 @@ fn parse_dir_line(line: &str) -> Option<(String, Said)> {
     let dir_of = |shown: &str| shown.strip_suffix('/').map(str::to_owned);
     let (verb, rest) = line.split_once(' ')?;
     match verb {
-        "updated" | "correct" | "skipped" => {
+        "updated" | "would-update" | "correct" | "skipped" => {
             let (field, shown) = rest.split_once(' ')?;
             let dir = dir_of(shown)?;
             let field = field.to_owned();
             let said = match verb {
                 "updated" => Said::Updated(field),
+                "would-update" => Said::WouldUpdate(field),
                 "correct" => Said::Correct(field),
                 _ => Said::Skipped(field),
             };
@@ -682,8 +685,8 @@ fn a_linked_worktree() {
 
 // --- Options ---------------------------------------------------------------------------------
 
-/// `-n` reports every directory it would stamp as `updated`, with the time it would get, and
-/// changes no directory (and no file).
+/// `-n` reports every directory it would stamp as `would-update`, with the time it would get,
+/// and changes no directory (and no file).
 #[test]
 fn a_dry_run_changes_no_directory() {
     let repo = repo();
@@ -698,7 +701,7 @@ fn a_dry_run_changes_no_directory() {
     for dir in DIRS {
         match &said[dir] {
             Said::Skipped(reason) if dir == "a" => assert_eq!(reason, "untracked"),
-            Said::Updated(time) if dir != "a" => {
+            Said::WouldUpdate(time) if dir != "a" => {
                 assert_eq!(parse_time(time).0, expected_seconds[dir], "{dir}");
             }
             other => panic!("{}: {other:?}\n{}", shown_dir(dir), run.stdout()),
