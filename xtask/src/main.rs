@@ -12,6 +12,7 @@ mod dagger;
 mod derived;
 mod exec;
 mod host;
+mod install;
 mod pipeline;
 mod quote;
 mod sync;
@@ -51,6 +52,9 @@ enum Command {
     Sync(sync::SyncFlags),
     /// Measure git-mtimestamp against git and git-restore-mtime.
     Bench(bench::BenchFlags),
+    // `install-man` and `install-completions`, for git-mtimestamp, as commands of their own.
+    #[command(flatten)]
+    Install(install::InstallCommand),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bump(flags) => flags.run(&sh),
         Command::Sync(flags) => flags.run(&sh.current_dir(), &std::env::current_dir()?),
         Command::Bench(flags) => flags.run(&sh, &sh.current_dir()),
+        Command::Install(command) => command.run(),
     }
 }
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod credentials;
 mod go_test_cache;
+mod install;
 mod local;
 mod pipeline;
 mod timestamps;
