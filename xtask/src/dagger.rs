@@ -208,6 +208,7 @@ mod tests {
         Versions {
             go: Version::new(1, 26, 8),
             dagger: Version::new(0, 21, 8),
+            actionlint: Version::new(1, 7, 12),
         }
     }
 

@@ -2,6 +2,9 @@
 //! `versions --write`, and checked by `versions --check` (and by a test).
 //!
 //! Each file is edited in place: only the version changes, every other byte stays.
+//!
+//! actionlint's pin has no derived file: .ci/run asks `cargo xtask versions` for it, and the CI
+//! workflow runs .ci/run, so the workflow does not repeat it either.
 
 use std::fmt;
 use std::io::ErrorKind;
@@ -213,13 +216,23 @@ mod go_mod {
                 out.push_str(line);
             }
             if i == go_line && toolchain_lines.is_empty() {
+                // The new lines end as the file's lines do (LF or CRLF).
+                let end = first_line_end(if line.ends_with('\n') { line } else { text });
                 if !line.ends_with('\n') {
-                    out.push('\n');
+                    out.push_str(end);
                 }
-                out.push_str(&format!("\n{wanted}\n"));
+                out.push_str(&format!("{end}{wanted}{end}"));
             }
         }
         Ok(out)
+    }
+
+    /// How the first line of `text` ends: CRLF, or LF (also when no line ends).
+    fn first_line_end(text: &str) -> &'static str {
+        match text.find('\n') {
+            Some(at) if text[..at].ends_with('\r') => "\r\n",
+            _ => "\n",
+        }
     }
 
     /// The value of directive `name` on `line`, without a trailing comment.
@@ -305,6 +318,7 @@ mod tests {
         Versions {
             go: go.parse().unwrap(),
             dagger: dagger.parse().unwrap(),
+            actionlint: Version::new(1, 7, 12),
         }
     }
 
@@ -345,6 +359,26 @@ mod tests {
         let text = "module m\ngo 1.26.0";
         let updated = go_mod::update(text, &versions("1.26.8", "0.21.8")).unwrap();
         assert_eq!(updated, "module m\ngo 1.26.0\n\ntoolchain go1.26.8\n");
+    }
+
+    #[test]
+    fn go_mod_with_crlf_line_ends_keeps_them() {
+        let v = versions("1.26.8", "0.21.8");
+        let text = "module m\r\n\r\ngo 1.26.0\r\n\r\ntoolchain go1.26.7 // c\r\n";
+        let updated = go_mod::update(text, &v).unwrap();
+        assert_eq!(updated, text.replace("go1.26.7", "go1.26.8"));
+        let text = "module m\r\n\r\ngo 1.26.0\r\n";
+        let updated = go_mod::update(text, &v).unwrap();
+        assert_eq!(
+            updated,
+            "module m\r\n\r\ngo 1.26.0\r\n\r\ntoolchain go1.26.8\r\n"
+        );
+        let text = "module m\r\ngo 1.26.0";
+        let updated = go_mod::update(text, &v).unwrap();
+        assert_eq!(
+            updated,
+            "module m\r\ngo 1.26.0\r\n\r\ntoolchain go1.26.8\r\n"
+        );
     }
 
     #[test]

@@ -190,6 +190,7 @@ fn violations(funcs: &[GoFunc]) -> Vec<String> {
     let versions = Versions {
         go: Version::new(1, 26, 8),
         dagger: Version::new(0, 21, 8),
+        actionlint: Version::new(1, 7, 12),
     };
     let credentials = [
         Credential::SshDir(PathBuf::from("/ssh")),

@@ -1,6 +1,6 @@
 //! A property test of [`Versions::parse`] and `bump`'s [`edit_in_place`] over a few thousand
-//! versions.toml files: valid ones mutated with hostile pieces, and the suggested layout with
-//! random values in the `go` and `dagger` positions.
+//! versions.toml files: valid ones (LF and CRLF) mutated with hostile pieces, and the suggested
+//! layout with random values in the `go`, `dagger` and `actionlint` positions.
 //!
 //! The inputs come from a seeded SplitMix64, not from a fuzzing crate, so every run checks the
 //! same inputs and a failure names the seed and input that reproduce it.
@@ -12,10 +12,11 @@ use super::*;
 
 /// Layouts that parse, as starting points for mutations.
 const BASES: &[&str] = &[
-    "# Toolchain versions.\n[tools]\ngo = \"1.26.8\"      # the Go toolchain\ndagger = \"0.21.8\"  # the Dagger CLI and engine\n",
-    "[tools]\ndagger = '0.21.8'\ngo = \"1.26.8\"",
-    "tools = { go = \"1.26.8\", dagger = \"0.21.8\" } # c\n",
-    "\n# c\n[tools] # c\n\n  go = '1.26.8'\n\tdagger=\"0.21.8\"\n# end\n",
+    "# Toolchain versions.\n[tools]\ngo = \"1.26.8\"      # the Go toolchain\ndagger = \"0.21.8\"  # the Dagger CLI and engine\nactionlint = \"1.7.12\"  # the linter\n",
+    "[tools]\ndagger = '0.21.8'\nactionlint = '1.7.12'\ngo = \"1.26.8\"",
+    "tools = { go = \"1.26.8\", dagger = \"0.21.8\", actionlint = \"1.7.12\" } # c\n",
+    "\n# c\n[tools] # c\n\n  go = '1.26.8'\n\tdagger=\"0.21.8\"\nactionlint=\"1.7.12\"\n# end\n",
+    "# Saved on Windows.\r\n[tools]\r\ngo = \"1.26.8\"  # c\r\n\r\ndagger = \"0.21.8\"\r\nactionlint = '1.7.12'\r\n",
 ];
 
 /// What an attacker or a careless editor might put anywhere in the file: shell syntax, path
@@ -141,8 +142,11 @@ fn with_values(rng: &mut Rng) -> String {
         let quote = rng.pick(&["\"", "'"]);
         format!("{quote}{value}{quote}")
     };
-    let (go, dagger) = (value(rng), value(rng));
-    format!("# versions\n[tools]\ngo = {go}  # c\ndagger = {dagger}\n")
+    let (go, dagger, actionlint) = (value(rng), value(rng), value(rng));
+    let end = rng.pick(&["\n", "\r\n"]);
+    format!(
+        "# versions{end}[tools]{end}go = {go}  # c{end}dagger = {dagger}{end}actionlint = {actionlint}{end}"
+    )
 }
 
 /// What an editor shows as the number of lines.
@@ -216,7 +220,7 @@ fn check(text: &str, rng: &mut Rng) -> bool {
 
 #[test]
 fn parse_and_edit_hold_on_thousands_of_hostile_files() {
-    let (mut accepted, mut rejected) = (0, 0);
+    let (mut accepted, mut rejected, mut accepted_crlf) = (0, 0, 0);
     for seed in 0..4 {
         let mut rng = Rng(seed);
         for i in 0..1000 {
@@ -227,11 +231,18 @@ fn parse_and_edit_hold_on_thousands_of_hostile_files() {
             };
             if check(&text, &mut rng) {
                 accepted += 1;
+                accepted_crlf += usize::from(text.contains("\r\n"));
             } else {
                 rejected += 1;
             }
         }
     }
-    eprintln!("versions.toml properties: {accepted} inputs accepted, {rejected} rejected");
-    assert!(accepted > 0 && rejected > 0, "the generator degenerated");
+    eprintln!(
+        "versions.toml properties: {accepted} inputs accepted ({accepted_crlf} with CRLF), \
+         {rejected} rejected"
+    );
+    assert!(
+        accepted > 0 && rejected > 0 && accepted_crlf > 0,
+        "the generator degenerated"
+    );
 }

@@ -31,6 +31,7 @@ pub const VERSIONS_TOML: &str = "\
 [tools]
 go = \"1.26.8\"      # the Go toolchain
 dagger = \"0.21.8\"  # the Dagger CLI and engine
+actionlint = \"1.7.12\"  # the workflow linter
 ";
 
 const FIXTURE: &[(&str, &str)] = &[

@@ -8,5 +8,6 @@ mod go_test_cache;
 mod install;
 mod local;
 mod pipeline;
+mod renovate;
 mod timestamps;
 mod versions;

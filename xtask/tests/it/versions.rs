@@ -6,7 +6,7 @@ use crate::harness::{Project, VERSIONS_TOML};
 #[test]
 fn versions_prints_one_line_per_tool() {
     let run = Project::new().run(["versions"]).success();
-    assert_eq!(run.stdout, "go 1.26.8\ndagger 0.21.8\n");
+    assert_eq!(run.stdout, "go 1.26.8\ndagger 0.21.8\nactionlint 1.7.12\n");
 }
 
 #[test]
@@ -51,6 +51,30 @@ fn bump_dagger_updates_dagger_json_and_the_cli_check() {
     project.run(["build"]).success();
 }
 
+/// actionlint's pin is repeated in no other file: the bump changes versions.toml alone.
+#[test]
+fn bump_actionlint_changes_only_versions_toml() {
+    let project = Project::new();
+    let before = project.snapshot();
+    project
+        .run(["bump", "actionlint", "1.8.0"])
+        .success()
+        .stderr_has("actionlint 1.7.12 -> 1.8.0");
+    let mut after = project.snapshot();
+    assert_eq!(
+        String::from_utf8(after.remove(std::path::Path::new("versions.toml")).unwrap()).unwrap(),
+        VERSIONS_TOML.replace("\"1.7.12\"", "\"1.8.0\"")
+    );
+    let mut before = before;
+    before.remove(std::path::Path::new("versions.toml"));
+    assert_eq!(after, before);
+    project
+        .run(["versions"])
+        .success()
+        .stdout_has("actionlint 1.8.0\n");
+    project.run(["versions", "--check"]).success();
+}
+
 #[test]
 fn bump_rejects_hostile_versions_and_changes_nothing() {
     let project = Project::new();
@@ -74,13 +98,19 @@ fn bump_rejects_hostile_versions_and_changes_nothing() {
         " 1.26.8",
         "-1.26.8",
     ];
-    for version in hostile {
-        let run = project.run(["bump", "go", version]);
-        assert_eq!(run.status.code(), Some(2), "accepted {version:?}\n{run}");
-        assert!(
-            run.stderr.contains("expected MAJOR.MINOR.PATCH") || version.starts_with('-'),
-            "{version:?}\n{run}"
-        );
+    for tool in ["go", "dagger", "actionlint"] {
+        for version in hostile {
+            let run = project.run(["bump", tool, version]);
+            assert_eq!(
+                run.status.code(),
+                Some(2),
+                "accepted {tool} {version:?}\n{run}"
+            );
+            assert!(
+                run.stderr.contains("expected MAJOR.MINOR.PATCH") || version.starts_with('-'),
+                "{tool} {version:?}\n{run}"
+            );
+        }
     }
     project
         .run(["bump", "node", "1.0.0"])
@@ -122,7 +152,7 @@ fn bump_changes_nothing_when_a_derived_file_cannot_follow() {
 #[test]
 fn bump_keeps_comments_and_layout() {
     let project = Project::new();
-    let text = "# top\n\n[tools]  # the table\n# go next\ngo   =   '1.26.8'   # trailing\n\ndagger = \"0.21.8\"\n# end\n";
+    let text = "# top\n\n[tools]  # the table\n# go next\ngo   =   '1.26.8'   # trailing\n\nactionlint='1.7.12'\ndagger = \"0.21.8\"\n# end\n";
     project.write("versions.toml", text);
     project.run(["bump", "go", "1.27.0"]).success();
     let edited = project.read("versions.toml");
@@ -131,7 +161,9 @@ fn bump_keeps_comments_and_layout() {
         "{edited}"
     );
     assert!(
-        edited.ends_with("1.27.0\"   # trailing\n\ndagger = \"0.21.8\"\n# end\n"),
+        edited.ends_with(
+            "1.27.0\"   # trailing\n\nactionlint='1.7.12'\ndagger = \"0.21.8\"\n# end\n"
+        ),
         "{edited}"
     );
 }
@@ -173,18 +205,19 @@ fn check_reports_a_missing_file() {
         .stderr_has("app/go.mod: missing");
 }
 
-/// `versions`, `build` and both `bump`s fail on `text` with `message`, call no dagger, and
+/// `versions`, `build` and every `bump` fail on `text` with `message`, call no dagger, and
 /// leave every file as it was.
 #[track_caller]
 fn assert_refused_everywhere(text: &str, message: &str) {
     let project = Project::new().home_ssh();
     project.write("versions.toml", text);
     let before = project.snapshot();
-    let commands: [&[&str]; 4] = [
+    let commands: [&[&str]; 5] = [
         &["versions"],
         &["build"],
         &["bump", "go", "1.26.9"],
         &["bump", "dagger", "0.22.0"],
+        &["bump", "actionlint", "1.8.0"],
     ];
     for args in commands {
         let run = project.run(args).code(1);
@@ -201,28 +234,42 @@ fn assert_refused_everywhere(text: &str, message: &str) {
 fn malformed_versions_toml_names_the_line() {
     let cases = [
         (
-            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nnode = \"20.0.0\"\n",
-            "versions.toml:4: unknown field `node`",
+            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nactionlint = \"1.7.12\"\nnode = \"20.0.0\"\n",
+            "versions.toml:5: unknown field `node`",
         ),
         (
-            "# c\n[tools]\ngo = \"1.26.8; rm -rf /\"\ndagger = \"0.21.8\"\n",
+            "# c\n[tools]\ngo = \"1.26.8; rm -rf /\"\ndagger = \"0.21.8\"\nactionlint = \"1.7.12\"\n",
             "versions.toml:3: go = \"1.26.8; rm -rf /\"",
         ),
         (
-            "[tools]\ngo = \"1.26.8\"\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+            "[tools]\ngo = \"1.26.8\"\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nactionlint = \"1.7.12\"\n",
             "versions.toml:3: duplicate key",
         ),
         (
-            "[tools]\r\ngo = \"1.26.8\"\r\ndagger = \"0.21.8\"\r\n",
-            "versions.toml:1: carriage return",
-        ),
-        (
-            "\u{feff}[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+            "\u{feff}[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\nactionlint = \"1.7.12\"\n",
             "versions.toml:1: starts with a byte-order mark",
         ),
         (
-            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.08\"\n",
+            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.08\"\nactionlint = \"1.7.12\"\n",
             "versions.toml:3: dagger = \"0.21.08\": a number with a leading zero",
+        ),
+        (
+            "[tools]\ngo = \"1.26.8\"\ndagger = \"0.21.8\"\n",
+            "versions.toml:1: missing field `actionlint`",
+        ),
+        // CRLF line ends are accepted, and lines are still counted right.
+        (
+            "# c\r\n[tools]\r\ngo = \"1.26.8\"\r\ndagger = \"0.21.8\"\r\nactionlint = \"1.7\"\r\n",
+            "versions.toml:5: actionlint = \"1.7\": not three numbers",
+        ),
+        (
+            "[tools]\r\ngo = \"1.26.8\"\r\n\r\ndagger = \"0.21.8\"\r\nactionlint = \"1.7.12\"\r\nnode = \"20.0.0\"\r\n",
+            "versions.toml:6: unknown field `node`",
+        ),
+        // A lone carriage return is no line end in TOML.
+        (
+            "[tools]\ngo = \"1.26.8\"\rdagger = \"0.21.8\"\nactionlint = \"1.7.12\"\n",
+            "versions.toml:2: ",
         ),
     ];
     for (text, message) in cases {
@@ -274,7 +321,11 @@ fn hostile_values_in_versions_toml_are_refused_with_their_line() {
         ),
     ];
     for (value, problem) in values {
-        for (key, pinned, line) in [("go", "1.26.8", 3), ("dagger", "0.21.8", 4)] {
+        for (key, pinned, line) in [
+            ("go", "1.26.8", 3),
+            ("dagger", "0.21.8", 4),
+            ("actionlint", "1.7.12", 5),
+        ] {
             let text = VERSIONS_TOML.replace(
                 &format!("{key} = \"{pinned}\""),
                 &format!("{key} = \"{value}\""),
@@ -299,4 +350,75 @@ fn not_in_a_project_is_a_clear_error() {
         stderr.contains("has versions.toml and Cargo.toml"),
         "{stderr}"
     );
+}
+
+/// A versions.toml with CRLF line ends, as a Windows editor saves it, works with every
+/// command, and `bump` keeps its line ends byte for byte.
+#[test]
+fn crlf_versions_toml_works_end_to_end() {
+    let crlf = VERSIONS_TOML.replace('\n', "\r\n");
+    let project = Project::new().home_ssh();
+    project.write("versions.toml", &crlf);
+    project.git(&["commit", "-q", "-am", "CRLF versions.toml"]);
+
+    let run = project.run(["versions"]).success();
+    assert_eq!(run.stdout, "go 1.26.8\ndagger 0.21.8\nactionlint 1.7.12\n");
+    project.run(["versions", "--check"]).success();
+    let run = project.run(["build", "--dry-run"]).success();
+    assert!(run.stdout.contains(" --go-version=1.26.8 build "), "{run}");
+    assert!(project.all_dagger_calls().is_empty());
+
+    let mut expected = crlf.clone();
+    for (tool, old, new) in [
+        ("go", "1.26.8", "1.26.9"),
+        ("dagger", "0.21.8", "0.22.0"),
+        ("actionlint", "1.7.12", "1.8.0"),
+    ] {
+        project.run(["bump", tool, new]).success();
+        expected = expected.replace(&format!("\"{old}\""), &format!("\"{new}\""));
+        assert_eq!(project.read("versions.toml"), expected, "after bump {tool}");
+    }
+    // The derived files kept their LF line ends.
+    assert_eq!(
+        project.read("app/go.mod"),
+        "module example.com/app\n\ngo 1.26.0\n\ntoolchain go1.26.9\n"
+    );
+    assert!(!project.read("dagger.json").contains('\r'));
+    let run = project.run(["versions"]).success();
+    assert_eq!(run.stdout, "go 1.26.9\ndagger 0.22.0\nactionlint 1.8.0\n");
+    project.run(["versions", "--check"]).success();
+    let project = project.dagger_version("0.22.0");
+    let run = project.run(["build", "--dry-run"]).success();
+    assert!(run.stdout.contains(" --go-version=1.26.9 build "), "{run}");
+    project.run(["build"]).success();
+    assert!(
+        project
+            .dagger_call()
+            .argv
+            .contains(&"--go-version=1.26.9".to_owned())
+    );
+
+    // A failed bump leaves the CRLF file as it was, byte for byte.
+    let before = project.snapshot();
+    project
+        .run(["bump", "go", "1.25.9"])
+        .code(1)
+        .stderr_has("`go 1.26.0` needs Go 1.26.0 or newer");
+    assert_eq!(project.snapshot(), before);
+}
+
+/// An LF file gains no carriage return from `bump`.
+#[test]
+fn bump_keeps_lf_line_ends() {
+    let project = Project::new();
+    for (tool, version) in [
+        ("go", "1.26.9"),
+        ("dagger", "0.22.0"),
+        ("actionlint", "1.8.0"),
+    ] {
+        project.run(["bump", tool, version]).success();
+    }
+    for path in ["versions.toml", "app/go.mod", "dagger.json"] {
+        assert!(!project.read(path).contains('\r'), "{path}");
+    }
 }
