@@ -10,6 +10,7 @@ mod bench;
 mod credential;
 mod dagger;
 mod derived;
+mod doctor;
 mod exec;
 mod host;
 mod install;
@@ -52,6 +53,8 @@ enum Command {
     Sync(sync::SyncFlags),
     /// Measure git-mtimestamp against git and git-restore-mtime.
     Bench(bench::BenchFlags),
+    /// Check this machine against versions.toml and what `build` needs, and say what to fix.
+    Doctor(doctor::DoctorFlags),
     // `install-man` and `install-completions`, for git-mtimestamp, as commands of their own.
     #[command(flatten)]
     Install(install::InstallCommand),
@@ -82,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bump(flags) => flags.run(&sh),
         Command::Sync(flags) => flags.run(&sh.current_dir(), &std::env::current_dir()?),
         Command::Bench(flags) => flags.run(&sh, &sh.current_dir()),
+        Command::Doctor(flags) => flags.run(&sh),
         Command::Install(command) => command.run(),
     }
 }

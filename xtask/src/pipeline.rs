@@ -35,26 +35,37 @@ pub enum EngineChoice {
     Local,
 }
 
+/// Where a build runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Engine {
+pub(crate) enum Engine {
     Dagger,
     Local,
 }
 
 impl EngineChoice {
-    fn resolve(self, host: &Host, pinned_dagger: Version) -> anyhow::Result<Engine> {
+    /// The engine this choice runs on `host`, or None when the build stops because dagger is
+    /// missing. `build` and `doctor` both decide with this.
+    pub(crate) fn engine_on(self, host: &Host) -> Option<Engine> {
         match self {
-            EngineChoice::Local => Ok(Engine::Local),
+            EngineChoice::Local => Some(Engine::Local),
             EngineChoice::Dagger | EngineChoice::Auto if host.dagger.is_some() => {
-                Ok(Engine::Dagger)
+                Some(Engine::Dagger)
             }
-            EngineChoice::Auto if !host.ci => {
+            EngineChoice::Auto if !host.ci => Some(Engine::Local),
+            EngineChoice::Dagger | EngineChoice::Auto => None,
+        }
+    }
+
+    fn resolve(self, host: &Host, pinned_dagger: Version) -> anyhow::Result<Engine> {
+        match self.engine_on(host) {
+            Some(Engine::Local) if self == EngineChoice::Auto => {
                 eprintln!(
                     "note: dagger is not on PATH; using the local Go instead, as with --engine local"
                 );
                 Ok(Engine::Local)
             }
-            EngineChoice::Dagger | EngineChoice::Auto => {
+            Some(engine) => Ok(engine),
+            None => {
                 // A CI job that quietly used whatever Go the runner has would prove nothing
                 // about the pinned pipeline.
                 let why = if host.ci && self == EngineChoice::Auto {

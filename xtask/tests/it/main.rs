@@ -4,6 +4,7 @@
 mod harness;
 
 mod credentials;
+mod doctor;
 mod go_test_cache;
 mod install;
 mod local;
