@@ -396,18 +396,6 @@ impl Report {
 mod tests {
     use super::*;
 
-    fn host(dagger: bool, ci: bool) -> Host {
-        Host {
-            cwd: "/w".into(),
-            home: None,
-            ci,
-            github_token_set: false,
-            dagger: dagger.then(|| "/usr/bin/dagger".into()),
-            stderr_is_terminal: false,
-            goprivate: None,
-        }
-    }
-
     #[test]
     fn lines_read_status_check_found_fix() {
         let line = Finding::warn("history", "a shallow clone").fix("git fetch --unshallow");
