@@ -4,6 +4,8 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -11,7 +13,7 @@ use std::process::ExitStatus;
 use anyhow::Context;
 use xshell::Shell;
 
-use crate::quote::quote;
+use crate::quote::{quote, quote_bytes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedCommand {
@@ -23,21 +25,44 @@ pub struct PlannedCommand {
 }
 
 impl fmt::Display for PlannedCommand {
-    /// As one line of POSIX shell.
+    /// As [`PlannedCommand::shell_line`], for messages: exact when every path and argument
+    /// is UTF-8, lossy otherwise. A dry run prints the bytes ([`PlannedCommand::print`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cd {} &&", quote(&self.dir.to_string_lossy()))?;
-        for (name, value) in &self.env {
-            write!(f, " {name}={}", quote(value))?;
-        }
-        write!(f, " {}", quote(self.program))?;
-        for arg in &self.args {
-            write!(f, " {}", quote(&arg.to_string_lossy()))?;
-        }
-        Ok(())
+        f.write_str(&String::from_utf8_lossy(&self.shell_line()))
     }
 }
 
 impl PlannedCommand {
+    /// As one line of POSIX shell, byte for byte: a directory or argument that is not UTF-8
+    /// is quoted as the bytes it is, so that the line pastes back into a shell and runs
+    /// exactly this command.
+    pub fn shell_line(&self) -> Vec<u8> {
+        let mut line = b"cd ".to_vec();
+        line.extend_from_slice(&quote_bytes(self.dir.as_os_str().as_bytes()));
+        line.extend_from_slice(b" &&");
+        for (name, value) in &self.env {
+            line.extend_from_slice(format!(" {name}={}", quote(value)).as_bytes());
+        }
+        line.push(b' ');
+        line.extend_from_slice(quote(self.program).as_bytes());
+        for arg in &self.args {
+            line.push(b' ');
+            line.extend_from_slice(&quote_bytes(arg.as_bytes()));
+        }
+        line
+    }
+
+    /// Prints [`PlannedCommand::shell_line`] on stdout, as a dry run shows the command.
+    pub fn print(&self) -> anyhow::Result<()> {
+        let mut line = self.shell_line();
+        line.push(b'\n');
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&line)
+            .and_then(|()| stdout.flush())
+            .context("printing the command")
+    }
+
     /// Runs the command with inherited stdin, stdout and stderr; fails with [`CommandFailed`]
     /// unless it exits with 0.
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
@@ -198,5 +223,48 @@ mod tests {
             command.to_string(),
             r"cd '/work/it'\''s/app' && GOTOOLCHAIN=go1.26.8 go build -o '/out dir/'"
         );
+    }
+
+    /// A directory and an argument that are not UTF-8 are printed as their bytes, and a shell
+    /// reads the line back into exactly the command's words.
+    #[test]
+    fn a_shell_reads_back_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let sandbox = tempfile::tempdir().unwrap();
+        let dir = sandbox
+            .path()
+            .join(OsString::from_vec(b"it's \xff".to_vec()));
+        std::fs::create_dir(&dir).unwrap();
+        let out = OsString::from_vec(b"/out\xfe dir/".to_vec());
+        let command = PlannedCommand {
+            program: "go",
+            args: vec!["build".into(), "-o".into(), out.clone()],
+            dir: dir.clone(),
+            env: vec![("GOTOOLCHAIN", "go1.26.8".into())],
+        };
+        let line = command.shell_line();
+        assert!(
+            line.ends_with(b" go build -o '/out\xfe dir/'"),
+            "{}",
+            String::from_utf8_lossy(&line)
+        );
+        // `go` becomes printf, which prints each argument; `pwd` the directory `cd` reached.
+        let go = line.windows(4).position(|w| w == b" go ").unwrap();
+        let mut script = b"set -e; ".to_vec();
+        script.extend_from_slice(&line[..go]);
+        script.extend_from_slice(b" pwd && printf '%s\\0' ");
+        script.extend_from_slice(&line[go + 4..]);
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(std::ffi::OsStr::from_bytes(&script))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let (pwd, args) = output
+            .stdout
+            .split_at(output.stdout.iter().position(|&b| b == b'\n').unwrap());
+        assert_eq!(pwd, dir.as_os_str().as_bytes());
+        let words: Vec<&[u8]> = args[1..].split(|&b| b == 0).collect();
+        assert_eq!(words, [&b"build"[..], b"-o", out.as_bytes(), b""]);
     }
 }

@@ -167,8 +167,8 @@ impl PipelineFlags {
             crate::sync::before_pipeline(&root, self.dry_run)?;
         }
         if self.dry_run {
-            println!("{command}");
-            return Ok(());
+            // The bytes: a path that is not UTF-8 must paste back into a shell as it is.
+            return command.print();
         }
         command.run(sh)
     }

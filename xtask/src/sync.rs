@@ -14,7 +14,8 @@ use git_mtimestamp::{Error, Options, WorkTree};
 pub const PIPELINE_SCOPE: [&str; 3] = ["app", ".dagger", "dagger.json"];
 
 /// `cargo xtask sync`: the git-mtimestamp command line, run at the project root. Without
-/// pathspecs it covers [`PIPELINE_SCOPE`].
+/// pathspecs it covers [`PIPELINE_SCOPE`], of which a project may lack some (a project without
+/// `.dagger/`); pathspecs given that match no tracked file are an error, as in `git add`.
 #[derive(Debug, clap::Args)]
 pub struct SyncFlags {
     #[command(flatten)]
@@ -31,6 +32,7 @@ impl SyncFlags {
                 .iter()
                 .map(|path| format!(":/{path}").into())
                 .collect();
+            self.args.allow_unmatched_pathspecs = true;
         }
         let work_tree = open(root)?.with_context(|| not_a_work_tree(root))?;
         let all_handled = self.args.run(&work_tree, cwd)?;
@@ -48,6 +50,8 @@ pub fn before_pipeline(root: &Path, dry_run: bool) -> anyhow::Result<()> {
     };
     let options = Options {
         pathspecs: PIPELINE_SCOPE.iter().map(Into::into).collect(),
+        // A project without `.dagger/` (or without any of them) still builds.
+        allow_unmatched_pathspecs: true,
         dry_run,
         // An editor's build and a terminal's run one after the other, not over each other.
         on_wait: Some(git_mtimestamp::cli::say_waiting),

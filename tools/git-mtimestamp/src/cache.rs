@@ -306,17 +306,41 @@ impl<'a> SortedLookup<'a> {
 /// The folder of anchor files.
 pub(crate) struct AnswerCache {
     dir: PathBuf,
+    /// The replacements history is read through (replace refs, grafts), when there are any:
+    /// see [`AnswerCache::replaced`].
+    replacements_key: Option<String>,
 }
 
 impl AnswerCache {
     pub fn new(common_dir: &Path) -> AnswerCache {
         AnswerCache {
             dir: common_dir.join("mtimestamp"),
+            replacements_key: None,
+        }
+    }
+
+    /// The answers found while history is read through the replacements named `key` (see
+    /// [`crate::object_reader::Replacements::cache_key`]), or through none. A commit's
+    /// answers depend on them, so each set has files of its own, `<mode>-replaced-<key>-
+    /// <commit>`, which the plain `<mode>-<commit>` of a history without replacements never
+    /// match: a sync with replacements, then one without, gives each its own answers.
+    pub fn replaced(self, key: Option<String>) -> AnswerCache {
+        AnswerCache {
+            replacements_key: key,
+            ..self
+        }
+    }
+
+    /// How the names of this cache's files for `mode` start, before the commit's id.
+    fn prefix(&self, mode: HistoryMode) -> String {
+        match &self.replacements_key {
+            None => format!("{}-", mode_name(mode)),
+            Some(key) => format!("{}-replaced-{key}-", mode_name(mode)),
         }
     }
 
     fn file(&self, commit: Oid, mode: HistoryMode) -> PathBuf {
-        self.dir.join(format!("{}-{commit}", mode_name(mode)))
+        self.dir.join(format!("{}{commit}", self.prefix(mode)))
     }
 
     /// The anchor for `commit`, if a sound one is stored.
@@ -331,7 +355,7 @@ impl AnswerCache {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Vec::new();
         };
-        let prefix = format!("{}-", mode_name(mode));
+        let prefix = self.prefix(mode);
         let mut found: Vec<(std::time::SystemTime, Oid)> = dir
             .filter_map(|entry| {
                 let entry = entry.ok()?;
@@ -405,13 +429,19 @@ const TEMPORARY_PREFIX: &str = ".tmp-";
 /// sync that was killed.
 const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// A name that [`AnswerCache::file`] makes: a history mode, a dash, and a commit id.
+/// A name that [`AnswerCache::file`] makes: a history mode, a dash, and a commit id; or,
+/// for a history read through replacements, a history mode, `-replaced-`, their key, a dash
+/// and a commit id.
 fn is_answer_file(name: &str) -> bool {
     [HistoryMode::Simplified, HistoryMode::FirstParent]
         .iter()
         .any(|mode| {
             name.strip_prefix(mode_name(*mode))
                 .and_then(|rest| rest.strip_prefix('-'))
+                .map(|rest| match rest.strip_prefix("replaced-") {
+                    Some(keyed) => keyed.split_once('-').map_or(rest, |(_, id)| id),
+                    None => rest,
+                })
                 .is_some_and(|id| Oid::from_str(id).is_ok() && id.len() == 40)
         })
 }
@@ -906,5 +936,38 @@ mod tests {
             flipped[position] ^= 0x40;
             assert_eq!(decode(&flipped), None, "bit flipped at {position}");
         }
+    }
+
+    /// Answers found through one set of replacements (replace refs, grafts) are stored apart
+    /// from those found through another or through none, and evicted with them.
+    #[test]
+    fn answers_through_replacements_have_files_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = sample();
+        let (commit, mode) = (anchor.commit, anchor.mode);
+        let plain = AnswerCache::new(dir.path());
+        let replaced = AnswerCache::new(dir.path()).replaced(Some("0123456789abcdef".into()));
+        let other = AnswerCache::new(dir.path()).replaced(Some("fedcba9876543210".into()));
+        replaced.store(&anchor).unwrap();
+        assert_eq!(replaced.load(commit, mode), Some(anchor.clone()));
+        assert_eq!(replaced.commits(mode), vec![commit]);
+        for cache in [&plain, &other] {
+            assert_eq!(cache.load(commit, mode), None);
+            assert!(cache.commits(mode).is_empty());
+        }
+        plain.store(&anchor).unwrap();
+        assert_eq!(plain.commits(mode), vec![commit]);
+        let mut names: Vec<String> = fs::read_dir(dir.path().join("mtimestamp"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let expected = [
+            format!("first-parent-{commit}"),
+            format!("first-parent-replaced-0123456789abcdef-{commit}"),
+        ];
+        assert_eq!(names, expected);
+        assert!(names.iter().all(|name| is_answer_file(name)));
+        assert!(!is_answer_file("first-parent-replaced-0123456789abcdef"));
     }
 }

@@ -38,6 +38,7 @@ use crate::path_map::{PathHasher, PathMap};
 use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::FileStat;
+use crate::time_limits::TimeLimits;
 
 /// A directory's entries: names and kinds.
 type List<'a> = Vec<(&'a [u8], EntryKind)>;
@@ -48,6 +49,8 @@ pub(crate) struct DirectoryJob<'a> {
     pub path: &'a [u8],
     /// The tree's entries, sorted bytewise by name.
     entries: List<'a>,
+    /// The commit time with the list's fingerprint, and what the file system stores for it.
+    requested: Timestamp,
     pub target: Timestamp,
 }
 
@@ -58,6 +61,7 @@ pub(crate) fn directory_jobs<'a>(
     entries: &'a [(Vec<u8>, AnchorEntry)],
     scope: &Scope,
     whole_seconds: bool,
+    limits: &TimeLimits,
     answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
 ) -> Vec<DirectoryJob<'a>> {
     let mut lists: HashMap<&[u8], List<'a>, BuildHasherDefault<PathHasher>> = HashMap::default();
@@ -92,13 +96,15 @@ pub(crate) fn directory_jobs<'a>(
         } else {
             list_fingerprint_nanos(list.iter().copied())
         };
+        let requested = Timestamp {
+            seconds: change.time,
+            nanos,
+        };
         jobs.push(DirectoryJob {
             path,
             entries: list,
-            target: Timestamp {
-                seconds: change.time,
-                nanos,
-            },
+            requested,
+            target: limits.storable(requested),
         });
     }
     jobs
@@ -114,6 +120,7 @@ pub(crate) fn stamp_directories(
     mut jobs: Vec<DirectoryJob<'_>>,
     known_mtimes: &PathMap<Timestamp>,
     checkout: Checkout,
+    limits: &TimeLimits,
     dry_run: bool,
     ignored: &dyn Fn(&[ExtraEntry]) -> Vec<bool>,
 ) -> Vec<FileReport> {
@@ -163,6 +170,10 @@ pub(crate) fn stamp_directories(
             }
             let outcome = match opener.open(job.path) {
                 Ok(fd) => match stamp_directory(fd.as_fd(), &job, checkout, dry_run) {
+                    Ok(outcome @ Outcome::Updated { .. }) => {
+                        limits.note_stamped(job.requested);
+                        outcome
+                    }
                     Ok(outcome) => outcome,
                     Err(extras) => {
                         with_extras.push((at, extras));

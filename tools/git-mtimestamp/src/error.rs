@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::index_file::IndexFileError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -29,15 +31,40 @@ pub enum Error {
     )]
     PartialClone { what: String, cause: git2::Error },
 
+    /// The index (or a split index's shared index) is damaged, as far as this tool can tell.
+    /// `git fsck` checks the index as thoroughly (checksums included, which `git status` does
+    /// not check); only if it finds the index damaged too is rebuilding it, which loses what is
+    /// staged, the way out.
     #[error(
-        "cannot read the index {}: {reason}\n  no file was changed; `git fsck` checks the index too; to rebuild it from HEAD, run `rm {} && git reset` (this drops staged changes; files in the work tree stay as they are)",
+        "cannot read the index {}: {reason}\n  no file was changed; `git fsck` checks the index too: if it finds it damaged as well, `rm {} && git reset` rebuilds it from HEAD (this drops staged changes; files in the work tree stay as they are)",
         .path.display(),
         .path.display()
     )]
     Index { path: PathBuf, reason: String },
 
+    /// The index could not be read for a reason that is no damage: nothing staged is at risk.
+    #[error(
+        "cannot read the index {}: {reason}\n  no file was changed, and nothing says the index is damaged; {remedy}",
+        .path.display()
+    )]
+    IndexUnreadable {
+        path: PathBuf,
+        reason: String,
+        remedy: &'static str,
+    },
+
     #[error("invalid pathspec {spec:?}: {message}")]
     Pathspec { spec: String, message: String },
+
+    /// Pathspecs that match no tracked file, refused as `git add` refuses them (unless
+    /// [`crate::Options::allow_unmatched_pathspecs`]): each with its place among the
+    /// pathspecs given, as given.
+    #[error(
+        "{}\n  no file that git tracks matches {}; pathspecs are relative to the current directory (`:/path` to the top), and `git ls-files` lists the tracked files",
+        .pathspecs.iter().map(|(_, spec)| format!("pathspec '{spec}' did not match any files")).collect::<Vec<_>>().join("\n"),
+        if .pathspecs.len() == 1 { "it" } else { "them" }
+    )]
+    PathspecUnmatched { pathspecs: Vec<(usize, String)> },
 
     // The causes below are part of each message rather than `#[source]`s, so that a chain of
     // errors (`{:#}`) does not print them twice.
@@ -53,6 +80,31 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for an index at `path` that could not be read: damaged, or not.
+    pub(crate) fn index(path: PathBuf, error: IndexFileError) -> Error {
+        let reason = error.to_string();
+        if error.is_damage() {
+            return Error::Index { path, reason };
+        }
+        let cause = match &error {
+            IndexFileError::Shared { cause, .. } => cause.as_ref(),
+            error => error,
+        };
+        let remedy = match cause {
+            IndexFileError::Version(_) => {
+                "it was written by a newer git; `git update-index --index-version 4` rewrites it in a version this tool reads, keeping everything staged"
+            }
+            _ => {
+                "fix what keeps the file from being read (its permissions, say), and run this again"
+            }
+        };
+        Error::IndexUnreadable {
+            path,
+            reason,
+            remedy,
+        }
+    }
+
     pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> Error {
         let context = context.into();
         move |cause| Error::Git { context, cause }

@@ -164,7 +164,7 @@ fn walk_in_parts(
     }
     let budget = ObjectReader::CACHE_BYTES / parts;
     reader.limit_cache(budget);
-    let packs = reader.packs();
+    let (packs, replacements) = (reader.packs(), reader.replacements());
     let part_len = table.len().div_ceil(parts);
     let git_dir = repo.path();
     std::thread::scope(|scope| {
@@ -172,11 +172,11 @@ fn walk_in_parts(
             .chunks(part_len)
             .skip(1)
             .map(|part| {
-                let packs = Arc::clone(&packs);
+                let (packs, replacements) = (Arc::clone(&packs), Arc::clone(&replacements));
                 scope.spawn(move || {
-                    let repo = Repository::open(git_dir)
+                    let repo = crate::object_reader::reopen_despite_grafts(git_dir)
                         .map_err(Error::git("cannot open the repository again"))?;
-                    let reader = ObjectReader::sharing(&repo, packs, budget)?;
+                    let reader = ObjectReader::sharing(&repo, packs, replacements, budget)?;
                     walk_history(reader, part, shared)
                 })
             })
@@ -616,7 +616,9 @@ fn malformed(kind: &str, id: Oid) -> Error {
 }
 
 /// Commits read but not yet walked past: a commit is read once when a child compares with it,
-/// and its header is dropped when its own turn comes.
+/// and its header is dropped when its own turn comes. Commits are read as `git log` reads
+/// them: a replaced commit as its replacement (by the reader), a grafted one with the graft's
+/// parents, and a shallow clone's boundary commits without parents.
 #[derive(Default)]
 struct CommitCache {
     commits: HashMap<Oid, CommitHeader>,
@@ -640,7 +642,13 @@ impl CommitCache {
                 }
                 let mut header =
                     parse_commit(object.data()).ok_or_else(|| malformed("commit", id))?;
-                // A shallow clone's boundary commits have parents the clone does not hold.
+                // As in git, a graft is found by the id asked for, also when a replace ref
+                // replaces that commit.
+                if let Some(parents) = reader.grafted_parents(id) {
+                    header.parents = parents.to_vec();
+                }
+                // A shallow clone's boundary commits have parents the clone does not hold
+                // (git's shallow list overrides a graft of the same commit).
                 if shallow.contains(&id) {
                     header.parents.clear();
                 }
@@ -697,6 +705,13 @@ impl TreeCache {
         self.young.insert(id, tree.clone());
         Ok(tree)
     }
+}
+
+/// The tree of commit `id`, as `git log` reads the commit (see [`CommitCache`]).
+pub(crate) fn commit_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Oid, Error> {
+    CommitCache::default()
+        .take(reader, &HashSet::new(), id)
+        .map(|commit| commit.tree)
 }
 
 fn read_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Object, Error> {

@@ -3,16 +3,22 @@
 //! A warm sync does little more than read the index and stat every file, so reading the index
 //! is a third of its time. libgit2 checks the whole file's SHA-1 and builds hash maps of the
 //! entries; a sync needs only the entries in order. Nothing here is trusted blindly: the
-//! trailer's SHA-1 is checked as git checks it, so a damaged index is refused rather than
-//! rewritten with a fresh, valid checksum; and an entry is only ever stamped after its file's
-//! content is compared with the entry's blob.
+//! trailer's SHA-1 is checked as `git fsck` checks it, so a damaged index is refused rather
+//! than rewritten with a fresh, valid checksum; and an entry is only ever stamped after its
+//! file's content is compared with the entry's blob. A split index is read with its shared
+//! index, as git reads it (see [`split`]).
 
-use std::path::Path;
+mod ewah;
+mod split;
+
+use std::path::{Path, PathBuf};
 
 use git2::Oid;
 use sha1::Digest;
 
 use crate::report::Timestamp;
+
+pub(crate) use split::{Replacement, SplitIndex, with_replacements};
 
 /// `assume unchanged`.
 pub(crate) const FLAG_ASSUME_UNCHANGED: u16 = 0x8000;
@@ -23,8 +29,13 @@ pub(crate) const FLAG_EXTENDED_INTENT_TO_ADD: u16 = 1 << 13;
 /// One index entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexRecord {
-    /// Where the entry starts in the index file: its stat data is the first 40 bytes.
+    /// Where the entry starts in the file that holds it: its stat data is the first 40 bytes.
+    /// That file is the index file, except for an entry of a split index that is read from
+    /// its shared index (see `shared_position`).
     pub offset: usize,
+    /// The entry's position in the shared index, when it belongs to a split index and is read
+    /// from the shared index as it is there (not replaced by an entry of the index file).
+    pub shared_position: Option<usize>,
     pub ctime: Timestamp,
     pub mtime: Timestamp,
     pub ino: u32,
@@ -42,23 +53,60 @@ impl IndexRecord {
     pub fn stage(&self) -> u16 {
         (self.flags >> 12) & 0x3
     }
+
+    /// How git orders entries: by path bytes, then stage.
+    fn key(&self) -> (&[u8], u16) {
+        (&self.path, self.stage())
+    }
 }
 
-/// Why an index file could not be read.
+/// Why an index file could not be read. Most reasons mean that the file is damaged, which
+/// `git fsck` confirms; see [`IndexFileError::is_damage`].
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IndexFileError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("not an index file, or a version this tool does not know (2 to 4)")]
-    Header,
+    #[error("it is not an index file (it does not start with \"DIRC\")")]
+    Signature,
+    #[error("it is shorter than an index file's header and checksum")]
+    Truncated,
+    #[error("it is in index format version {0}, which this tool does not read (it reads 2 to 4)")]
+    Version(u32),
     #[error("the index is truncated or malformed at entry {0}")]
     Entry(usize),
     #[error("the index is truncated or malformed after its {0} entries")]
     Extensions(usize),
     #[error("the index's checksum does not match its content: the file is damaged")]
     Checksum,
-    #[error("the index is split (core.splitIndex); run `git update-index --no-split-index` first")]
-    Split,
+    #[error("its split-index link extension is wrong: {0}")]
+    Link(String),
+    #[error("it is a split index, and its shared index {} is missing", .path.display())]
+    SharedMissing { path: PathBuf },
+    #[error(
+        "it is a split index, and its shared index {} holds another index (its checksum is {checksum})",
+        .path.display()
+    )]
+    SharedMismatch { path: PathBuf, checksum: String },
+    #[error(
+        "it is a split index, and its shared index {} cannot be read: {cause}",
+        .path.display()
+    )]
+    Shared {
+        path: PathBuf,
+        cause: Box<IndexFileError>,
+    },
+}
+
+impl IndexFileError {
+    /// True when the index (or its shared index) is damaged, as far as this reader can tell:
+    /// not merely unreadable for this process (permissions) or of a version it does not know.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            IndexFileError::Io(_) | IndexFileError::Version(_) => false,
+            IndexFileError::Shared { cause, .. } => cause.is_damage(),
+            _ => true,
+        }
+    }
 }
 
 /// git's "racily clean" rule: an entry whose mtime is not older than the index file's cannot
@@ -70,13 +118,16 @@ pub(crate) fn is_racy(entry_mtime: Timestamp, index_mtime: Timestamp) -> bool {
     entry_mtime.seconds >= index_mtime.seconds
 }
 
-/// The entries of the index file at `path`, with the file's own mtime (for git's racy-clean
-/// rule) and its bytes.
+/// The entries of the index at `path` as git sees them (a split index merged with its shared
+/// index, which is looked for in `git_dir` first, as git does), with the index file's own
+/// mtime (for git's racy-clean rule) and its bytes.
 pub(crate) fn read_index(
     path: &Path,
+    git_dir: &Path,
 ) -> Result<(Vec<IndexRecord>, Timestamp, Vec<u8>), IndexFileError> {
     let (data, mtime) = read_with_mtime(path)?;
-    Ok((parse_index(&data)?, mtime, data))
+    let index = parse_index(&data, path, git_dir)?;
+    Ok((index.entries, mtime, data))
 }
 
 /// A file's bytes and the mtime of those very bytes: taken from the open file, so that an
@@ -91,15 +142,68 @@ pub(crate) fn read_with_mtime(path: &Path) -> std::io::Result<(Vec<u8>, Timestam
     Ok((data, mtime))
 }
 
-pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileError> {
+/// An index as git reads it, with where its parts are in the index file.
+pub(crate) struct Index {
+    /// The entries git sees, in git's order (for a split index, merged with the shared one's).
+    pub entries: Vec<IndexRecord>,
+    /// The format version of the index file.
+    pub version: u32,
+    /// Where the index file's entries end and its extensions begin.
+    pub entries_end: usize,
+    pub extensions: Vec<Extension>,
+    /// What a split index holds besides, `None` for a whole index.
+    pub split: Option<SplitIndex>,
+}
+
+/// An extension of an index file: its signature, and where it is (its 8-byte header included).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Extension {
+    pub signature: [u8; 4],
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The index in `data`, read from the file `path`. A split index is merged with its shared
+/// index `sharedindex.<id>`, which git looks for in `git_dir`, then next to the index file.
+pub(crate) fn parse_index(
+    data: &[u8],
+    path: &Path,
+    git_dir: &Path,
+) -> Result<Index, IndexFileError> {
+    let file = parse_file(data)?;
+    match file.extensions.iter().find(|e| &e.signature == b"link") {
+        Some(link) => {
+            let link = &data[link.start + 8..link.end];
+            split::merge(file, link, path, git_dir)
+        }
+        None => Ok(Index {
+            entries: file.entries,
+            version: file.version,
+            entries_end: file.entries_end,
+            extensions: file.extensions,
+            split: None,
+        }),
+    }
+}
+
+/// One index file as it is stored: its version, its entries in the order it holds them,
+/// where they end, and its extensions.
+struct IndexFile {
+    version: u32,
+    entries: Vec<IndexRecord>,
+    entries_end: usize,
+    extensions: Vec<Extension>,
+}
+
+fn parse_file(data: &[u8]) -> Result<IndexFile, IndexFileError> {
     let be32 = |at: usize| -> Option<u32> {
         Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
     };
     if data.get(..4) != Some(b"DIRC") {
-        return Err(IndexFileError::Header);
+        return Err(IndexFileError::Signature);
     }
     let Some(trailer_at) = data.len().checked_sub(20).filter(|&at| at >= 12) else {
-        return Err(IndexFileError::Header);
+        return Err(IndexFileError::Truncated);
     };
     // All zeros means index.skipHash: git wrote no checksum, and checks none.
     let trailer = &data[trailer_at..];
@@ -109,11 +213,11 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
         return Err(IndexFileError::Checksum);
     }
     let data = &data[..trailer_at];
-    let version = be32(4).ok_or(IndexFileError::Header)?;
+    let version = be32(4).ok_or(IndexFileError::Truncated)?;
     if !(2..=4).contains(&version) {
-        return Err(IndexFileError::Header);
+        return Err(IndexFileError::Version(version));
     }
-    let count = be32(8).ok_or(IndexFileError::Header)? as usize;
+    let count = be32(8).ok_or(IndexFileError::Truncated)? as usize;
     let mut entries = Vec::with_capacity(count.min(data.len() / 62));
     let mut at = 12;
     let mut previous: Vec<u8> = Vec::new();
@@ -148,6 +252,7 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
         let record = |path: Vec<u8>| -> Result<IndexRecord, IndexFileError> {
             Ok(IndexRecord {
                 offset: at,
+                shared_position: None,
                 ctime: time(0)?,
                 mtime: time(2)?,
                 ino: word(5)?,
@@ -185,22 +290,34 @@ pub(crate) fn parse_index(data: &[u8]) -> Result<Vec<IndexRecord>, IndexFileErro
             at = (path_at + nul + 8 - at) / 8 * 8 + at;
         }
     }
-    // Extensions follow, each a signature, a size and that many bytes, up to the trailer;
-    // only a split index changes what the entries mean.
+    if at > data.len() {
+        return Err(IndexFileError::Entry(count.saturating_sub(1)));
+    }
+    // Extensions follow, each a signature, a size and that many bytes, up to the trailer.
+    let entries_end = at;
+    let mut extensions = Vec::new();
     while at < data.len() {
         let signature = data
             .get(at..at + 4)
             .ok_or(IndexFileError::Extensions(count))?;
         let size = be32(at + 4).ok_or(IndexFileError::Extensions(count))? as usize;
-        if signature == b"link" {
-            return Err(IndexFileError::Split);
-        }
-        at = at
+        let end = at
             .checked_add(8 + size)
             .filter(|&end| end <= data.len())
             .ok_or(IndexFileError::Extensions(count))?;
+        extensions.push(Extension {
+            signature: signature.try_into().unwrap(),
+            start: at,
+            end,
+        });
+        at = end;
     }
-    Ok(entries)
+    Ok(IndexFile {
+        version,
+        entries,
+        entries_end,
+        extensions,
+    })
 }
 
 /// git's offset varint (varint.c): seven bits a byte, each continuation adding one.
@@ -243,7 +360,8 @@ mod tests {
         git(root, &["update-index", "--skip-worktree", "z"]);
         for version in ["2", "3", "4"] {
             git(root, &["update-index", "--index-version", version]);
-            let (entries, _, _) = read_index(&root.join(".git/index")).unwrap();
+            let git_dir = root.join(".git");
+            let (entries, _, _) = read_index(&git_dir.join("index"), &git_dir).unwrap();
             let listed: Vec<String> = entries
                 .iter()
                 .map(|e| {
@@ -277,15 +395,18 @@ mod tests {
 
     #[test]
     fn truncated_indexes_are_errors() {
-        assert!(matches!(parse_index(b"DIRC"), Err(IndexFileError::Header)));
         assert!(matches!(
-            parse_index(b"XXXX\0\0\0\x02\0\0\0\0"),
-            Err(IndexFileError::Header)
+            parse_file(b"DIRC"),
+            Err(IndexFileError::Truncated)
+        ));
+        assert!(matches!(
+            parse_file(b"XXXX\0\0\0\x02\0\0\0\0"),
+            Err(IndexFileError::Signature)
         ));
         let mut one_entry = b"DIRC\0\0\0\x02\0\0\0\x01".to_vec();
         one_entry.extend_from_slice(&[0; 30]);
         assert!(matches!(
-            parse_index(&one_entry),
+            parse_file(&one_entry),
             Err(IndexFileError::Entry(0))
         ));
     }

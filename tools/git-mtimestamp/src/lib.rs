@@ -24,8 +24,10 @@
 //! # Ok::<(), git_mtimestamp::Error>(())
 //! ```
 
+mod attributes;
 mod cache;
 pub mod cli;
+mod convert;
 mod directories;
 mod error;
 mod fingerprint;
@@ -43,6 +45,7 @@ mod stamp;
 mod sync_lock;
 #[cfg(test)]
 mod test_git;
+mod time_limits;
 mod work_tree;
 mod workers;
 
@@ -61,9 +64,15 @@ pub use crate::work_tree::WorkTree;
 /// How a sync is run.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Git pathspecs relative to the work-tree root that limit which files are synced. Empty
-    /// means every tracked file.
+    /// Git pathspecs relative to the work-tree root that limit which files are synced, magic
+    /// included (`:(exclude)`, `:(glob)`, `:(icase)`, `:(literal)`, `:(top)`, and
+    /// `:(prefix:N)` for the part that names a directory they were given in). Empty means
+    /// every tracked file.
     pub pathspecs: Vec<std::ffi::OsString>,
+    /// Let a pathspec that matches no tracked file select nothing. By default it is an error
+    /// ([`Error::PathspecUnmatched`]), as in `git add`; a fixed list of paths that a
+    /// repository may lack (`cargo xtask`'s `.dagger`) allows it.
+    pub allow_unmatched_pathspecs: bool,
     /// Which commit counts as a path's last change.
     pub history: HistoryMode,
     /// Leave the sub-second part of every mtime zero instead of a fingerprint of the blob.

@@ -16,8 +16,18 @@
 //! object of an alternate, a pack with a version 1 index, an alternate written in quotes, a
 //! damaged entry) is read through libgit2 instead, which then gives its own answer or error;
 //! so the reader only ever decides how fast an object is read, never what it is.
+//!
+//! Two things it refuses itself, because libgit2 (and git) would never finish reading them: a
+//! delta chain that leads back to one of its own entries (a REF_DELTA whose base is itself,
+//! or a longer cycle, in a damaged pack), and a chain deeper, or a read larger, than git ever
+//! writes. Every read is bounded in depth and in bytes.
+//!
+//! History is read as `git log` reads it: an object replaced by a replace ref (`git replace`)
+//! reads as its replacement, and a commit grafted in `info/grafts` gets the graft's parents
+//! (see [`Replacements`]).
 
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,6 +55,9 @@ impl Object {
 pub(crate) struct ObjectReader<'r> {
     odb: Odb<'r>,
     packs: Arc<Packs>,
+    replacements: Arc<Replacements>,
+    /// The most bytes one read may inflate and build: [`MAX_READ_BYTES`], lower in tests.
+    read_limit: usize,
     /// The pack that held the last object found: history's objects cluster in one pack.
     last_pack: usize,
     cache: ResolvedCache,
@@ -75,8 +88,18 @@ impl<'r> ObjectReader<'r> {
     /// split in parts gives each part its share.
     pub const CACHE_BYTES: usize = 64 << 20;
 
+    /// A reader of `repo` that sees history as `git log` does there (see [`Replacements`]).
     pub fn new(repo: &'r Repository) -> Result<ObjectReader<'r>, Error> {
-        Self::sharing(repo, Arc::new(Packs::open(repo)), Self::CACHE_BYTES)
+        Self::with_replacements(repo, Arc::new(Replacements::of(repo)?))
+    }
+
+    /// A reader of `repo` that reads through `replacements`, loaded once for a whole sync.
+    pub fn with_replacements(
+        repo: &'r Repository,
+        replacements: Arc<Replacements>,
+    ) -> Result<ObjectReader<'r>, Error> {
+        let packs = Arc::new(Packs::open(repo));
+        Self::sharing(repo, packs, replacements, Self::CACHE_BYTES)
     }
 
     /// A reader of `packs` (opened for `repo` or another handle of the same repository),
@@ -85,12 +108,15 @@ impl<'r> ObjectReader<'r> {
     pub fn sharing(
         repo: &'r Repository,
         packs: Arc<Packs>,
+        replacements: Arc<Replacements>,
         cache_bytes: usize,
     ) -> Result<ObjectReader<'r>, Error> {
         let odb = repo.odb().map_err(Error::corrupt("the object database"))?;
         Ok(ObjectReader {
             odb,
             packs,
+            replacements,
+            read_limit: MAX_READ_BYTES,
             last_pack: 0,
             cache: ResolvedCache::new(cache_bytes),
             inflater: Decompress::new(true),
@@ -106,17 +132,42 @@ impl<'r> ObjectReader<'r> {
         Arc::clone(&self.packs)
     }
 
+    /// The replacements this reader reads through, to share with readers on other threads.
+    pub fn replacements(&self) -> Arc<Replacements> {
+        Arc::clone(&self.replacements)
+    }
+
+    /// The parents `info/grafts` gives commit `id` instead of its own, if it grafts it.
+    pub fn grafted_parents(&self, id: Oid) -> Option<&[Oid]> {
+        self.replacements.parents(id)
+    }
+
     /// Lowers the cache's budget to `bytes`, evicting what no longer fits.
     pub fn limit_cache(&mut self, bytes: usize) {
         self.cache.budget = bytes;
         self.cache.evict_to_fit(0);
     }
 
-    /// Reads object `id`, from the packs or a loose object file when it is there, else
-    /// through libgit2.
+    /// Reads object `id` (its replacement, when a replace ref replaces it), from the packs
+    /// or a loose object file when it is there, else through libgit2.
     pub fn read(&mut self, id: Oid) -> Result<Object, git2::Error> {
-        if let Some(object) = self.read_packed(id) {
-            return Ok(object);
+        let stored = self.replacements.object(id)?;
+        match self.read_stored(stored) {
+            Err(e) if stored != id => Err(git2::Error::from_str(&format!(
+                "it is replaced by {stored} (a replace ref), which cannot be read: {}",
+                e.message()
+            ))),
+            read => read,
+        }
+    }
+
+    /// Reads the object stored under `id`.
+    fn read_stored(&mut self, id: Oid) -> Result<Object, git2::Error> {
+        match self.read_packed(id) {
+            Ok(Some(object)) => return Ok(object),
+            // Never handed to libgit2, which would not come back.
+            Err(refused) => return Err(git2::Error::from_str(&refused)),
+            Ok(None) => {}
         }
         match self.read_loose(id) {
             Loose::Read(object) => return Ok(object),
@@ -195,9 +246,13 @@ impl<'r> ObjectReader<'r> {
         object
     }
 
-    fn read_packed(&mut self, id: Oid) -> Option<Object> {
-        let (pack, offset) = self.find(id)?;
-        self.resolve(pack, offset)
+    /// The object `id` from the packs; None when they do not hold it or it does not decode
+    /// (then libgit2 reads it), an error saying why when reading it would never end.
+    fn read_packed(&mut self, id: Oid) -> Result<Option<Object>, String> {
+        match self.find(id) {
+            Some((pack, offset)) => self.resolve(pack, offset),
+            None => Ok(None),
+        }
     }
 
     /// The pack and offset of `id`, trying the pack of the last find first.
@@ -214,10 +269,11 @@ impl<'r> ObjectReader<'r> {
 
     /// The object at `offset` in pack `pack`, resolving its delta chain down to the first
     /// object that is cached or stored whole; None when any entry of the chain is malformed
-    /// or its base is outside the packs.
-    fn resolve(&mut self, pack: usize, offset: u64) -> Option<Object> {
+    /// or its base is outside the packs; an error when the chain loops or is deeper, or
+    /// rebuilding it larger, than any git writes (see [`MAX_CHAIN`], [`MAX_READ_BYTES`]).
+    fn resolve(&mut self, pack: usize, offset: u64) -> Result<Option<Object>, String> {
         if let Some(object) = self.cache.get(pack, offset) {
-            return Some(object);
+            return Ok(Some(object));
         }
         let mut chain = std::mem::take(&mut self.chain);
         chain.clear();
@@ -227,19 +283,33 @@ impl<'r> ObjectReader<'r> {
     }
 
     /// [`Self::resolve`] for an object that is not cached: collects the deltas down to the
-    /// first cached or whole object in `chain`, then applies them from there up.
+    /// first cached or whole object in `chain`, then applies them from there up. The whole
+    /// chain is known, and checked for a loop, before anything is inflated.
     fn resolve_chain(
         &mut self,
         pack: usize,
         offset: u64,
         chain: &mut Vec<ChainLink>,
-    ) -> Option<Object> {
+    ) -> Result<Option<Object>, String> {
         let (mut at_pack, mut at) = (pack, offset);
+        // An OFS_DELTA's base lies before it in its own pack, so only a REF_DELTA can lead
+        // back to an entry already on the chain: the chain is searched once one was followed.
+        let mut by_id = false;
+        // Bytes inflated and built so far.
+        let mut work = 0;
         let mut base = loop {
             if chain.len() > MAX_CHAIN {
-                return None; // A cycle of REF_DELTAs in a damaged pack.
+                return Err(self.refusal(
+                    pack,
+                    offset,
+                    &format!(
+                        "starts a chain of more than {MAX_CHAIN} deltas, deeper than git ever writes (4095)"
+                    ),
+                ));
             }
-            let entry = self.packs[at_pack].entry(at)?;
+            let Some(entry) = self.packs[at_pack].entry(at) else {
+                return Ok(None);
+            };
             let link = ChainLink {
                 pack: at_pack,
                 offset: at,
@@ -248,12 +318,13 @@ impl<'r> ObjectReader<'r> {
             };
             match entry.kind {
                 EntryKind::Whole(kind) => {
+                    work = self.charge(work, entry.size, pack, offset)?;
                     let mut built = std::mem::take(&mut self.built);
                     let inflated = self.inflate_into(link, &mut built);
                     let data = Rc::from(&built[..]);
                     self.built = built;
                     if !inflated {
-                        return None;
+                        return Ok(None);
                     }
                     let object = Object { kind, data };
                     self.cache.put(at_pack, at, &object);
@@ -265,24 +336,41 @@ impl<'r> ObjectReader<'r> {
                 }
                 EntryKind::RefDelta(base_id) => {
                     chain.push(link);
-                    (at_pack, at) = self.find(base_id)?;
+                    let Some(found) = self.find(base_id) else {
+                        return Ok(None);
+                    };
+                    (at_pack, at) = found;
+                    by_id = true;
                 }
+            }
+            if by_id && chain.iter().any(|l| (l.pack, l.offset) == (at_pack, at)) {
+                return Err(self.refusal(
+                    pack,
+                    offset,
+                    "is a delta whose chain of bases leads back to itself, which git and libgit2 would follow forever",
+                ));
             }
             if let Some(object) = self.cache.get(at_pack, at) {
                 break object;
             }
         };
         for &link in chain.iter().rev() {
+            work = self.charge(work, link.size, pack, offset)?;
             let (mut delta, mut built) = (
                 std::mem::take(&mut self.delta),
                 std::mem::take(&mut self.built),
             );
-            let applied = self.inflate_into(link, &mut delta)
-                && apply_delta(base.data(), &delta, &mut built).is_some();
+            let mut applied = self.inflate_into(link, &mut delta);
+            if applied {
+                // The result's size, from the delta's header, is charged before it is built.
+                let result_size = delta_header(&delta).map_or(0, |header| header.result_size);
+                work = self.charge(work, result_size, pack, offset)?;
+                applied = apply_delta(base.data(), &delta, &mut built).is_some();
+            }
             let data = Rc::from(&built[..]);
             (self.delta, self.built) = (delta, built);
             if !applied {
-                return None;
+                return Ok(None);
             }
             base = Object {
                 kind: base.kind,
@@ -290,7 +378,34 @@ impl<'r> ObjectReader<'r> {
             };
             self.cache.put(link.pack, link.offset, &base);
         }
-        Some(base)
+        Ok(Some(base))
+    }
+
+    /// `work` plus `bytes`, or an error when one read would inflate and build more than the
+    /// reader's limit.
+    fn charge(&self, work: usize, bytes: usize, pack: usize, offset: u64) -> Result<usize, String> {
+        match work.checked_add(bytes) {
+            Some(total) if total <= self.read_limit => Ok(total),
+            _ => Err(self.refusal(
+                pack,
+                offset,
+                &format!(
+                    "takes more than {} to inflate and rebuild, far more than any commit or tree git writes",
+                    match self.read_limit {
+                        limit if limit >= 1 << 20 => format!("{} MiB", limit >> 20),
+                        limit => format!("{limit} bytes"),
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Why the object at `offset` in pack `pack` is not read.
+    fn refusal(&self, pack: usize, offset: u64, why: &str) -> String {
+        format!(
+            "its entry in {} (at offset {offset}) {why}",
+            self.packs[pack].name
+        )
     }
 
     /// Inflates the zlib stream of `link` into `out`, which it sizes to the entry's declared
@@ -356,8 +471,16 @@ fn inflate_exactly(
 /// Longer than any chain git writes (`pack.depth` is at most 4095).
 const MAX_CHAIN: usize = 10_000;
 
+/// The most bytes one read inflates and builds along its delta chain: a chain of git's
+/// deepest (4095) deltas of a 256 KiB tree (a directory of several thousand entries) stays
+/// well below it, while a damaged size, or a chain of deltas that each copy their base many
+/// times over, cannot make a read take minutes or allocate gigabytes.
+const MAX_READ_BYTES: usize = 2 << 30;
+
 /// One pack file and its index, both mapped.
 pub(crate) struct Pack {
+    /// The pack's file name, for messages.
+    name: String,
     index: Mmap,
     data: Mmap,
     /// Objects in the pack, from the index's fan-out table.
@@ -443,11 +566,13 @@ fn open_packs(dir: &Path) -> Vec<Pack> {
             if index_path.extension()? != "idx" {
                 return None;
             }
-            let data_file = File::open(index_path.with_extension("pack")).ok()?;
+            let data_path = index_path.with_extension("pack");
+            let data_file = File::open(&data_path).ok()?;
             let modified = data_file.metadata().ok()?.modified().ok()?;
+            let name = data_path.file_name()?.to_string_lossy().into_owned();
             Some((
                 modified,
-                Pack::open(&File::open(&index_path).ok()?, &data_file)?,
+                Pack::open(name, &File::open(&index_path).ok()?, &data_file)?,
             ))
         })
         .collect();
@@ -459,7 +584,7 @@ fn open_packs(dir: &Path) -> Vec<Pack> {
 impl Pack {
     /// Maps a pack and its index; None when either is not in a format this reader knows, so
     /// that its objects are read through libgit2.
-    fn open(index_file: &File, data_file: &File) -> Option<Pack> {
+    fn open(name: String, index_file: &File, data_file: &File) -> Option<Pack> {
         // SAFETY: a mapping stays valid as long as the file is not changed in place, and git
         // never changes a pack or an index in place: new ones are written under temporary
         // names and renamed, and old ones are deleted, which leaves the mapping intact. (A
@@ -477,7 +602,12 @@ impl Pack {
         if index.len() < NAMES_START + count * 28 + 40 {
             return None;
         }
-        Some(Pack { index, data, count })
+        Some(Pack {
+            name,
+            index,
+            data,
+            count,
+        })
     }
 
     /// The offset of object `id` in the pack. Object ids are uniformly distributed, so
@@ -622,9 +752,15 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// Applies a git delta to `base`, into `result`; None when the delta is malformed or does
-/// not fit `base`.
-fn apply_delta(base: &[u8], delta: &[u8], result: &mut Vec<u8>) -> Option<()> {
+/// What a delta's header declares: the sizes of its base and of its result, and where its
+/// commands start.
+struct DeltaHeader {
+    base_size: usize,
+    result_size: usize,
+    length: usize,
+}
+
+fn delta_header(delta: &[u8]) -> Option<DeltaHeader> {
     let mut at = 0;
     let mut varint = || -> Option<usize> {
         let mut value = 0usize;
@@ -644,6 +780,21 @@ fn apply_delta(base: &[u8], delta: &[u8], result: &mut Vec<u8>) -> Option<()> {
     };
     let base_size = varint()?;
     let result_size = varint()?;
+    Some(DeltaHeader {
+        base_size,
+        result_size,
+        length: at,
+    })
+}
+
+/// Applies a git delta to `base`, into `result`; None when the delta is malformed or does
+/// not fit `base`.
+fn apply_delta(base: &[u8], delta: &[u8], result: &mut Vec<u8>) -> Option<()> {
+    let DeltaHeader {
+        base_size,
+        result_size,
+        length: mut at,
+    } = delta_header(delta)?;
     // Each command byte yields at most 64 KiB, so a larger size is a damaged header.
     if base_size != base.len() || result_size / 0x10000 > delta.len() {
         return None;
@@ -797,6 +948,336 @@ impl ResolvedCache {
     }
 }
 
+/// What git reads in place of what is stored, in every command that walks history (`git log`
+/// among them): objects that a replace ref replaces (`git replace`, `git replace --graft`)
+/// read as their replacements, commits and trees and blobs alike; and commits listed in
+/// `info/grafts` get the parents listed there instead of their own. The walk reads history
+/// through them, so that its answers are `git log`'s. Answers found under one set of
+/// replacements are stored apart from those found under another (see [`Self::cache_key`]).
+#[derive(Debug, Default)]
+pub(crate) struct Replacements {
+    /// Each replaced object, with the object that replaces it.
+    objects: FxHashMap<Oid, Oid>,
+    /// Each grafted commit, with the parents it is given.
+    grafts: FxHashMap<Oid, Vec<Oid>>,
+    /// What git too warns about while it reads them, and skips.
+    warnings: Vec<String>,
+}
+
+/// git follows a replacement of a replacement, up to this many lookups (`MAXREPLACEDEPTH`).
+const MAX_REPLACE_DEPTH: usize = 5;
+
+impl Replacements {
+    /// The replacements git honours in `repo`: the refs under `refs/replace/` (or
+    /// `GIT_REPLACE_REF_BASE`), unless `GIT_NO_REPLACE_OBJECTS` is set or
+    /// `core.useReplaceRefs` is false, and the grafts of `info/grafts` in the common git
+    /// directory (or `GIT_GRAFT_FILE`). What git would warn about (a line of the grafts file
+    /// it cannot read, a replace ref whose name is no object id) is skipped, as git skips it,
+    /// and said on stderr.
+    pub fn of(repo: &Repository) -> Result<Replacements, Error> {
+        let mut replacements = Replacements::default();
+        replacements.read_replace_refs(repo)?;
+        replacements.read_grafts(repo);
+        for warning in &replacements.warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(replacements)
+    }
+
+    fn read_replace_refs(&mut self, repo: &Repository) -> Result<(), Error> {
+        if std::env::var_os("GIT_NO_REPLACE_OBJECTS").is_some() {
+            return Ok(());
+        }
+        let config = repo
+            .config()
+            .map_err(Error::git("cannot read the repository's configuration"))?;
+        if matches!(config.get_bool("core.useReplaceRefs"), Ok(false)) {
+            return Ok(());
+        }
+        let base = std::env::var("GIT_REPLACE_REF_BASE").unwrap_or("refs/replace/".into());
+        if !may_hold_refs_under(repo.commondir(), &base) {
+            return Ok(());
+        }
+        let listing = || Error::git(format!("cannot list the replace refs ({base}*)"));
+        let mut names: FxHashMap<Oid, String> = FxHashMap::default();
+        for reference in repo
+            .references_glob(&format!("{base}*"))
+            .map_err(listing())?
+        {
+            let reference = reference.map_err(listing())?;
+            let name = String::from_utf8_lossy(reference.name_bytes()).into_owned();
+            let replacement = match reference.target() {
+                Some(id) => id,
+                None => {
+                    let resolved = reference.resolve().map_err(listing())?;
+                    resolved
+                        .target()
+                        .ok_or_else(|| listing()(git2::Error::from_str(&name)))?
+                }
+            };
+            // As git reads the name: the last component, which starts with an object id.
+            let last = name.get(base.len()..).unwrap_or(&name).rsplit('/').next();
+            let hex = last.and_then(|last| last.get(..40));
+            let Some(original) = hex
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|hex| Oid::from_str(hex).ok())
+            else {
+                self.warnings.push(format!(
+                    "bad replace ref name: {name} (its last component is no object id), which git skips too"
+                ));
+                continue;
+            };
+            if let Some(first) = names.insert(original, name.clone()) {
+                return Err(Error::Git {
+                    context: format!(
+                        "duplicate replace ref: {name} and {first} both replace {original}"
+                    ),
+                    cause: git2::Error::from_str(&format!(
+                        "git refuses to read history with both too; delete one with `git update-ref -d {name}`"
+                    )),
+                });
+            }
+            self.objects.insert(original, replacement);
+        }
+        Ok(())
+    }
+
+    fn read_grafts(&mut self, repo: &Repository) {
+        // Where git reads them: GIT_GRAFT_FILE, as given, or info/grafts in the common
+        // git directory.
+        let file = match std::env::var_os("GIT_GRAFT_FILE") {
+            Some(file) => std::path::PathBuf::from(file),
+            None => repo.commondir().join("info").join("grafts"),
+        };
+        let text = match std::fs::read(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                self.warnings.push(format!(
+                    "cannot read the grafts file {}: {e}; git cannot read it either and ignores it, and so does this sync",
+                    file.display()
+                ));
+                return;
+            }
+        };
+        for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+            let at = || format!("{}:{}", file.display(), number + 1);
+            match crate::objects::parse_graft_line(line) {
+                Ok(None) => {}
+                Ok(Some((commit, parents))) => match self.grafts.entry(commit) {
+                    std::collections::hash_map::Entry::Vacant(entry) => {
+                        entry.insert(parents);
+                    }
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.warnings.push(format!(
+                            "{}: a second graft of commit {commit}, which git ignores too: the first one counts\n  remove one of the two lines",
+                            at()
+                        ));
+                    }
+                },
+                Err(crate::objects::BadGraft) => self.warnings.push(format!(
+                    "{}: bad graft data {:?}, which git skips too, and so does this sync\n  each line is a commit id and the ids of its parents, one space apart; fix or remove the line",
+                    at(),
+                    String::from_utf8_lossy(line).trim_end()
+                )),
+            }
+        }
+    }
+
+    /// The object read in place of `id`: `id` itself, or its replacement (followed as git
+    /// follows it, and refused as git refuses it when replacements nest too deep).
+    pub fn object(&self, id: Oid) -> Result<Oid, git2::Error> {
+        if self.objects.is_empty() {
+            return Ok(id);
+        }
+        let mut current = id;
+        for _ in 0..MAX_REPLACE_DEPTH {
+            match self.objects.get(&current) {
+                Some(&replacement) => current = replacement,
+                None => return Ok(current),
+            }
+        }
+        Err(git2::Error::from_str(&format!(
+            "replace depth too high for object {id}: its replace refs replace each other {MAX_REPLACE_DEPTH} times or more, which git refuses too (`git replace -l` lists them)"
+        )))
+    }
+
+    /// The parents a graft gives `commit`, if one does.
+    pub fn parents(&self, commit: Oid) -> Option<&[Oid]> {
+        if self.grafts.is_empty() {
+            return None;
+        }
+        self.grafts.get(&commit).map(Vec::as_slice)
+    }
+
+    /// A short name for this set of replacements, which the answer cache adds to its file
+    /// names: answers found under one set of replacements are never used under another.
+    /// None when nothing is replaced, so that the usual answers keep their usual names.
+    pub fn cache_key(&self) -> Option<String> {
+        if self.objects.is_empty() && self.grafts.is_empty() {
+            return None;
+        }
+        let mut lines: Vec<String> = self
+            .objects
+            .iter()
+            .map(|(original, replacement)| format!("replace {original} {replacement}\n"))
+            .collect();
+        for (commit, parents) in &self.grafts {
+            let parents: Vec<String> = parents.iter().map(Oid::to_string).collect();
+            lines.push(format!("graft {commit} {}\n", parents.join(" ")));
+        }
+        lines.sort_unstable();
+        let mut hasher = <sha1::Sha1 as sha1::Digest>::new();
+        for line in &lines {
+            sha1::Digest::update(&mut hasher, line.as_bytes());
+        }
+        let digest = sha1::Digest::finalize(hasher);
+        Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// What was skipped while they were read.
+    #[cfg(test)]
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// libgit2 (1.9) reads `info/grafts` whenever it opens a repository, and refuses to open it
+/// when a line is not exactly ids separated by single spaces: a comment, a blank line, a CRLF
+/// ending, or a line git itself skips with an error message. git opens such a repository and
+/// honours the lines it can read, and so does the sync: the repository is then opened as
+/// libgit2 opens a bare one, which reads no grafts (the walk reads them itself, through
+/// [`Replacements`]), with the work tree that git names. Any other error is returned as it
+/// was.
+pub(crate) fn open_despite_grafts(
+    error: git2::Error,
+    dir: &Path,
+) -> Result<Repository, git2::Error> {
+    if !refuses_grafts(&error) {
+        return Err(error);
+    }
+    let located = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--absolute-git-dir", "--show-toplevel"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Some(stdout) = located
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| o.stdout)
+    else {
+        return Err(error);
+    };
+    let mut lines = stdout.split(|&b| b == b'\n');
+    let (Some(git_dir), Some(top)) = (lines.next(), lines.next()) else {
+        return Err(error);
+    };
+    let path = |bytes: &[u8]| Path::new(std::ffi::OsStr::from_bytes(bytes)).to_path_buf();
+    let repo = Repository::open_bare(path(git_dir))?;
+    if !repo.commondir().join("info/grafts").exists() {
+        return Err(error);
+    }
+    repo.set_workdir(&path(top), false)?;
+    Ok(repo)
+}
+
+/// Opens the git directory `git_dir` again, as [`Repository::open`] does, or as
+/// [`open_despite_grafts`] does when libgit2 refuses its grafts file.
+pub(crate) fn reopen_despite_grafts(git_dir: &Path) -> Result<Repository, git2::Error> {
+    Repository::open(git_dir).or_else(|error| match refuses_grafts(&error) {
+        true => Repository::open_bare(git_dir),
+        false => Err(error),
+    })
+}
+
+/// Whether the repository whose common git directory is `common_dir` may hold refs whose
+/// names start with `base`: false only when it surely holds none, that is when `base` names
+/// a directory of refs that is not there and no line of `packed-refs` names such a ref. Most
+/// repositories have no replace refs, and listing refs through libgit2 parses the whole
+/// `packed-refs` file, which for a repository with tens of thousands of tags cost more than a
+/// warm sync itself.
+fn may_hold_refs_under(common_dir: &Path, base: &str) -> bool {
+    if !base.ends_with('/') || common_dir.join(base).exists() {
+        return true;
+    }
+    let packed = match File::open(common_dir.join("packed-refs")) {
+        Ok(file) => file,
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+    };
+    // Mapped, not read: a search reads a few of its pages. SAFETY: git never changes
+    // `packed-refs` in place; it renames a new file over it, which leaves this mapping intact.
+    match unsafe { Mmap::map(&packed) } {
+        Ok(packed) => packed_refs_hold(&packed, base.as_bytes()),
+        Err(_) => true,
+    }
+}
+
+/// Whether the `packed-refs` file `packed` names a ref that starts with `prefix`. Its records
+/// are lines of `<id> <name>`, each followed by a line `^<id>` when it names a tag. git
+/// writes them sorted by name and says so in its header (`# pack-refs with: ... sorted`),
+/// and then, as git does, the records are searched by bisection, not read one by one.
+fn packed_refs_hold(packed: &[u8], prefix: &[u8]) -> bool {
+    let line_end = |at: usize| packed[at..].iter().position(|&b| b == b'\n');
+    let next_line = |at: usize| line_end(at).map_or(packed.len(), |length| at + length + 1);
+    let (sorted, start) = match packed.first() {
+        Some(b'#') => {
+            let header = &packed[..next_line(0)];
+            let mut traits = header.trim_ascii_end().split(|&b| b == b' ');
+            (traits.any(|t| t == b"sorted"), header.len())
+        }
+        _ => (false, 0),
+    };
+    let name_at = |at: usize| {
+        let end = line_end(at).map_or(packed.len(), |length| at + length);
+        packed.get(at + 41..end).unwrap_or_default()
+    };
+    if !sorted {
+        let mut at = start;
+        while at < packed.len() {
+            if name_at(at).starts_with(prefix) {
+                return true;
+            }
+            at = next_line(at);
+        }
+        return false;
+    }
+    // The start of the record that holds byte `at`, and the start of the record after it.
+    let record_start = |mut at: usize| {
+        while at > start && (packed[at - 1] != b'\n' || packed[at] == b'^') {
+            at -= 1;
+        }
+        at
+    };
+    let next_record = |at: usize| {
+        let mut next = next_line(at);
+        while packed.get(next) == Some(&b'^') {
+            next = next_line(next);
+        }
+        next
+    };
+    // The first record whose name does not sort before `prefix`.
+    let (mut low, mut high) = (start, packed.len());
+    while low < high {
+        let middle = record_start(low + (high - low) / 2);
+        if name_at(middle) < prefix {
+            low = next_record(middle);
+        } else {
+            high = middle;
+        }
+    }
+    low < packed.len() && name_at(low).starts_with(prefix)
+}
+
+/// libgit2's errors for a grafts file it cannot parse (of its class GIT_ERROR_GRAFTS, which
+/// git2 does not name).
+fn refuses_grafts(error: &git2::Error) -> bool {
+    let message = error.message();
+    error.class() == git2::ErrorClass::None
+        && message.contains(" OID at line ")
+        && (message.starts_with("invalid graft") || message.starts_with("invalid parent"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -920,14 +1401,15 @@ mod tests {
     /// many came from the packs (the rest came through libgit2).
     fn read_all(root: &Path, objects: &[(Oid, String, Vec<u8>)], budget: usize) -> usize {
         let repo = Repository::open(root).unwrap();
-        let mut reader =
-            ObjectReader::sharing(&repo, Arc::new(Packs::open(&repo)), budget).unwrap();
+        let packs = Arc::new(Packs::open(&repo));
+        let replacements = Arc::new(Replacements::default());
+        let mut reader = ObjectReader::sharing(&repo, packs, replacements, budget).unwrap();
         let mut packed = 0;
         for (id, kind, data) in objects {
             let object = reader.read(*id).unwrap();
             assert_eq!(object.kind.str(), kind, "{id}");
             assert!(object.data() == &data[..], "{id}: bytes differ from git's");
-            if let Some(direct) = reader.read_packed(*id) {
+            if let Ok(Some(direct)) = reader.read_packed(*id) {
                 assert!(direct.data() == &data[..], "{id}");
                 packed += 1;
             }
@@ -1183,5 +1665,346 @@ mod tests {
             objects.len()
         );
         assert!(read > 0);
+    }
+
+    /// An entry of a pack written by [`write_pack`].
+    enum TestEntry {
+        /// An object stored whole: its pack type (1 commit, 2 tree, 3 blob) and content.
+        Whole(u8, Vec<u8>),
+        /// A delta on the entry at this position of the pack (which must come before it).
+        OnEntry(usize, Vec<u8>),
+        /// A delta on the object with this id.
+        OnId(Oid, Vec<u8>),
+    }
+
+    /// A delta that copies the first `size` bytes of a base of `size` bytes.
+    fn copy_delta(size: u8) -> Vec<u8> {
+        assert!(size < 0x80);
+        vec![size, size, 0x90, size]
+    }
+
+    /// Writes a pack of `entries` into the repository at `root`, and its version 2 index,
+    /// which lists the entries of `listed` (an id and a position in `entries`) only: entries
+    /// that git could not resolve, so neither `git index-pack` nor git writes such packs.
+    fn write_pack(root: &Path, entries: &[TestEntry], listed: &[(Oid, usize)]) {
+        use sha1::Digest;
+        let mut pack = b"PACK".to_vec();
+        pack.extend(2u32.to_be_bytes());
+        pack.extend((entries.len() as u32).to_be_bytes());
+        let mut offsets = Vec::new();
+        for entry in entries {
+            let offset = pack.len();
+            offsets.push(offset);
+            let (kind, data) = match entry {
+                TestEntry::Whole(kind, data) => (*kind, data),
+                TestEntry::OnEntry(_, delta) => (6, delta),
+                TestEntry::OnId(_, delta) => (7, delta),
+            };
+            // The type and the size, four bits of it first, then seven at a time.
+            let mut size = data.len();
+            let mut byte = (kind << 4) | (size & 0x0f) as u8;
+            size >>= 4;
+            while size > 0 {
+                pack.push(byte | 0x80);
+                byte = (size & 0x7f) as u8;
+                size >>= 7;
+            }
+            pack.push(byte);
+            match entry {
+                TestEntry::OnEntry(base, _) => {
+                    // git's offset encoding of the distance back to the base.
+                    let mut distance = offset - offsets[*base];
+                    let mut bytes = vec![(distance & 0x7f) as u8];
+                    distance >>= 7;
+                    while distance > 0 {
+                        distance -= 1;
+                        bytes.push(0x80 | (distance & 0x7f) as u8);
+                        distance >>= 7;
+                    }
+                    pack.extend(bytes.iter().rev());
+                }
+                TestEntry::OnId(base, _) => pack.extend(base.as_bytes()),
+                TestEntry::Whole(..) => {}
+            }
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            std::io::Write::write_all(&mut encoder, data).unwrap();
+            pack.extend(encoder.finish().unwrap());
+        }
+        let checksum = sha1::Sha1::digest(&pack).to_vec();
+        pack.extend(&checksum);
+        let mut listed: Vec<(Oid, usize)> = listed.to_vec();
+        listed.sort();
+        let mut index = INDEX_MAGIC.to_vec();
+        for first in 0..=255u8 {
+            let count = listed.iter().filter(|(id, _)| id.as_bytes()[0] <= first);
+            index.extend((count.count() as u32).to_be_bytes());
+        }
+        listed
+            .iter()
+            .for_each(|(id, _)| index.extend(id.as_bytes()));
+        listed.iter().for_each(|_| index.extend(0u32.to_be_bytes()));
+        for (_, at) in &listed {
+            index.extend((offsets[*at] as u32).to_be_bytes());
+        }
+        index.extend(&checksum);
+        index.extend(sha1::Sha1::digest(&index));
+        let name: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+        let stem = root.join(format!(".git/objects/pack/pack-{name}"));
+        std::fs::write(stem.with_extension("pack"), pack).unwrap();
+        std::fs::write(stem.with_extension("idx"), index).unwrap();
+    }
+
+    fn test_id(byte: u8) -> Oid {
+        Oid::from_bytes(&[byte; 20]).unwrap()
+    }
+
+    /// A repository with no objects of its own, for packs written by hand.
+    fn empty_repository() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q"]);
+        dir
+    }
+
+    /// A chain that comes back to an entry it passed, through a delta by id and then a delta
+    /// by offset: refused by the reader itself, as libgit2 would follow it forever.
+    #[test]
+    fn a_chain_that_leads_back_to_itself_is_refused_and_never_handed_to_libgit2() {
+        let dir = empty_repository();
+        let (a, b) = (test_id(0xaa), test_id(0xbb));
+        // a is a delta on b by id; b, after it in the pack, a delta on a by offset.
+        let entries = [
+            TestEntry::OnId(b, copy_delta(4)),
+            TestEntry::OnEntry(0, copy_delta(4)),
+        ];
+        write_pack(dir.path(), &entries, &[(a, 0), (b, 1)]);
+        let repo = Repository::open(dir.path()).unwrap();
+        let mut reader = ObjectReader::new(&repo).unwrap();
+        for (id, offset) in [(a, 12), (b, 45)] {
+            let refused = reader.read_packed(id).err().expect("refused by the reader");
+            assert!(refused.contains("leads back to itself"), "{refused}");
+            assert!(
+                refused.contains(&format!("(at offset {offset})")),
+                "{refused}"
+            );
+            // So `read` answers at once, without libgit2.
+            let error = reader.read(id).err().expect("an error");
+            assert!(error.message().contains("leads back to itself"));
+        }
+    }
+
+    /// A chain deeper than git writes is refused, however it ends.
+    #[test]
+    fn a_chain_deeper_than_git_writes_is_refused() {
+        let dir = empty_repository();
+        let mut entries = vec![TestEntry::Whole(3, b"abcd".to_vec())];
+        for at in 0..=MAX_CHAIN {
+            entries.push(TestEntry::OnEntry(at, copy_delta(4)));
+        }
+        let (top, shallower) = (test_id(1), test_id(2));
+        write_pack(
+            dir.path(),
+            &entries,
+            &[(top, MAX_CHAIN + 1), (shallower, MAX_CHAIN)],
+        );
+        let repo = Repository::open(dir.path()).unwrap();
+        let mut reader = ObjectReader::new(&repo).unwrap();
+        let refused = reader.read_packed(top).err().expect("refused");
+        assert!(refused.contains("more than 10000 deltas"), "{refused}");
+        // One delta less is read, and then its delta too, from the cache.
+        let object = reader.read(shallower).unwrap();
+        assert_eq!(
+            (object.kind, object.data()),
+            (ObjectType::Blob, &b"abcd"[..])
+        );
+        assert_eq!(reader.read(top).unwrap().data(), b"abcd");
+    }
+
+    /// One read inflates and builds at most the reader's limit, counted along its chain, and
+    /// a delta's result is counted before it is allocated.
+    #[test]
+    fn a_read_that_would_build_more_than_the_limit_is_refused() {
+        let dir = empty_repository();
+        let base = vec![b'x'; 100];
+        // Deltas that copy their base twice over: 100 bytes to 200 (varint 0xc8 0x01), 200
+        // to 400 (0x90 0x03). A copy command 0x90 takes the size from the next byte, at
+        // offset 0.
+        let doubling = [100, 0xc8, 0x01, 0x90, 100, 0x90, 100].to_vec();
+        let doubling_again = [0xc8, 0x01, 0x90, 0x03, 0x90, 0xc8, 0x90, 0xc8].to_vec();
+        let entries = [
+            TestEntry::Whole(3, base),
+            TestEntry::OnEntry(0, doubling),
+            TestEntry::OnEntry(1, doubling_again),
+        ];
+        let (whole, doubled, quadrupled) = (test_id(1), test_id(2), test_id(3));
+        write_pack(
+            dir.path(),
+            &entries,
+            &[(whole, 0), (doubled, 1), (quadrupled, 2)],
+        );
+        let repo = Repository::open(dir.path()).unwrap();
+        let read_with_limit = |limit: usize, id: Oid| {
+            let mut reader = ObjectReader::new(&repo).unwrap();
+            reader.read_limit = limit;
+            reader.read_packed(id)
+        };
+        // The base, each delta and each result: 100 + 7 + 200 + 8 + 400 bytes in all.
+        let read = read_with_limit(715, quadrupled).unwrap().unwrap();
+        assert_eq!(read.data(), &[b'x'; 400][..]);
+        let refused = read_with_limit(714, quadrupled).err().expect("refused");
+        assert!(refused.contains("to inflate and rebuild"), "{refused}");
+        assert!(read_with_limit(714, doubled).unwrap().is_some());
+        assert!(read_with_limit(714, whole).unwrap().is_some());
+    }
+
+    /// A repository of `count` commits (each a commit of the same empty tree with another
+    /// message) and their ids, oldest first.
+    fn repository_of_commits(count: usize) -> (tempfile::TempDir, Vec<String>) {
+        let dir = empty_repository();
+        let root = dir.path();
+        let tree = git(root, &["write-tree"]);
+        let tree = String::from_utf8(tree).unwrap().trim().to_owned();
+        let commits = (0..count)
+            .map(|n| {
+                let message = format!("commit {n}");
+                let id = git(root, &["commit-tree", "-m", &message, &tree]);
+                String::from_utf8(id).unwrap().trim().to_owned()
+            })
+            .collect();
+        (dir, commits)
+    }
+
+    #[test]
+    fn replaced_objects_read_as_their_replacements_up_to_gits_depth() {
+        let (dir, commits) = repository_of_commits(7);
+        let root = dir.path();
+        let replace = |original: &str, replacement: &str| {
+            let name = format!("refs/replace/{original}");
+            git(root, &["update-ref", &name, replacement]);
+        };
+        // 0 by 1; 2 by 3, by 4, by 5, by 6: four replacements of replacements, as deep as
+        // git follows them.
+        replace(&commits[0], &commits[1]);
+        for at in 2..6 {
+            replace(&commits[at], &commits[at + 1]);
+        }
+        let repo = Repository::open(root).unwrap();
+        let id = |at: usize| Oid::from_str(&commits[at]).unwrap();
+        let replacements = Replacements::of(&repo).unwrap();
+        assert!(replacements.warnings().is_empty());
+        assert_eq!(replacements.object(id(0)).unwrap(), id(1));
+        assert_eq!(replacements.object(id(2)).unwrap(), id(6));
+        assert_eq!(replacements.object(id(6)).unwrap(), id(6));
+        let mut reader = ObjectReader::new(&repo).unwrap();
+        let stored = git(root, &["cat-file", "commit", &commits[1]]);
+        assert_eq!(reader.read(id(0)).unwrap().data(), &stored[..]);
+        let key = replacements.cache_key().expect("a key");
+        assert_eq!(Replacements::default().cache_key(), None);
+
+        // One more is too deep, for git and for the reader.
+        let tree = format!("{}^{{tree}}", commits[0]);
+        let too_deep = git(root, &["commit-tree", "-m", "deeper", &tree]);
+        replace(&commits[6], String::from_utf8(too_deep).unwrap().trim());
+        let replacements = Replacements::of(&repo).unwrap();
+        let error = replacements.object(id(2)).unwrap_err();
+        assert!(
+            error.message().contains("replace depth too high"),
+            "{error}"
+        );
+        assert_ne!(replacements.cache_key(), Some(key));
+
+        // A ref whose name is no object id is skipped with a warning; two refs that replace
+        // one object are refused, as git refuses them.
+        git(root, &["update-ref", "refs/replace/not-an-id", &commits[1]]);
+        let replacements = Replacements::of(&repo).unwrap();
+        assert_eq!(replacements.warnings().len(), 1);
+        assert!(replacements.warnings()[0].contains("refs/replace/not-an-id"));
+        let twice = format!("refs/replace/more/{}", commits[0]);
+        git(root, &["update-ref", &twice, &commits[3]]);
+        let Err(error) = Replacements::of(&repo) else {
+            panic!("two replacements of one object")
+        };
+        assert!(
+            error.to_string().contains("duplicate replace ref"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn grafts_are_read_as_git_reads_them() {
+        let (dir, commits) = repository_of_commits(3);
+        let root = dir.path();
+        let [a, b, c] = [0, 1, 2].map(|at| commits[at].as_str());
+        let grafts = format!("{a} {b} {c}\n# comment\n\nbad\n{b}\n{a} {c}\n{c} {a}");
+        std::fs::write(root.join(".git/info/grafts"), grafts).unwrap();
+        // libgit2 refuses to open it (a comment, a bad line); git reads it.
+        let refused = Repository::open(root).err().expect("refused by libgit2");
+        assert!(refuses_grafts(&refused), "{refused}");
+        let repo = open_despite_grafts(refused, root).unwrap();
+        assert_eq!(
+            repo.workdir(),
+            Some(root.canonicalize().unwrap().join("").as_path())
+        );
+        let replacements = Replacements::of(&repo).unwrap();
+        let id = |hex: &str| Oid::from_str(hex).unwrap();
+        assert_eq!(replacements.parents(id(a)), Some(&[id(b), id(c)][..]));
+        assert_eq!(replacements.parents(id(b)), Some(&[][..]));
+        assert_eq!(replacements.parents(id(c)), Some(&[id(a)][..]));
+        let warnings = replacements.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("grafts:4: bad graft data \"bad\""));
+        assert!(warnings[1].contains(&format!("grafts:6: a second graft of commit {a}")));
+        assert!(replacements.cache_key().is_some());
+        // The reader gives them to the walk.
+        let reader = ObjectReader::new(&repo).unwrap();
+        assert_eq!(reader.grafted_parents(id(b)), Some(&[][..]));
+    }
+
+    #[test]
+    fn packed_refs_are_searched_as_git_searches_them() {
+        let id = "1111111111111111111111111111111111111111";
+        let names = [
+            "refs/heads/main",
+            "refs/remotes/origin/main",
+            "refs/replace/2222222222222222222222222222222222222222",
+            "refs/tags/v1",
+            "refs/tags/v2",
+        ];
+        let records: String = names
+            .iter()
+            .map(|name| format!("{id} {name}\n^{id}\n"))
+            .collect();
+        for header in ["# pack-refs with: peeled fully-peeled sorted \n", ""] {
+            let packed = format!("{header}{records}");
+            for (prefix, expected) in [
+                ("refs/replace/", true),
+                ("refs/heads/", true),
+                ("refs/tags/v2", true),
+                ("refs/", true),
+                ("refs/other/", false),
+                ("refs/tags/v3", false),
+                ("refs/a", false),
+                ("refs/zzz", false),
+            ] {
+                let found = packed_refs_hold(packed.as_bytes(), prefix.as_bytes());
+                assert_eq!(found, expected, "{prefix} in {header:?}");
+            }
+        }
+        // Each of many names is found, and a name just after it is not.
+        let many: Vec<String> = (0..500).map(|n| format!("refs/tags/t{n:05}")).collect();
+        let mut packed = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+        for name in &many {
+            packed.push_str(&format!("{id} {name}\n"));
+        }
+        for name in many.iter().step_by(37) {
+            assert!(
+                packed_refs_hold(packed.as_bytes(), name.as_bytes()),
+                "{name}"
+            );
+            let after = format!("{name}x");
+            assert!(!packed_refs_hold(packed.as_bytes(), after.as_bytes()));
+        }
+        assert!(!packed_refs_hold(b"", b"refs/replace/"));
+        assert!(!packed_refs_hold(b"# pack-refs with: sorted \n", b"refs/"));
     }
 }

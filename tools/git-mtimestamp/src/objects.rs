@@ -48,6 +48,46 @@ fn hex_oid(hex: &[u8]) -> Option<Oid> {
     Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
 }
 
+/// A line of `info/grafts` that git refuses ("bad graft data"), and skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadGraft;
+
+/// One line of an `info/grafts` file, read as git reads it (`read_graft_line` in its
+/// commit.c): a commit's id, then the ids of the parents it is given instead of its own, each
+/// after one whitespace byte; trailing whitespace (a CR too) is ignored. None for an empty
+/// line or a comment (`#` first); a graft without parents makes the commit a root.
+pub(crate) fn parse_graft_line(line: &[u8]) -> Result<Option<(Oid, Vec<Oid>)>, BadGraft> {
+    // git's isspace: space, tab, LF and CR (not VT or FF).
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let end = line
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(0, |last| last + 1);
+    let line = &line[..end];
+    if line.is_empty() || line[0] == b'#' {
+        return Ok(None);
+    }
+    // Forty hex digits, as git's parse_oid_hex reads them (either case).
+    let oid_at = |at: usize| -> Result<Oid, BadGraft> {
+        let hex = line.get(at..at + 40).ok_or(BadGraft)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err(BadGraft);
+        }
+        hex_oid(hex).ok_or(BadGraft)
+    };
+    let commit = oid_at(0)?;
+    let mut parents = Vec::new();
+    let mut at = 40;
+    while at < line.len() {
+        if !is_space(&line[at]) {
+            return Err(BadGraft);
+        }
+        parents.push(oid_at(at + 1)?);
+        at += 41;
+    }
+    Ok(Some((commit, parents)))
+}
+
 /// What a tree entry is, as far as its directory's list of entries is concerned: a file's
 /// mode bits (644, 755, or the legacy 664) are left out, as a chmod does not change a
 /// directory's mtime on disk either.
@@ -174,6 +214,41 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
             Oid::from_str("4b825dc642cb6eb9a060e54bf8d69288fbee4904").unwrap()
         );
         assert_eq!(parse_commit(b"tree nonsense\n"), None);
+    }
+
+    #[test]
+    fn graft_lines_read_as_git_reads_them() {
+        let a = "1111111111111111111111111111111111111111";
+        let b = "22222222222222222222222222222222222222AA";
+        let id = |hex: &str| Oid::from_str(hex).unwrap();
+        let parse = |line: String| parse_graft_line(line.as_bytes());
+        assert_eq!(parse(format!("{a} {b}\n")), Ok(Some((id(a), vec![id(b)]))));
+        assert_eq!(
+            parse(format!("{a}\t{b}\r\n")),
+            Ok(Some((id(a), vec![id(b)])))
+        );
+        assert_eq!(
+            parse(format!("{a} {b} {a}")),
+            Ok(Some((id(a), vec![id(b), id(a)])))
+        );
+        // No parents: a root.
+        assert_eq!(parse(format!("{a}   \n")), Ok(Some((id(a), vec![]))));
+        for skipped in ["", "\n", "  \n", "# a comment\n", "#"] {
+            assert_eq!(parse(skipped.to_owned()), Ok(None), "{skipped:?}");
+        }
+        // What git calls bad graft data.
+        for bad in [
+            "garbage".to_owned(),
+            format!(" {a} {b}"),
+            format!("{a}  {b}"),
+            format!("{a} {}", &b[..10]),
+            format!("{a} {b}xyz"),
+            format!("{a}{b}"),
+            format!("{a} {b}\x0b{a}"),
+            format!("{} {b}", a.replace('1', "g")),
+        ] {
+            assert_eq!(parse(bad.clone()), Err(BadGraft), "{bad:?}");
+        }
     }
 
     #[test]

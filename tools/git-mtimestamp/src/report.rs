@@ -164,6 +164,12 @@ pub struct Report {
     /// Every tracked directory in scope (the root as the empty path), sorted by path; None
     /// when directories were not synced.
     pub directories: Option<Vec<FileReport>>,
+    /// The index file, when there is none: git then sees no tracked file, and nothing was
+    /// synced.
+    pub no_index: Option<std::path::PathBuf>,
+    /// Paths stamped with the nearest time the file system holds, because it cannot hold
+    /// their commit time; later syncs count them as correct.
+    pub clamped: usize,
     /// The `required` filter drivers (`filter.<name>.required`) of files left alone for
     /// having a filter driver.
     pub required_filter_drivers: Vec<String>,
@@ -271,6 +277,18 @@ impl Report {
             } else {
                 format!("cannot set the time of {what} ({named}, ...): {message}")
             });
+        }
+        if let Some(index) = &self.no_index {
+            problems.push(format!(
+                "there is no index ({}), so git sees no tracked file and none was synced\n  `git reset` writes the index from HEAD (after `git clone --no-checkout`, `git checkout` does)",
+                index.display()
+            ));
+        }
+        if self.clamped > 0 {
+            problems.push(format!(
+                "the file system cannot hold the commit times of {} paths (outside the years it can store), so they got the nearest time it holds\n  later syncs count them as correct",
+                self.clamped
+            ));
         }
         for driver in &self.required_filter_drivers {
             problems.push(format!(
@@ -445,6 +463,8 @@ mod tests {
                 },
             ],
             directories: None,
+            no_index: None,
+            clamped: 0,
             required_filter_drivers: Vec::new(),
             index: IndexUpdate::Refreshed { entries: 1 },
             approximate: 0,

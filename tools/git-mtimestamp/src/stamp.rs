@@ -1,16 +1,18 @@
 //! Reading a file's stat data, setting its mtime, and checking its content against a blob.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use git2::{Binding, ObjectType, Oid, Repository};
+use git2::{ObjectType, Oid, Repository};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha1::Digest;
 
+use crate::attributes::{AttrState, ConversionAttributes, GitAttributes};
+use crate::convert::{ConvertConfig, FilterDriver, ToGit};
 use crate::report::{SkipReason, Timestamp};
 
 /// The stat data git keeps in its index, plus the access time (kept as it was when the mtime
@@ -308,110 +310,63 @@ fn set_times(
     Ok(())
 }
 
-/// Hashes work-tree files the way `git add` would, so that the result can be compared with the
-/// blob id in the index.
+/// Reads work-tree files and compares them with blobs the way `git status` does: through the
+/// conversions git applies on the way into the repository (see [`crate::convert`]).
 pub(crate) struct ContentHasher<'r> {
-    /// None when no attributes file or config can make a filter apply: then the bytes on disk
-    /// are the blob, and hashing needs no attribute lookups.
-    filters: Option<&'r Repository>,
-    drivers: FilterDrivers,
+    /// None when no attributes file or config can make a conversion apply: then the bytes on
+    /// disk are the blob, and hashing needs no attribute lookups.
+    filters: Option<Filters<'r>>,
 }
 
-/// The filter drivers the repository's configuration defines. git runs a driver only when
-/// `filter.<name>.clean`, `smudge` or `process` is set; a `filter=<name>` attribute naming
-/// any other driver changes nothing (git/git's `po/*.po` names one that a plain clone does
-/// not configure).
-#[derive(Debug, Default)]
-pub(crate) struct FilterDrivers {
-    configured: std::collections::HashSet<Vec<u8>>,
-    /// Configured with `filter.<name>.required`: git refuses to work without them.
-    required: std::collections::HashSet<Vec<u8>>,
-}
-
-impl FilterDrivers {
-    pub fn of(repo: &Repository) -> FilterDrivers {
-        let mut drivers = FilterDrivers::default();
-        let Ok(config) = repo.config() else {
-            return drivers;
-        };
-        let Ok(mut entries) =
-            config.entries(Some(r"^filter\..*\.(clean|smudge|process|required)$"))
-        else {
-            return drivers;
-        };
-        while let Some(Ok(entry)) = entries.next() {
-            let name = entry.name_bytes();
-            let Some(rest) = name.strip_prefix(b"filter.") else {
-                continue;
-            };
-            let Some(dot) = rest.iter().rposition(|&b| b == b'.') else {
-                continue;
-            };
-            let (driver, key) = (&rest[..dot], &rest[dot + 1..]);
-            if key == b"required" {
-                // git's booleans; a key without a value is true.
-                let value = entry.value().unwrap_or("true").to_ascii_lowercase();
-                if matches!(value.as_str(), "true" | "yes" | "on" | "1" | "") {
-                    drivers.required.insert(driver.to_vec());
-                }
-            } else if entry.value_bytes().iter().any(|b| !b.is_ascii_whitespace()) {
-                drivers.configured.insert(driver.to_vec());
-            }
-        }
-        // A required driver without a command is an error for git, not a driver to run.
-        let configured = &drivers.configured;
-        drivers
-            .required
-            .retain(|driver| configured.contains(driver));
-        drivers
-    }
-}
-
-/// A path's `filter` driver that git would run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FilterDriver {
-    pub name: Vec<u8>,
-    pub required: bool,
+struct Filters<'r> {
+    repo: &'r Repository,
+    config: ConvertConfig,
+    /// git's own attributes for the files about to be read, when git could be asked; libgit2
+    /// answers for the others.
+    asked: Option<&'r GitAttributes>,
 }
 
 impl<'r> ContentHasher<'r> {
     pub fn with_filters(repo: &'r Repository) -> Self {
         ContentHasher {
-            filters: Some(repo),
-            drivers: FilterDrivers::of(repo),
+            filters: Some(Filters {
+                repo,
+                config: ConvertConfig::of(repo),
+                asked: None,
+            }),
         }
     }
 
     pub fn without_filters() -> Self {
-        ContentHasher {
-            filters: None,
-            drivers: FilterDrivers::default(),
+        ContentHasher { filters: None }
+    }
+
+    /// Takes the attributes of the paths `asked` holds from it, that is from git.
+    pub fn answered_by(mut self, asked: Option<&'r GitAttributes>) -> Self {
+        if let Some(filters) = &mut self.filters {
+            filters.asked = asked;
         }
+        self
     }
 
     /// The `filter` driver of `relative` (Git LFS, git-crypt, ...), when one is configured:
-    /// libgit2 cannot run drivers, so such a file's content cannot be compared with its
+    /// this tool cannot run drivers, so such a file's content cannot be compared with its
     /// blob. A driver the configuration does not define is a no-op for git, and for this tool.
+    /// git's answer when it was asked about `relative`, libgit2's otherwise.
     pub fn filter_driver(&self, relative: &[u8]) -> Option<FilterDriver> {
-        let repo = self.filters?;
-        let path = Path::new(std::ffi::OsStr::from_bytes(relative));
-        match repo.get_attr_bytes(path, "filter", git2::AttrCheckFlags::FILE_THEN_INDEX) {
-            // Only a name selects a driver: `filter` set or unset selects none, as in git.
-            Ok(Some(value)) => {
-                let name = match git2::AttrValue::from_bytes(Some(value)) {
-                    git2::AttrValue::String(name) => name.as_bytes(),
-                    git2::AttrValue::Bytes(name) => name,
-                    _ => return None,
-                };
-                self.drivers
-                    .configured
-                    .contains(name)
-                    .then(|| FilterDriver {
-                        name: name.to_vec(),
-                        required: self.drivers.required.contains(name),
-                    })
-            }
-            Ok(None) => None,
+        let filters = self.filters.as_ref()?;
+        // No driver configured, none to find: a warm sync of a repository with attributes
+        // files (git/git, dagger/dagger) spent most of its time on these look-ups.
+        if !filters.config.any_driver() {
+            return None;
+        }
+        if let Some(attributes) = filters.asked.and_then(|asked| asked.get(relative)) {
+            return filters.config.driver(&attributes.filter);
+        }
+        let path = Path::new(OsStr::from_bytes(relative));
+        let flags = git2::AttrCheckFlags::FILE_THEN_INDEX;
+        match filters.repo.get_attr_bytes(path, "filter", flags) {
+            Ok(value) => filters.config.driver(&AttrState::from_libgit2(value)),
             // When the attributes cannot be read, assume the worst: the file is left alone.
             Err(_) => Some(FilterDriver {
                 name: b"(attributes unreadable)".to_vec(),
@@ -420,18 +375,22 @@ impl<'r> ContentHasher<'r> {
         }
     }
 
-    /// The blob id of `name` in `dir` (tracked as `relative`), or of the symlink's target when
-    /// `symlink` is true. The file is opened without following a symlink.
-    pub fn hash(
+    /// True when git's `git status` would find `name` in `dir` (tracked as `relative`, and as
+    /// `blob` in the index) unchanged: its content, converted as git converts it, is the blob.
+    /// `symlink`: compare the symlink's target instead. The file is opened without following
+    /// a symlink, and a file that changes length while it is read is an error.
+    pub fn matches(
         &self,
         dir: BorrowedFd<'_>,
         name: &[u8],
         relative: &[u8],
         symlink: bool,
-    ) -> io::Result<Oid> {
+        blob: Oid,
+    ) -> io::Result<bool> {
         if symlink {
             let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
-            return Oid::hash_object(ObjectType::Blob, target.as_bytes()).map_err(io::Error::other);
+            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes());
+            return Ok(id.map_err(io::Error::other)? == blob);
         }
         let file: std::fs::File = rustix::fs::openat(
             dir,
@@ -440,16 +399,34 @@ impl<'r> ContentHasher<'r> {
             Mode::empty(),
         )?
         .into();
-        match self.filters {
-            None => hash_blob(file),
-            // libgit2 hashes by path; the descriptor's entry in /proc names exactly the file
-            // opened above, whatever happens to the directories meanwhile.
-            Some(repo) => {
-                let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-                hash_with_filters(repo, &by_descriptor, relative)
-            }
+        let Some(filters) = &self.filters else {
+            return Ok(hash_blob(file)? == blob);
+        };
+        let from_git = filters.asked.and_then(|asked| asked.get(relative));
+        let attributes = match from_git {
+            Some(attributes) => attributes.clone(),
+            None => ConversionAttributes::from_libgit2(filters.repo, relative)
+                .map_err(io::Error::other)?,
+        };
+        let to_git = ToGit::new(&attributes, &filters.config).map_err(|reason| {
+            io::Error::other(format!("cannot compare the content with git's: {reason:?}"))
+        })?;
+        if to_git.keeps_content() {
+            return Ok(hash_blob(file)? == blob);
         }
+        Ok(to_git.matches(read_whole(file)?, blob))
     }
+}
+
+/// The whole content of `file`, which must keep the size it had when it was opened.
+fn read_whole(mut file: std::fs::File) -> io::Result<Vec<u8>> {
+    let size = file.metadata()?.len();
+    let mut content = Vec::with_capacity(usize::try_from(size).map_err(io::Error::other)?);
+    file.read_to_end(&mut content)?;
+    if content.len() as u64 != size {
+        return Err(io::Error::other("the file changed while it was read"));
+    }
+    Ok(content)
 }
 
 /// The blob id of a file's content: the SHA-1 of `blob <size>\0` and the bytes, read in
@@ -473,45 +450,6 @@ fn hash_blob(mut file: std::fs::File) -> io::Result<Oid> {
         return Err(io::Error::other("the file changed while it was read"));
     }
     Oid::from_bytes(&sha.finalize()).map_err(io::Error::other)
-}
-
-fn hash_with_filters(repo: &Repository, absolute: &Path, relative: &[u8]) -> io::Result<Oid> {
-    {
-        // git2 does not wrap git_repository_hashfile, the one libgit2 call that applies the
-        // repository's filters (eol conversion, ident, working-tree-encoding) while hashing.
-        unsafe extern "C" {
-            fn git_repository_hashfile(
-                out: *mut libgit2_sys::git_oid,
-                repo: *mut libgit2_sys::git_repository,
-                path: *const std::ffi::c_char,
-                kind: libgit2_sys::git_object_t,
-                as_path: *const std::ffi::c_char,
-            ) -> std::ffi::c_int;
-        }
-        let path = CString::new(absolute.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        let as_path = CString::new(relative).map_err(io::Error::other)?;
-        let mut out = libgit2_sys::git_oid {
-            id: [0; libgit2_sys::GIT_OID_MAX_SIZE],
-        };
-        // SAFETY: all pointers are valid for the call; libgit2 is initialised because a
-        // Repository exists, and the repository is only used from this thread.
-        let code = unsafe {
-            git_repository_hashfile(
-                &mut out,
-                repo.raw(),
-                path.as_ptr(),
-                libgit2_sys::GIT_OBJECT_BLOB,
-                as_path.as_ptr(),
-            )
-        };
-        if code < 0 {
-            return Err(io::Error::other(
-                git2::Error::last_error(code).message().to_owned(),
-            ));
-        }
-        // SAFETY: `out` was filled in by libgit2 and lives for the call.
-        Ok(unsafe { Oid::from_raw(&out) })
-    }
 }
 
 #[cfg(test)]

@@ -16,13 +16,18 @@ use rustix::fs::FlockOperation;
 
 /// The lock, held until dropped.
 pub(crate) struct SyncLock {
-    _file: File,
+    file: File,
 }
 
 /// How long a sync waits quietly before it says that it is waiting.
 const QUIET_WAIT: Duration = Duration::from_secs(1);
 
 impl SyncLock {
+    /// A second handle on the lock file, which is the sync's own: its times may be changed.
+    pub fn file(&self) -> Option<File> {
+        self.file.try_clone().ok()
+    }
+
     /// Takes the lock of the work tree whose git directory is `git_dir`, waiting as long as
     /// another sync holds it; `waiting` is told once, after a second. None when the lock
     /// file cannot be opened (a read-only git directory): such a sync writes neither the
@@ -38,7 +43,7 @@ impl SyncLock {
         let start = Instant::now();
         loop {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Some(SyncLock { _file: file }),
+                Ok(()) => return Some(SyncLock { file }),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < QUIET_WAIT => {
                     std::thread::sleep(Duration::from_millis(20));
@@ -53,7 +58,7 @@ impl SyncLock {
         }
         loop {
             match rustix::fs::flock(&file, FlockOperation::LockExclusive) {
-                Ok(()) => return Some(SyncLock { _file: file }),
+                Ok(()) => return Some(SyncLock { file }),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => return None,
             }

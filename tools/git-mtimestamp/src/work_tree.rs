@@ -9,19 +9,23 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
+use crate::attributes::GitAttributes;
 use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, SortedLookup};
 use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, MODE_TREE, first_parent_line, last_change_times_reading,
+    HistoryMode, KnownAnswers, LastChange, MODE_TREE, commit_tree, first_parent_line,
+    last_change_times_reading,
 };
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, is_racy, read_index,
 };
 use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
-use crate::object_reader::ObjectReader;
+use crate::object_reader::{
+    ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts,
+};
 use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
@@ -29,6 +33,7 @@ use crate::scope::Scope;
 use crate::signals::DeferSignals;
 use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
 use crate::sync_lock::SyncLock;
+use crate::time_limits::TimeLimits;
 use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;
@@ -45,7 +50,9 @@ pub struct WorkTree {
 impl WorkTree {
     /// Opens the repository whose work tree contains `path`, searching upward like `git -C`.
     pub fn open(path: &Path) -> Result<WorkTree, Error> {
-        let repo = Repository::discover(path).map_err(|e| open_error(e, path))?;
+        let repo = Repository::discover(path)
+            .or_else(|e| open_despite_grafts(e, path))
+            .map_err(|e| open_error(e, path))?;
         WorkTree::from_repository(repo, None)
     }
 
@@ -67,6 +74,7 @@ impl WorkTree {
             (Some(git_dir), Some(_)) => Repository::open(git_dir),
             (None, Some(_)) => Repository::discover(&cwd),
         }
+        .or_else(|e| open_despite_grafts(e, &cwd))
         .map_err(|e| open_error(e, &cwd))?;
         if let Some(work_tree) = work_tree_var {
             repo.set_workdir(&cwd.join(work_tree), false)
@@ -113,9 +121,14 @@ impl WorkTree {
         let repo = &self.repo;
         // Before anything is read: a sync that held the lock may have changed every file's
         // stat data, the index and the answers. A dry run writes nothing and never waits.
-        let _lock = (!options.dry_run)
+        let lock = (!options.dry_run)
             .then(|| SyncLock::acquire(repo.path(), options.on_wait))
             .flatten();
+        let root_dev = std::fs::metadata(&self.root).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.dev()
+        });
+        let limits = TimeLimits::probing(lock.as_ref().and_then(SyncLock::file), root_dev);
         let head = match repo.head() {
             Ok(head) => head,
             Err(e) if e.code() == ErrorCode::UnbornBranch => {
@@ -127,7 +140,16 @@ impl WorkTree {
             Some(id) => id,
             None => head.peel_to_commit().map_err(Error::corrupt("HEAD"))?.id(),
         };
-        let cache = AnswerCache::new(repo.commondir());
+        // History as `git log` reads it (replace refs, grafts), read once for the whole sync:
+        // the answers depend on it, so the cache keeps those of each set apart.
+        let replacements = std::sync::Arc::new(Replacements::of(repo)?);
+        // No index (a `git clone --no-checkout`, a deleted one): git sees no tracked file, and
+        // neither does the sync, which says so instead of reporting nothing.
+        let no_index = matches!(
+            std::fs::symlink_metadata(&self.index_path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        );
+        let cache = AnswerCache::new(repo.commondir()).replaced(replacements.cache_key());
         let trace = Trace::from_env();
         // Stored answers of other commits, newest first: the newest is the base of a new
         // anchor, and each ends the walk where it reaches that commit (read only then).
@@ -137,7 +159,7 @@ impl WorkTree {
             .filter(|commit| *commit != head_id)
             .map(|commit| LazyAnchor::new(&cache, commit, options.history))
             .collect();
-        let scope = Scope::new(&options.pathspecs)?;
+        let scope = Scope::new(options)?;
 
         // HEAD's answers (stored, or the newest stored ones patched with the difference of
         // the trees, then the history walk for the paths still open) are found on a second
@@ -154,6 +176,7 @@ impl WorkTree {
                         head_id,
                         cache: cache_ref,
                         others: others_ref,
+                        replacements: std::sync::Arc::clone(&replacements),
                     },
                     options,
                     trace_ref,
@@ -171,7 +194,7 @@ impl WorkTree {
             }
             e => e,
         })?;
-        let classified = self.classify_entries(indexed?, &anchor, options.whole_seconds);
+        let classified = self.classify_entries(indexed?, &anchor, options.whole_seconds, &limits);
         trace.phase("classified");
         let Classified {
             files,
@@ -205,6 +228,7 @@ impl WorkTree {
                 candidates,
                 &changes,
                 options,
+                &limits,
                 filters_possible,
                 &index_path,
                 &index_snapshot,
@@ -221,7 +245,13 @@ impl WorkTree {
                     }),
                     None => changes.get(entry.walk_slot as usize).copied(),
                 };
-                let jobs = directory_jobs(&anchor.entries, &scope, options.whole_seconds, answer);
+                let jobs = directory_jobs(
+                    &anchor.entries,
+                    &scope,
+                    options.whole_seconds,
+                    &limits,
+                    answer,
+                );
                 let ignored = |paths: &[ExtraEntry]| {
                     ignored_by_git(repo.path(), root, paths).unwrap_or_else(|| {
                         // Without a git to ask, libgit2's rules (close to git's).
@@ -244,6 +274,7 @@ impl WorkTree {
                     jobs,
                     &directory_mtimes,
                     checkout,
+                    &limits,
                     options.dry_run,
                     &ignored,
                 )
@@ -253,6 +284,8 @@ impl WorkTree {
                 stored.and_then(|store| store.join().expect("storing answers does not panic"));
             drop(signals);
             Ok(Report {
+                no_index: no_index.then(|| self.index_path.clone()),
+                clamped: limits.clamped(),
                 files,
                 directories,
                 required_filter_drivers: required_drivers,
@@ -274,6 +307,7 @@ impl WorkTree {
         candidates: Vec<StampJob>,
         changes: &[LastChange],
         options: &Options,
+        limits: &TimeLimits,
         filters_possible: bool,
         index_path: &Path,
         index_snapshot: &IndexSnapshot,
@@ -298,7 +332,7 @@ impl WorkTree {
             job.change = Some(change);
             // The common case of a warm sync: stat data proves the content and the time is
             // right, so there is nothing to do and no reason to hand the file to a thread.
-            let target = target_time(change, job.entry.id, options.whole_seconds);
+            let target = limits.storable(target_time(change, job.entry.id, options.whole_seconds));
             if job.candidate.proven_at(target) {
                 approximate += usize::from(change.approximate);
                 files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
@@ -306,7 +340,14 @@ impl WorkTree {
                 to_stamp.push(job);
             }
         }
-        let stamped = stamp_all(repo.path(), &self.root, to_stamp, options, filters_possible);
+        let stamped = stamp_all(
+            repo.path(),
+            &self.root,
+            to_stamp,
+            options,
+            limits,
+            filters_possible,
+        );
         for (slot, outcome, approximate_change, verified_stat) in stamped {
             if approximate_change
                 && matches!(
@@ -324,7 +365,7 @@ impl WorkTree {
         let index_update = if options.dry_run {
             IndexUpdate::DryRun
         } else {
-            refresh_index(index_path, &verified, index_snapshot)
+            refresh_index(index_path, repo.path(), &verified, index_snapshot)
         };
         trace.phase("index refresh");
         (files, index_update, approximate)
@@ -333,10 +374,10 @@ impl WorkTree {
     /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
     /// commit time: everything in the index is content HEAD lacks, and is left alone.
     fn report_without_commits(&self, options: &Options) -> Result<Report, Error> {
-        let scope = Scope::new(&options.pathspecs)?;
+        let scope = Scope::new(options)?;
         let (entries, _, _) = self.read_index()?;
         let mut files: Vec<FileReport> = Vec::new();
-        for entry in entries.iter().filter(|e| scope.contains(&e.path)) {
+        for entry in scope.select_index_entries(entries)?.iter() {
             if files.last().is_some_and(|f| f.path == entry.path) {
                 continue;
             }
@@ -351,6 +392,8 @@ impl WorkTree {
             });
         }
         Ok(Report {
+            no_index: None,
+            clamped: 0,
             files,
             directories: None,
             required_filter_drivers: Vec::new(),
@@ -365,17 +408,14 @@ impl WorkTree {
     /// The index's entries, its mtime and its bytes; none for a repository that has no index
     /// yet.
     fn read_index(&self) -> Result<(Vec<IndexRecord>, Timestamp, Vec<u8>), Error> {
-        match read_index(&self.index_path) {
+        match read_index(&self.index_path, self.repo.path()) {
             Ok(read) => Ok(read),
             // No index yet (a repository that was never checked out): nothing is staged and
             // no file is known to git's stat cache.
             Err(IndexFileError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok((Vec::new(), Timestamp::default(), Vec::new()))
             }
-            Err(e) => Err(Error::Index {
-                path: self.index_path.clone(),
-                reason: e.to_string(),
-            }),
+            Err(e) => Err(Error::index(self.index_path.clone(), e)),
         }
     }
 
@@ -384,10 +424,7 @@ impl WorkTree {
     fn read_index_and_stats(&self, scope: &Scope) -> Result<IndexedFiles, Error> {
         let (entries, index_mtime, bytes) = self.read_index()?;
         let snapshot = IndexSnapshot::of(bytes, &entries);
-        let in_scope: Vec<IndexRecord> = entries
-            .into_iter()
-            .filter(|e| scope.contains(&e.path))
-            .collect();
+        let in_scope: Vec<IndexRecord> = scope.select_index_entries(entries)?;
         let PreloadedStats {
             files: stats,
             directory_mtimes,
@@ -407,6 +444,7 @@ impl WorkTree {
         indexed: IndexedFiles,
         anchor: &Anchor,
         whole_seconds: bool,
+        limits: &TimeLimits,
     ) -> Classified {
         let repo = &self.repo;
         let index_path = self.index_path.clone();
@@ -454,7 +492,8 @@ impl WorkTree {
                 &hasher,
                 &mut required_drivers,
             ) {
-                Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds) {
+                Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds, limits)
+                {
                     // The common case of a warm sync: nothing to do, nothing to copy.
                     Some(time) => Outcome::AlreadyCorrect { time },
                     None => {
@@ -598,6 +637,8 @@ struct AnswerSources<'a, 'c> {
     cache: &'c AnswerCache,
     /// Stored anchors of other commits, newest first.
     others: &'a [LazyAnchor<'c>],
+    /// What history is read through.
+    replacements: std::sync::Arc<Replacements>,
 }
 
 /// HEAD's anchor, with the answers of a history walk for the paths it does not answer yet
@@ -615,9 +656,10 @@ fn find_answers(
         head_id,
         cache,
         others,
+        replacements,
     } = sources;
-    // libgit2's pathspecs may not cross threads: this thread has its own.
-    let scope = Scope::new(&options.pathspecs)?;
+    // This thread reads the pathspecs itself, which is cheap.
+    let scope = Scope::new(options)?;
     let open = || -> Result<Repository, Error> { open_again(git_dir, root) };
     // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
     let loaded = cache.load(head_id, options.history);
@@ -627,7 +669,9 @@ fn find_answers(
         None => Some(open()?),
     };
     // One reader for HEAD's tree and the walk, which starts with the trees just read.
-    let mut reader = repo.as_ref().map(ObjectReader::new).transpose()?;
+    let reader_of =
+        |repo| ObjectReader::with_replacements(repo, std::sync::Arc::clone(&replacements));
+    let mut reader = repo.as_ref().map(reader_of).transpose()?;
     let mut anchor = match (loaded, &repo, &mut reader) {
         (Some(anchor), _, _) => anchor,
         (None, Some(repo), Some(reader)) => {
@@ -645,7 +689,7 @@ fn find_answers(
         (Some(repo), Some(reader)) => (repo, reader),
         _ => {
             opened_now = open()?;
-            (&opened_now, ObjectReader::new(&opened_now)?)
+            (&opened_now, reader_of(&opened_now)?)
         }
     };
     let unresolved: Vec<&[u8]> = keys
@@ -702,13 +746,11 @@ fn new_anchor(
         let changed = line.changes(reader, mode, &|id| base_trees.tree(id))?;
         return Ok(Anchor::at_end_of_line(base, head_id, changed));
     }
-    let tree = repo
-        .find_commit(head_id)
-        .map_err(Error::corrupt(format!("HEAD commit {head_id}")))?
-        .tree_id();
+    // Through the reader, which reads a replaced commit as its replacement, as git does.
+    let tree = commit_tree(reader, head_id)?;
     let base = others.first().and_then(|newest| {
         let base = newest.get()?;
-        let base_tree = repo.find_commit(base.commit).ok()?.tree_id();
+        let base_tree = commit_tree(reader, base.commit).ok()?;
         Some((base, base_tree))
     });
     Anchor::of_tree(reader, head_id, tree, mode, base)
@@ -742,6 +784,7 @@ fn stamp_all(
     root: &Path,
     candidates: Vec<StampJob>,
     options: &Options,
+    limits: &TimeLimits,
     filters_possible: bool,
 ) -> Vec<(usize, Outcome, bool, Option<VerifiedStat>)> {
     if candidates.is_empty() {
@@ -751,6 +794,16 @@ fn stamp_all(
         options.progress.as_deref().map(|p| &p.files_to_stamp),
         candidates.len(),
     );
+    // git's attributes for the files whose content is read, in one `git check-attr`: libgit2
+    // expands attribute macros differently (see attributes.rs).
+    let asked = filters_possible
+        .then(|| {
+            let files = candidates
+                .iter()
+                .filter(|job| !job.candidate.stat.is_symlink());
+            GitAttributes::ask(git_dir, root, files.map(|job| job.entry.path.as_slice()))
+        })
+        .flatten();
     on_worker_threads(candidates, 256, |part| {
         let own_repo = if filters_possible {
             open_again(git_dir, root).ok()
@@ -758,7 +811,7 @@ fn stamp_all(
             None
         };
         let hasher = match &own_repo {
-            Some(repo) => ContentHasher::with_filters(repo),
+            Some(repo) => ContentHasher::with_filters(repo).answered_by(asked.as_ref()),
             None => ContentHasher::without_filters(),
         };
         let mut paths = match SafePaths::open(root) {
@@ -780,7 +833,8 @@ fn stamp_all(
             .map(|job| {
                 Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
                 let change = job.change.expect("answered before stamping");
-                let target = target_time(change, job.entry.id, options.whole_seconds);
+                let requested = target_time(change, job.entry.id, options.whole_seconds);
+                let target = limits.storable(requested);
                 let mut verified = None;
                 let outcome = stamp_file(
                     &job.entry,
@@ -791,6 +845,9 @@ fn stamp_all(
                     &hasher,
                     &mut verified,
                 );
+                if matches!(outcome, Outcome::Updated { .. }) {
+                    limits.note_stamped(requested);
+                }
                 (job.slot, outcome, change.approximate, verified)
             })
             .collect()
@@ -887,7 +944,8 @@ fn walk_key<'a>(
 
 /// A second handle on a repository, for another thread.
 fn open_again(git_dir: &Path, root: &Path) -> Result<Repository, Error> {
-    let repo = Repository::open(git_dir).map_err(Error::git("cannot open the repository again"))?;
+    let repo =
+        reopen_despite_grafts(git_dir).map_err(Error::git("cannot open the repository again"))?;
     repo.set_workdir(root, false)
         .map_err(Error::git("cannot set the work tree"))?;
     Ok(repo)
@@ -1014,14 +1072,19 @@ fn truncated(time: Timestamp) -> Timestamp {
 
 /// The file's time when its stat data proves it clean and its stored answer says its time is
 /// already right.
-fn already_correct(candidate: &Candidate, blob: Oid, whole_seconds: bool) -> Option<Timestamp> {
+fn already_correct(
+    candidate: &Candidate,
+    blob: Oid,
+    whole_seconds: bool,
+    limits: &TimeLimits,
+) -> Option<Timestamp> {
     let (commit, time) = candidate.known_change?;
     let change = LastChange {
         commit,
         time,
         approximate: false,
     };
-    let target = target_time(change, blob, whole_seconds);
+    let target = limits.storable(target_time(change, blob, whole_seconds));
     candidate.proven_at(target).then_some(target)
 }
 
@@ -1123,9 +1186,9 @@ fn read_and_compare(
     if before.is_symlink() != symlink {
         return None;
     }
-    let id = hasher.hash(dir, name, relative, symlink).ok()?;
+    let same = hasher.matches(dir, name, relative, symlink, blob).ok()?;
     let after = FileStat::at(dir, name).ok()?;
-    (id == blob && before.same_file_state(&after)).then_some(before)
+    (same && before.same_file_state(&after)).then_some(before)
 }
 
 fn stamp_file(
@@ -1137,6 +1200,10 @@ fn stamp_file(
     hasher: &ContentHasher<'_>,
     verified: &mut Option<VerifiedStat>,
 ) -> Outcome {
+    // Classification asked libgit2 for filter drivers; git's answer, now known, decides.
+    if hasher.filter_driver(&entry.path).is_some() {
+        return Outcome::Skipped(SkipReason::FilterDriver);
+    }
     let place = match paths.locate(&entry.path) {
         Ok(place) => place,
         // A leading directory is now a symlink (or a file): the path leads outside git's view.

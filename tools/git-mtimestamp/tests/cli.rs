@@ -522,6 +522,23 @@ fn a_file_whose_time_cannot_be_set_is_reported_and_the_run_goes_on() {
     assert!(json["files"][0]["message"].is_string(), "{json}");
 }
 
+/// Without an index (`git clone --no-checkout`) git sees no tracked file: the sync says so,
+/// with what writes the index, instead of a silent "updated 0".
+#[test]
+fn a_missing_index_is_said() {
+    let origin = Repo::new();
+    origin.at(EPOCH).write("a", "a").commit("a");
+    let clone = origin.clone_to("clone", &["--no-checkout"]);
+    assert!(!clone.path(".git/index").exists());
+    clone
+        .tool()
+        .run()
+        .success()
+        .stdout_has("updated 0, already correct 0, skipped 0")
+        .stderr_has("there is no index (")
+        .stderr_has("`git reset` writes the index from HEAD");
+}
+
 #[test]
 fn help_and_version() {
     let repo = Repo::new();
@@ -541,4 +558,87 @@ fn help_and_version() {
         .stdout_has("git-mtimestamp");
     let bad = repo.tool().arg("--no-such-option").run();
     bad.failure();
+}
+
+/// `base64 -d`, from coreutils: an implementation other than the tool's.
+fn base64_decoded(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("base64 (coreutils) on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "base64 -d {text:?}");
+    output.stdout
+}
+
+/// The path bytes a JSON record stands for: `path_base64` when there is one, which is
+/// exactly when `path` (then quoted as git quotes it) is not the path itself.
+fn record_bytes(record: &serde_json::Value) -> Vec<u8> {
+    let path = record["path"].as_str().unwrap();
+    match record.get("path_base64") {
+        Some(encoded) => {
+            let bytes = base64_decoded(encoded.as_str().unwrap());
+            assert!(std::str::from_utf8(&bytes).is_err(), "{record}");
+            assert_eq!(path, git_mtimestamp::quote_path(&bytes), "{record}");
+            bytes
+        }
+        None => path.as_bytes().to_vec(),
+    }
+}
+
+/// `--json -v` keeps every path's bytes: a name that is not UTF-8, of a file or a directory,
+/// comes back byte for byte from `path_base64`, with `path` in git's quoting.
+#[test]
+fn json_paths_keep_bytes_that_are_not_utf8() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(b"bad\xffname", "1")
+        .write(b"d\xe9j\xe0/f\xfe", "2")
+        .write(b"d\xe9j\xe0/ok", "3")
+        .write("new\nline", "4")
+        .write("\u{fc}nicode/plain", "5")
+        .commit("odd names");
+    let repo = origin.clone_to("clone", &[]);
+    let json = repo.sync(["--json", "-v"]).json();
+
+    let files: Vec<Vec<u8>> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(record_bytes)
+        .collect();
+    assert_eq!(files, repo.tracked_files(), "{json}");
+    assert_eq!(json["files"][0]["path"], "\"bad\\377name\"");
+    assert_eq!(json["files"][0]["path_base64"], "YmFk/25hbWU=");
+    // A UTF-8 name is itself, control characters and all; JSON escapes them.
+    let newline = json["files"].as_array().unwrap().iter();
+    let newline: Vec<_> = newline.filter(|f| f["path"] == "new\nline").collect();
+    assert_eq!(newline.len(), 1, "{json}");
+    assert!(newline[0].get("path_base64").is_none());
+
+    let directories: Vec<Vec<u8>> = json["directories"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(record_bytes)
+        .collect();
+    let mut expected: Vec<Vec<u8>> = repo.tree_listings("HEAD").into_keys().collect();
+    expected.sort();
+    let mut directories_sorted = directories.clone();
+    directories_sorted.sort();
+    assert_eq!(directories_sorted, expected, "{json}");
+    assert!(directories.contains(&b"d\xe9j\xe0".to_vec()));
+    for record in json["directories"]["paths"].as_array().unwrap() {
+        assert_eq!(record["outcome"], "updated", "{record}");
+    }
 }

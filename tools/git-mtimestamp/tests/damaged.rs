@@ -159,6 +159,10 @@ fn a_damaged_index_is_refused_and_nothing_changes() {
             "{what}: the index itself is left for git to judge"
         );
         assert!(!repo.path(".git/index.lock").exists(), "{what}");
+        // The advice to rebuild the index, which drops what is staged, holds: git agrees
+        // that the index is damaged.
+        let fsck = repo.git_output(["fsck", "--no-progress"]);
+        assert!(!fsck.status.success(), "{what}: git fsck accepts the index");
         std::fs::write(repo.path(".git/index"), &good).unwrap();
     }
     repo.sync(["-q"]);
@@ -267,6 +271,111 @@ fn a_partial_clone_without_old_trees_fails_and_says_why() {
     assert_eq!(mtimes(&repo, &paths), before);
 }
 
+/// How long a sync of these small repositories may take before it counts as hanging.
+const HANG: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A pack entry git never writes: a delta whose base is the object itself. git's own
+/// `cat-file` and libgit2 follow its chain of bases forever, their memory growing, while `git
+/// fsck` reports the damage. The sync stops at once, names the object and `git fsck`, and
+/// changes nothing.
+#[test]
+fn a_delta_that_is_its_own_base_fails_instead_of_hanging() {
+    let repo = origin().clone_to("clone", &["--no-local"]);
+    unpack_objects(&repo);
+    let paths = repo.tracked_files();
+    let before = mtimes(&repo, &paths);
+    let tree = repo.git(["rev-parse", "HEAD:dir"]).trim().to_owned();
+    delete_object(&repo, "HEAD:dir");
+    write_pack(&repo, &[ref_delta(&tree, &tree)]);
+    repo.tool()
+        .run_within(HANG)
+        .code(2)
+        .stderr_has(&format!("cannot read tree {tree}"))
+        .stderr_has("a delta whose chain of bases leads back to itself")
+        .stderr_has("git fsck");
+    assert_eq!(mtimes(&repo, &paths), before);
+}
+
+/// Two deltas that are each other's base, one of them a tree only the history walk reads.
+#[test]
+fn two_deltas_that_are_each_others_base_fail_instead_of_hanging() {
+    let repo = origin().clone_to("clone", &["--no-local"]);
+    unpack_objects(&repo);
+    let paths = repo.tracked_files();
+    let before = mtimes(&repo, &paths);
+    let [now, old] = ["HEAD:dir", "HEAD~2:dir"].map(|spec| {
+        let id = repo.git(["rev-parse", spec]).trim().to_owned();
+        delete_object(&repo, spec);
+        id
+    });
+    assert_ne!(now, old);
+    write_pack(&repo, &[ref_delta(&now, &old), ref_delta(&old, &now)]);
+    repo.tool()
+        .run_within(HANG)
+        .code(2)
+        .stderr_has(&format!("cannot read tree {now}"))
+        .stderr_has("leads back to itself")
+        .stderr_has("git fsck");
+    assert_eq!(mtimes(&repo, &paths), before);
+}
+
+/// A pack entry that stores object `id` as a delta on object `base` (a REF_DELTA). Any delta
+/// will do, as the chain is never resolved: this one copies ten bytes of its base.
+fn ref_delta(id: &str, base: &str) -> (String, Vec<u8>) {
+    let delta = [10u8, 10, 0x90, 10];
+    // Type 7 and the delta's size, which fits the first byte's four bits.
+    let mut entry = vec![(7 << 4) | delta.len() as u8];
+    entry.extend(raw_id(base));
+    let mut encoder = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &delta).unwrap();
+    (id.to_owned(), encoder.finish().unwrap())
+}
+
+/// Adds a pack holding `entries` (each an object id, as the index lists it, and the bytes of
+/// its entry) to the repository, with its version 2 index, both written here rather than by
+/// `git index-pack`, which refuses entries that cannot be resolved.
+fn write_pack(repo: &Repo, entries: &[(String, Vec<u8>)]) {
+    use sha1::Digest;
+    let mut pack = b"PACK".to_vec();
+    pack.extend(2u32.to_be_bytes());
+    pack.extend((entries.len() as u32).to_be_bytes());
+    let mut listed: Vec<(Vec<u8>, u32, u32)> = Vec::new();
+    for (id, bytes) in entries {
+        let mut crc = flate2::Crc::new();
+        crc.update(bytes);
+        listed.push((raw_id(id), crc.sum(), pack.len() as u32));
+        pack.extend(bytes);
+    }
+    let checksum = sha1::Sha1::digest(&pack).to_vec();
+    pack.extend(&checksum);
+    listed.sort();
+    let mut index = vec![0xff, b't', b'O', b'c', 0, 0, 0, 2];
+    for first in 0..=255u8 {
+        let count = listed.iter().filter(|(id, _, _)| id[0] <= first).count();
+        index.extend((count as u32).to_be_bytes());
+    }
+    listed.iter().for_each(|(id, _, _)| index.extend(id));
+    listed
+        .iter()
+        .for_each(|(_, crc, _)| index.extend(crc.to_be_bytes()));
+    listed
+        .iter()
+        .for_each(|(_, _, at)| index.extend(at.to_be_bytes()));
+    index.extend(&checksum);
+    index.extend(sha1::Sha1::digest(&index));
+    let name: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    let stem = repo.path(format!(".git/objects/pack/pack-{name}"));
+    std::fs::write(stem.with_extension("pack"), pack).unwrap();
+    std::fs::write(stem.with_extension("idx"), index).unwrap();
+}
+
+fn raw_id(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
+        .collect()
+}
+
 /// Moves every object out of packs, so that single objects can be deleted.
 fn unpack_objects(repo: &Repo) {
     let packs = repo.path(".git/objects/pack");
@@ -298,4 +407,81 @@ fn delete_object(repo: &Repo, spec: &str) {
         .join(&id[..2])
         .join(&id[2..]);
     std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+}
+
+/// A split index whose shared index is damaged or missing: `git fsck` finds the index damaged
+/// too, so rebuilding it is the way out, and the message says so once git agrees.
+#[test]
+fn a_damaged_shared_index_is_refused_and_nothing_changes() {
+    let repo = origin().clone_to("clone", &[]);
+    let whole_index = std::fs::read(repo.path(".git/index")).unwrap();
+    repo.git(["update-index", "--split-index"]);
+    let shared = std::fs::read_dir(repo.path(".git"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("sharedindex.")
+        })
+        .expect("a shared index");
+    let shared_name = shared.file_name().unwrap().to_string_lossy().into_owned();
+    let paths = repo.tracked_files();
+    let index = std::fs::read(repo.path(".git/index")).unwrap();
+    let good = std::fs::read(&shared).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    let damages = [
+        ("one bit flipped", Some(flipped)),
+        ("cut short", Some(good[..good.len() - 30].to_vec())),
+        ("a sound index, but another one", Some(whole_index)),
+        ("missing", None),
+    ];
+    for (what, damaged) in damages {
+        match &damaged {
+            Some(bytes) => std::fs::write(&shared, bytes).unwrap(),
+            None => std::fs::remove_file(&shared).unwrap(),
+        }
+        // git's own verdict: `git status` checks no checksum, `git fsck` does.
+        let fsck = repo.git_output(["fsck", "--no-progress"]);
+        assert!(!fsck.status.success(), "{what}: git fsck accepts the index");
+        let before = mtimes(&repo, &paths);
+        let run = repo.tool().run();
+        run.code(2)
+            .stderr_has("cannot read the index")
+            .stderr_has(&shared_name)
+            .stderr_has("no file was changed")
+            .stderr_has("`git fsck` checks the index too: if it finds it damaged as well")
+            .stderr_has("git reset");
+        assert_eq!(mtimes(&repo, &paths), before, "{what}\n{}", run.stderr());
+        assert_eq!(std::fs::read(repo.path(".git/index")).unwrap(), index);
+        assert!(!repo.path(".git/index.lock").exists(), "{what}");
+        std::fs::write(&shared, &good).unwrap();
+    }
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+/// An index in a format version this tool does not read is no damage: the message offers git's
+/// own conversion, which keeps what is staged, and never the rebuild that drops it.
+#[test]
+fn an_index_of_an_unknown_version_is_refused_without_advice_that_drops_staged_work() {
+    use sha1::Digest;
+    let repo = origin().clone_to("clone", &[]);
+    repo.write("a", "staged").git(["add", "a"]);
+    let paths = repo.tracked_files();
+    let mut data = std::fs::read(repo.path(".git/index")).unwrap();
+    data[4..8].copy_from_slice(&5u32.to_be_bytes());
+    let body = data.len() - 20;
+    let digest = sha1::Sha1::digest(&data[..body]);
+    data[body..].copy_from_slice(&digest);
+    std::fs::write(repo.path(".git/index"), &data).unwrap();
+    let before = mtimes(&repo, &paths);
+    let run = repo.tool().run();
+    run.code(2)
+        .stderr_has("index format version 5")
+        .stderr_has("no file was changed, and nothing says the index is damaged")
+        .stderr_has("git update-index --index-version 4");
+    assert!(!run.stderr().contains("git reset"), "{}", run.stderr());
+    assert_eq!(mtimes(&repo, &paths), before);
+    assert_eq!(std::fs::read(repo.path(".git/index")).unwrap(), data);
 }

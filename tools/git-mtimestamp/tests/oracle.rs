@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{EPOCH, Repo, Rng, fingerprint};
+use support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
 
 /// A fresh clone of `repo` (every file has the current time), synced, and checked against
 /// git in both history modes.
@@ -427,6 +427,71 @@ fn clock_skew_follows_history_not_the_calendar() {
     assert_eq!(clone.mtime("a").0, EPOCH + 500);
 }
 
+/// A commit time the file system cannot hold (ext4 clamps anything after 2446-05-10): the
+/// file gets the nearest time it can hold, the sync says so once, and later syncs count it
+/// as correct instead of stamping it, and rewriting the index, every time.
+#[test]
+fn a_time_the_file_system_cannot_hold_is_reported_once() {
+    const YEAR_9999: i64 = 253_402_300_799;
+    let origin = Repo::new();
+    origin.at(EPOCH).write("a.txt", "a\n").commit("a");
+    // git's date parser refuses such a year, so the commit is written as git would store it.
+    let head = origin.git(["rev-parse", "HEAD"]).trim().to_owned();
+    origin.write("future.txt", "f\n").git(["add", "future.txt"]);
+    let tree = origin.git(["write-tree"]).trim().to_owned();
+    let commit = format!(
+        "tree {tree}\nparent {head}\nauthor A <a@example.com> {YEAR_9999} +0000\n\
+         committer A <a@example.com> {YEAR_9999} +0000\n\nfrom the far future\n"
+    );
+    let object = origin.sandbox().join("commit");
+    std::fs::write(&object, commit).unwrap();
+    let future = origin.git([
+        "hash-object",
+        "-w",
+        "-t",
+        "commit",
+        object.to_str().unwrap(),
+    ]);
+    origin.git(["update-ref", "refs/heads/main", future.trim()]);
+    origin.git(["reset", "-q", "--hard"]);
+    assert_eq!(origin.oracle_time("future.txt"), YEAR_9999);
+
+    // What this file system stores for that time.
+    let probe = origin.sandbox().join("probe");
+    std::fs::write(&probe, "").unwrap();
+    let target = std::time::UNIX_EPOCH + std::time::Duration::from_secs(YEAR_9999 as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(&probe)
+        .unwrap()
+        .set_modified(target)
+        .unwrap();
+    let stored = mtime_of(&probe).unwrap();
+    if stored.0 == YEAR_9999 {
+        eprintln!("skipped: this file system holds year 9999, so nothing is clamped");
+        return;
+    }
+
+    let clone = origin.clone_to("clone", &[]);
+    let run = clone.sync(["-v"]);
+    run.success()
+        .stdout_has(&format!("updated {}.{:09} future.txt", stored.0, stored.1))
+        .stderr_has("the file system cannot hold the commit times of ");
+    assert_eq!(clone.mtime("future.txt"), stored);
+    assert_eq!(clone.mtime("a.txt"), clone.expected_mtime("a.txt"));
+
+    let index = std::fs::read(clone.path(".git/index")).unwrap();
+    let again = clone.sync(["-v"]);
+    again
+        .success()
+        .stdout_has(&format!("correct {}.{:09} future.txt", stored.0, stored.1))
+        .stdout_has(
+            "updated 0, already correct 2, skipped 0; directories: updated 0, already correct 1",
+        );
+    assert_eq!(again.stderr(), "", "said only once");
+    assert_eq!(std::fs::read(clone.path(".git/index")).unwrap(), index);
+}
+
 #[test]
 fn a_merged_unrelated_history_keeps_its_own_times() {
     let repo = Repo::new();
@@ -444,6 +509,214 @@ fn a_merged_unrelated_history_keeps_its_own_times() {
     let clone = check_fresh_clone(&repo);
     clone.sync(["-q"]);
     assert_eq!(clone.mtime("lib/x").0, EPOCH - 10_000);
+}
+
+// --- Replace refs and grafts --------------------------------------------------------------
+//
+// `git log` reads history through the refs under refs/replace/ (`git replace`, `git replace
+// --graft`) and the lines of info/grafts, and so does the sync; `GIT_NO_REPLACE_OBJECTS` and
+// `core.useReplaceRefs=false` turn the refs off for both. The support's oracle runs git with
+// the same environment as the tool (`Repo::set_env`).
+
+/// Four commits: the files at EPOCH, then `b` changed, then `a` changed and `dir/d` added,
+/// then `dir/c` changed.
+fn history_to_rewrite() -> Repo {
+    let repo = Repo::new();
+    repo.at(EPOCH)
+        .write("a", "a")
+        .write("b", "b")
+        .write("dir/c", "c")
+        .write("keep", "k")
+        .commit("base");
+    repo.at(EPOCH + 100).commit_file("b", "b2");
+    repo.at(EPOCH + 200)
+        .write("a", "a2")
+        .write("dir/d", "d")
+        .commit("a and d");
+    repo.at(EPOCH + 300).commit_file("dir/c", "c2");
+    repo
+}
+
+/// The commit id of `spec`.
+fn id(repo: &Repo, spec: &str) -> String {
+    repo.git(["rev-parse", spec]).trim().to_owned()
+}
+
+/// The issue's example: HEAD replaced by a commit of the same tree and parent, made in 2012.
+/// Its files get the replacement's time, older files keep theirs, in both history modes;
+/// without replacements (either way of turning them off) the sync gives the stored history's
+/// times again, and each set of answers is kept apart in the cache.
+#[test]
+fn a_replaced_commit_counts_as_its_replacement_unless_replace_refs_are_off() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    repo.at(1_350_000_000);
+    let replacement = repo.git(["commit-tree", "-p", "HEAD~1", "-m", "r", "HEAD^{tree}"]);
+    let (head, replacement) = (id(&repo, "HEAD"), replacement.trim().to_owned());
+    repo.git(["replace", &head, &replacement]);
+    assert_eq!(repo.oracle_time("dir/c"), 1_350_000_000);
+
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, 1_350_000_000);
+    assert_eq!(repo.mtime("a").0, EPOCH + 200);
+    repo.sync(["-q", "--first-parent"]);
+    let wrong = repo.wrong_mtimes(true);
+    assert!(wrong.is_empty(), "--first-parent:\n{}", wrong.join("\n"));
+    repo.sync(["-q"]);
+
+    // Off through the environment, then through the configuration: the stored history.
+    repo.set_env("GIT_NO_REPLACE_OBJECTS", "1");
+    assert_eq!(repo.oracle_time("dir/c"), EPOCH + 300);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    repo.remove_env("GIT_NO_REPLACE_OBJECTS");
+    repo.git(["config", "core.useReplaceRefs", "false"]);
+    repo.touch("dir/c");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, EPOCH + 300);
+
+    // On again: the answers stored for the replaced history.
+    repo.git(["config", "--unset", "core.useReplaceRefs"]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, 1_350_000_000);
+
+    // Replace refs elsewhere count only where GIT_REPLACE_REF_BASE points.
+    repo.git(["update-ref", &format!("refs/other/{head}"), &replacement]);
+    repo.git(["replace", "-d", &head]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, EPOCH + 300);
+    repo.set_env("GIT_REPLACE_REF_BASE", "refs/other/");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, 1_350_000_000);
+}
+
+/// A replacement of HEAD with another tree, checked out: HEAD's tree is the replacement's,
+/// for git and for the sync.
+#[test]
+fn a_replaced_head_with_another_tree_is_synced_to_that_tree() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    // HEAD's change to dir/c undone by its replacement.
+    repo.at(1_350_000_000);
+    let replacement = repo.git(["commit-tree", "-p", "HEAD~1", "-m", "r", "HEAD~1^{tree}"]);
+    repo.git(["replace", "HEAD", replacement.trim()]);
+    repo.git(["reset", "-q", "--hard"]);
+    assert_eq!(repo.read("dir/c"), b"c");
+    let run = repo.sync(["--json"]);
+    assert_eq!(
+        run.json()["skipped"],
+        serde_json::json!({}),
+        "{}",
+        run.stdout()
+    );
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, EPOCH);
+}
+
+/// `git replace --graft` as the line of new commits since the last sync meets it: the sync
+/// that reads only the new commits sees the graft's parents too.
+#[test]
+fn syncs_after_new_commits_read_them_through_replacements() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    // HEAD's parent is now the commit before `a` changed: git log says HEAD changed `a`.
+    repo.git(["replace", "--graft", "HEAD", "HEAD~2"]);
+    assert_eq!(repo.oracle_time("a"), EPOCH + 300);
+    repo.git(["checkout", "-q", "--detach", "HEAD~2"]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    repo.checkout("main");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("a").0, EPOCH + 300);
+    assert_eq!(repo.mtime("b").0, EPOCH + 100);
+
+    // And a replacement with a time of its own, for the commit after the last sync's.
+    let repo = history_to_rewrite().clone_to("clone2", &[]);
+    repo.at(1_350_000_000);
+    let replacement = repo.git(["commit-tree", "-p", "HEAD~1", "-m", "r", "HEAD^{tree}"]);
+    repo.git(["replace", "HEAD", replacement.trim()]);
+    repo.git(["checkout", "-q", "--detach", "HEAD~1"]);
+    repo.sync(["-q"]);
+    repo.checkout("main");
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("dir/c").0, 1_350_000_000);
+}
+
+/// `git replace --graft COMMIT` with no parents cuts history there: files last changed
+/// before it get its time.
+#[test]
+fn a_graft_without_parents_cuts_history() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    repo.git(["replace", "--graft", "HEAD~1"]);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    for path in ["b", "keep"] {
+        assert_eq!(repo.mtime(path).0, EPOCH + 200, "{path}");
+    }
+}
+
+/// info/grafts, git's older way to give commits other parents: one line gives HEAD an older
+/// parent, another makes a commit a root. Removing the file brings back the stored history,
+/// and the answers of each are kept apart.
+#[test]
+fn info_grafts_give_commits_the_parents_they_list() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    let [head, first, second] = ["HEAD", "HEAD~3", "HEAD~2"].map(|spec| id(&repo, spec));
+    let grafts = format!("{head} {second}\n# a comment\n\n{second}\n");
+    std::fs::write(repo.path(".git/info/grafts"), &grafts).unwrap();
+    assert_eq!(repo.oracle_time("keep"), EPOCH + 100);
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("a").0, EPOCH + 300);
+    assert_eq!(repo.mtime("keep").0, EPOCH + 100);
+    repo.sync(["-q", "--first-parent"]);
+    let wrong = repo.wrong_mtimes(true);
+    assert!(wrong.is_empty(), "--first-parent:\n{}", wrong.join("\n"));
+
+    std::fs::remove_file(repo.path(".git/info/grafts")).unwrap();
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    assert_eq!(repo.mtime("keep").0, EPOCH);
+
+    // A graft of the root commit onto nothing changes nothing, but is a graft all the same.
+    std::fs::write(repo.path(".git/info/grafts"), format!("{first}\n")).unwrap();
+    repo.sync(["-q"]);
+    repo.assert_synced();
+    std::fs::write(repo.path(".git/info/grafts"), &grafts).unwrap();
+    repo.sync(["-q"]);
+    repo.assert_synced();
+}
+
+/// git skips the lines of info/grafts it cannot read, with an error message, and honours
+/// the others: so does the sync, with a warning naming each line, and its answers are
+/// git's.
+#[test]
+fn a_malformed_grafts_file_is_warned_about_and_its_good_lines_honoured() {
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    let [head, first, second] = ["HEAD", "HEAD~3", "HEAD~2"].map(|spec| id(&repo, spec));
+    let grafts = format!("not a graft\n{head} {second}\n{second}  {first}\n{head} {first}\n");
+    std::fs::write(repo.path(".git/info/grafts"), grafts).unwrap();
+    let log = repo.git_output(["log", "--format=%ct"]);
+    let said = String::from_utf8_lossy(&log.stderr);
+    assert!(
+        log.status.success() && said.contains("bad graft data"),
+        "{said}"
+    );
+
+    let run = repo.tool().run();
+    run.success()
+        .stderr_has("warning: ")
+        .stderr_has("info/grafts:1: bad graft data \"not a graft\"")
+        .stderr_has(&format!(
+            "info/grafts:3: bad graft data \"{second}  {first}\""
+        ))
+        .stderr_has(&format!("info/grafts:4: a second graft of commit {head}"));
+    repo.assert_synced();
+    assert_eq!(repo.mtime("a").0, EPOCH + 300);
 }
 
 /// With enough paths the walk is split into parts on separate threads, each reading only

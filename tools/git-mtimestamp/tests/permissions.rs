@@ -182,3 +182,38 @@ fn a_read_only_file_system_changes_nothing_and_says_so_once() {
         index_before
     );
 }
+
+/// An index the sync may not read, or a split index's shared index, is no damage: the message
+/// says what keeps it from being read, and never offers the rebuild that drops what is staged.
+#[test]
+fn an_index_that_cannot_be_read_is_refused_without_advice_that_drops_staged_work() {
+    let repo = clone();
+    repo.write("f2", "staged").git(["add", "f2"]);
+    repo.git(["update-index", "--split-index"]);
+    let shared = std::fs::read_dir(repo.path(".git"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            name.starts_with("sharedindex.")
+        })
+        .expect("a shared index");
+    let paths = repo.tracked_files();
+    let before: Vec<_> = paths.iter().map(|p| repo.mtime(p)).collect();
+    for file in [repo.path(".git/index"), shared] {
+        let tool = as_owner(&repo);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let run = tool.run();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        run.code(2)
+            .stderr_has("cannot read the index")
+            .stderr_has(&file.file_name().unwrap().to_string_lossy())
+            .stderr_has("Permission denied")
+            .stderr_has("nothing says the index is damaged");
+        assert!(!run.stderr().contains("git reset"), "{}", run.stderr());
+        let after: Vec<_> = paths.iter().map(|p| repo.mtime(p)).collect();
+        assert_eq!(after, before, "{}", file.display());
+    }
+    as_owner(&repo).run().success();
+    assert_eq!(repo.git(["status", "--porcelain"]), "M  f2\n");
+}

@@ -326,6 +326,185 @@ fn a_converted_file_is_compared_through_its_filters() {
     assert_eq!(clone.mtime("notes.txt"), clone.expected_mtime("notes.txt"));
 }
 
+/// `text` in UTF-16, little-endian, after a byte-order mark when `bom`.
+fn utf16le(text: &str, bom: bool) -> Vec<u8> {
+    let mark: &[u8] = if bom { b"\xFF\xFE" } else { b"" };
+    let units = text.encode_utf16().flat_map(u16::to_le_bytes);
+    mark.iter().copied().chain(units).collect()
+}
+
+/// Checks a fresh clone whose files `paths` git converts on checkout, and that
+/// `git status` finds clean: a sync gives them their commit times, a second finds them
+/// correct; so does a sync of files whose stat data proves them clean but whose times are
+/// wrong (each is read back after its stamp); and an edit that keeps the size is left alone.
+/// `edit` is one of `paths`, and `edited` its new content.
+fn assert_converted_files_sync(clone: &Repo, paths: &[&str], edit: &str, edited: Vec<u8>) {
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+    for path in paths {
+        let blob = clone.git_bytes(["cat-file", "blob", &format!("HEAD:{path}")]);
+        assert_ne!(clone.read(path), blob, "{path} is converted on checkout");
+    }
+    clone.sync(["-q"]);
+    clone.assert_synced();
+    let stdout = clone.sync(["-v"]).stdout();
+    for path in paths {
+        let correct =
+            |line: &str| line.starts_with("correct ") && line.ends_with(&format!(" {path}"));
+        assert!(stdout.lines().any(correct), "{path}:\n{stdout}");
+    }
+    clone.assert_synced();
+
+    // Times wrong, stat data recorded in the index: stamped without a first read, and read
+    // back after the stamp.
+    for path in paths {
+        clone.set_mtime(path, (EPOCH - 1000, 0));
+    }
+    clone.git(["update-index", "-q", "--refresh"]);
+    let stdout = clone.sync(["-v"]).stdout();
+    for path in paths {
+        let updated =
+            |line: &str| line.starts_with("updated ") && line.ends_with(&format!(" {path}"));
+        assert!(stdout.lines().any(updated), "{path}:\n{stdout}");
+    }
+    clone.assert_synced();
+
+    let stamped = clone.mtime(edit);
+    assert_eq!(
+        edited.len(),
+        clone.read(edit).len(),
+        "the edit keeps the size"
+    );
+    clone.write(edit, edited);
+    clone.set_mtime(edit, stamped);
+    // What git stores for the new content is another blob. (`git status` may not look: with
+    // whole-second times, the stat data of an edit made within the second of the last
+    // refresh equal the index's.)
+    let stored = clone.git(["hash-object", "--path", edit, edit]);
+    assert_ne!(stored.trim(), clone.blob_id(edit));
+    assert_untouched(clone, &[edit], Says::Skipped("modified"));
+}
+
+/// `working-tree-encoding`: git stores UTF-8 and checks files out in the named encoding, so
+/// the bytes on disk are never the blob's. They are decoded as git decodes them, then their
+/// line endings converted, before they are compared.
+#[test]
+fn files_under_a_working_tree_encoding_are_compared_through_it() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(
+            ".gitattributes",
+            "*.u16 text working-tree-encoding=UTF-16\n\
+             *.le text working-tree-encoding=UTF-16LE\n\
+             *.crlf-u16 text working-tree-encoding=UTF-16 eol=crlf\n\
+             *.crlf-le text working-tree-encoding=UTF-16LE eol=crlf\n",
+        )
+        .write("clean.txt", "clean\n")
+        .write("bom.u16", utf16le("one\ntwo\n", true))
+        .write("plain.le", utf16le("one\ntwo\n", false))
+        .write("bom.crlf-u16", utf16le("one\r\ntwo\r\n", true))
+        .write("plain.crlf-le", utf16le("one\r\ntwo\r\n", false))
+        .commit("base");
+    origin
+        .at(EPOCH + 60)
+        .commit_file("plain.le", utf16le("three\n", false));
+    let clone = origin.clone_to("clone", &[]);
+    assert_eq!(
+        clone.read("plain.crlf-le"),
+        utf16le("one\r\ntwo\r\n", false)
+    );
+    let paths = ["bom.u16", "plain.le", "bom.crlf-u16", "plain.crlf-le"];
+    // "two" becomes "twO", whichever byte order the checkout wrote.
+    let mut edited = clone.read("bom.crlf-u16");
+    let last_o = edited.iter().rposition(|&b| b == b'o').unwrap();
+    edited[last_o] = b'O';
+    assert_converted_files_sync(&clone, &paths, "bom.crlf-u16", edited);
+}
+
+/// Attribute macros as git expands them: defined in `.gitattributes` and used in
+/// `.git/info/attributes` (which libgit2 does not expand: it found such files modified), or
+/// used above their definition.
+#[test]
+fn attribute_macros_are_expanded_as_git_expands_them() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(
+            ".gitattributes",
+            "*.late late\n\
+             [attr]late text eol=crlf\n\
+             [attr]windows text eol=crlf\n\
+             [attr]wide text working-tree-encoding=UTF-16LE eol=crlf\n",
+        )
+        .write("clean.txt", "clean\n")
+        .write("a.late", "one\ntwo\n")
+        .write("a.x", "one\ntwo\n")
+        .write("a.w", "one\ntwo\n")
+        .commit("base");
+    let clone = origin.clone_to("clone", &[]);
+    clone.write(".git/info/attributes", "*.x windows\n*.w wide\n");
+    // Checked out again, now under the attributes of info/attributes.
+    clone.remove("a.x").remove("a.w");
+    clone.git(["checkout", "--", "a.x", "a.w"]);
+    assert_eq!(clone.read("a.x"), b"one\r\ntwo\r\n");
+    assert_eq!(clone.read("a.w"), utf16le("one\r\ntwo\r\n", false));
+    let paths = ["a.late", "a.x", "a.w"];
+    assert_converted_files_sync(&clone, &paths, "a.x", b"one\r\ntwO\r\n".to_vec());
+}
+
+/// A filter driver that a macro in `.git/info/attributes` selects is seen as git sees it.
+#[test]
+fn a_filter_driver_selected_through_a_macro_is_seen() {
+    let repo = repo();
+    repo.git(["config", "filter.crypt.clean", "cat"]);
+    repo.git(["config", "filter.crypt.smudge", "cat"]);
+    repo.at(EPOCH + 10)
+        .write(".gitattributes", "[attr]sealed filter=crypt\n")
+        .write("a.secret", "sealed\n")
+        .commit("crypt");
+    repo.write(".git/info/attributes", "*.secret sealed\n");
+    assert_untouched(&repo, &["a.secret"], Says::Skipped("filter-driver"));
+}
+
+/// Line endings that `core.autocrlf`, `core.eol` and `text=auto` convert, including a
+/// `text=auto` file whose blob holds CRLFs (git leaves those alone) and a binary one: every
+/// fresh clone is clean for git and synced whole, and a second sync finds every time right.
+#[test]
+fn line_endings_converted_by_configuration_are_compared_as_git_does() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write("crlf-blob.auto", "one\r\ntwo\r\n")
+        .commit("a blob with CRLFs");
+    origin
+        .at(EPOCH + 60)
+        .write(".gitattributes", "*.auto text=auto\n")
+        .write("lf.auto", "one\ntwo\n")
+        .write("plain.txt", "one\ntwo\n")
+        .write("binary.dat", "one\r\n\0two\n")
+        .commit("text");
+    for config in ["core.autocrlf=true", "core.autocrlf=input", "core.eol=crlf"] {
+        let name = config.replace(['.', '='], "-");
+        let clone = origin.clone_to(&name, &["-c", config]);
+        assert_eq!(clone.git(["status", "--porcelain"]), "", "{config}");
+        if config != "core.autocrlf=input" {
+            assert_eq!(clone.read("lf.auto"), b"one\r\ntwo\r\n", "{config}");
+        }
+        clone.sync(["-q"]);
+        clone.assert_synced();
+        let stdout = clone.sync(["-v"]).stdout();
+        let wrong = |line: &&str| !line.starts_with("correct ") && line.contains(' ');
+        let wrong: Vec<&str> = stdout.lines().filter(wrong).collect();
+        assert_eq!(
+            wrong,
+            [
+                "updated 0, already correct 5, skipped 0; directories: updated 0, already correct 1, skipped 0"
+            ],
+            "{config}"
+        );
+    }
+}
+
 /// A file under a configured filter driver (Git LFS and the like) cannot be compared with
 /// its blob without running the driver, so it is left alone and said to be.
 #[test]

@@ -303,12 +303,27 @@ impl Project {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        let output = self.output_at(dir, args);
+        Run {
+            status: output.status,
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    /// Runs xtask as [`Project::run_at`] does, its output kept as bytes (a path that is not
+    /// UTF-8 is printed as its bytes).
+    pub fn output_at<I, S>(&self, dir: &Path, args: I) -> std::process::Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut path = Vec::new();
         if self.dagger {
             path.push(self.dir.path().join("standin"));
         }
         path.extend(tool_dirs());
-        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(args)
             .current_dir(dir)
             .env_clear()
@@ -316,12 +331,7 @@ impl Project {
             .env("PATH", std::env::join_paths(path).unwrap())
             .process_group(0)
             .output()
-            .unwrap();
-        Run {
-            status: output.status,
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
+            .unwrap()
     }
 
     /// Every time the stand-in ran, `dagger version` included.

@@ -273,3 +273,78 @@ fn multi_line_version_output_falls_back_to_quiet() {
         .code(1)
         .stderr_has("dagger 0.22.0 is on PATH, but versions.toml pins dagger 0.21.8");
 }
+
+/// What `sh` passes to `program` when it runs the dry run's `line`, with `program` swapped
+/// for `printf '%s\0'`: the words of the command, byte for byte.
+fn words_sh_reads(line: &[u8], program: &str) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let line = line.strip_suffix(b"\n").expect("one line");
+    assert!(!line.contains(&b'\n'), "{}", String::from_utf8_lossy(line));
+    let program = format!(" {program} ");
+    let at = line
+        .windows(program.len())
+        .position(|w| w == program.as_bytes())
+        .expect("the program in the line");
+    let mut script = line[..at].to_vec();
+    script.extend_from_slice(b" printf '%s\\0' ");
+    script.extend_from_slice(&line[at + program.len()..]);
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(std::ffi::OsStr::from_bytes(&script))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut words: Vec<Vec<u8>> = output
+        .stdout
+        .split(|&b| b == 0)
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(words.pop(), Some(Vec::new()));
+    words
+}
+
+/// A dry run prints a path that is not UTF-8 as its bytes, quoted, so that the printed line
+/// pasted into a shell runs the very command: with Dagger and with the local Go.
+#[test]
+fn dry_run_prints_a_path_that_is_not_utf8_as_its_bytes() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let project = Project::new().home_ssh();
+    let out = std::ffi::OsString::from_vec(b"out \xff'd\xe9".to_vec());
+    let mut absolute = project.root().into_os_string().into_vec();
+    absolute.push(b'/');
+    absolute.extend_from_slice(out.as_bytes());
+    for (engine, program, expected) in [
+        (
+            "dagger",
+            "dagger",
+            [b"--path=".as_slice(), &absolute].concat(),
+        ),
+        ("local", "go", [absolute.as_slice(), b"/"].concat()),
+    ] {
+        let args = [
+            "build".as_ref(),
+            "--dry-run".as_ref(),
+            "--engine".as_ref(),
+            engine.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        let output = project.output_at(&project.root(), args);
+        assert!(output.status.success(), "{output:?}");
+        let words = words_sh_reads(&output.stdout, program);
+        assert_eq!(
+            words.last().map(Vec::as_slice),
+            Some(if engine == "local" {
+                b"./cmd/...".as_slice()
+            } else {
+                expected.as_slice()
+            })
+        );
+        assert!(
+            words.contains(&expected),
+            "{engine}: {expected:?} not in {words:?}\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    assert!(project.all_dagger_calls().is_empty());
+}

@@ -148,3 +148,35 @@ fn before_the_first_commit_the_build_runs_and_no_mtime_changes() {
     assert_eq!(project.dagger_calls().len(), 1);
     assert_eq!(mtime(&project, "app/go.mod"), go_mod);
 }
+
+/// A project without a Dagger module: the pipeline's scope names `.dagger`, which matches no
+/// tracked file here, and that is no error for `sync`, `build` or `test`. A pathspec given on
+/// the command line that matches nothing is one, as in `git add`.
+#[test]
+fn a_project_without_a_dagger_module_syncs_builds_and_tests() {
+    let project = Project::new().home_ssh();
+    project.git(&["rm", "-q", "-r", ".dagger"]);
+    project.git(&["commit", "-q", "-m", "no module"]);
+    project
+        .run(["sync"])
+        .success()
+        .stdout_has("; directories: updated ");
+    assert_eq!(
+        mtime(&project, "app/go.mod")
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        COMMIT_TIME
+    );
+    project.run(["build"]).success().stderr_has("timestamps: ");
+    project
+        .run(["test", "--dry-run"])
+        .success()
+        .stderr_has("timestamps: ");
+    project.run(["test"]).success();
+    assert_eq!(project.dagger_calls().len(), 2);
+    project
+        .run(["sync", "--", ".dagger", "app"])
+        .code(1)
+        .stderr_has("error: pathspec '.dagger' did not match any files\n");
+}

@@ -9,7 +9,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -105,6 +105,9 @@ pub struct Repo {
     sandbox: Rc<TempDir>,
     root: PathBuf,
     clock: Rc<Cell<i64>>,
+    /// Variables set for every git command and every run of the tool in this repository
+    /// (see [`Repo::set_env`]).
+    env: RefCell<BTreeMap<OsString, OsString>>,
 }
 
 impl Default for Repo {
@@ -125,6 +128,7 @@ impl Repo {
             root: sandbox.path().join("repo"),
             sandbox: Rc::new(sandbox),
             clock: Rc::new(Cell::new(EPOCH)),
+            env: RefCell::default(),
         };
         repo.sibling_git(&["init", "-q", "repo"]);
         // Explicit, although it is git's default on Linux: the mode-changed tests rely on it.
@@ -139,6 +143,7 @@ impl Repo {
             sandbox: Rc::clone(&self.sandbox),
             root: self.sandbox().join(root),
             clock: Rc::clone(&self.clock),
+            env: RefCell::default(),
         }
     }
 
@@ -215,6 +220,21 @@ impl Repo {
     /// The absolute path of `path` (relative to the work-tree root).
     pub fn path(&self, path: impl AsRef<[u8]>) -> PathBuf {
         self.root.join(os(path))
+    }
+
+    /// Sets `key` for every later git command (the oracle's among them) and every later run
+    /// of the tool in this repository, so that both see the same settings
+    /// (`GIT_NO_REPLACE_OBJECTS`, ...).
+    pub fn set_env(&self, key: &str, value: impl AsRef<OsStr>) -> &Self {
+        let value = value.as_ref().to_owned();
+        self.env.borrow_mut().insert(key.into(), value);
+        self
+    }
+
+    /// Undoes [`Repo::set_env`].
+    pub fn remove_env(&self, key: &str) -> &Self {
+        self.env.borrow_mut().remove(OsStr::new(key));
+        self
     }
 
     // --- The clock -------------------------------------------------------------------------
@@ -493,6 +513,7 @@ impl Repo {
             .current_dir(dir)
             .env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date)
+            .envs(self.env.borrow().iter())
             .args(GIT_CONFIG);
         command
     }
@@ -521,7 +542,9 @@ impl Repo {
     pub fn tool(&self) -> Tool {
         let mut command = Command::new(TOOL);
         isolate(&mut command, self.sandbox());
-        command.current_dir(&self.root);
+        command
+            .current_dir(&self.root)
+            .envs(self.env.borrow().iter());
         Tool { command }
     }
 
@@ -691,6 +714,52 @@ impl Tool {
         Run {
             description: format!("{:?}", self.command),
             output,
+        }
+    }
+
+    /// Runs the tool as [`Tool::run`] does, but kills it and fails the test if it is still
+    /// running after `limit`: a hang is a failed test, not a test suite that never ends.
+    pub fn run_within(mut self, limit: std::time::Duration) -> Run {
+        use std::io::Read;
+        let description = format!("{:?}", self.command);
+        let mut child = self
+            .command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting git-mtimestamp");
+        // Read on threads of their own, so that a full pipe cannot stop the tool.
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+        let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for git-mtimestamp") {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+                panic!(
+                    "the tool was still running after {limit:?} and was killed: {description}\nstderr:\n{stderr}"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Run {
+            description,
+            output: Output {
+                status,
+                stdout: stdout.join().unwrap(),
+                stderr: stderr.join().unwrap(),
+            },
         }
     }
 }

@@ -1,0 +1,250 @@
+//! The attributes that decide how git converts a file's content (`text`, `eol`, `crlf`,
+//! `ident`, `filter`, `working-tree-encoding`), as git itself sees them.
+//!
+//! libgit2 (1.9) expands an attribute macro while it parses the file that uses it, with the
+//! macros it has parsed so far, and it parses `$GIT_DIR/info/attributes` (like
+//! `core.attributesFile` and the system file) before the work tree's `.gitattributes`. git
+//! expands macros when it looks a path up, with every definition it read. So where
+//! `.gitattributes` has `[attr]mytext text eol=crlf` and `info/attributes` has `*.x mytext`,
+//! libgit2 answers for `a.x` `mytext` set and `text` and `eol` unspecified, and git `text`
+//! set and `eol=crlf`. A macro used above its definition in `.gitattributes`, or defined with
+//! a macro defined below it, fares the same whenever libgit2 parses that file once (it is not
+//! in the index, or differs from it; otherwise the second parse, of the index's copy, knows
+//! the macro). A content check that takes libgit2's answers then finds a clean `eol=crlf`
+//! file modified, or misses its filter driver.
+//!
+//! The files whose content a sync reads are therefore looked up by git, all in one
+//! `git check-attr` (a few milliseconds for thousands of paths); libgit2 answers only when git
+//! cannot be run.
+
+use std::path::Path;
+
+use git2::Repository;
+
+use crate::path_map::PathMap;
+
+/// One attribute of one path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum AttrState {
+    /// No line says anything about it (or `!name` reset it).
+    #[default]
+    Unspecified,
+    /// `name`.
+    Set,
+    /// `-name`.
+    Unset,
+    /// `name=value`.
+    Value(Vec<u8>),
+}
+
+impl AttrState {
+    /// What libgit2's `git_attr_get` returned.
+    pub fn from_libgit2(value: Option<&[u8]>) -> AttrState {
+        match git2::AttrValue::from_bytes(value) {
+            git2::AttrValue::True => AttrState::Set,
+            git2::AttrValue::False => AttrState::Unset,
+            git2::AttrValue::Unspecified => AttrState::Unspecified,
+            git2::AttrValue::String(value) => AttrState::Value(value.as_bytes().to_vec()),
+            git2::AttrValue::Bytes(value) => AttrState::Value(value.to_vec()),
+        }
+    }
+}
+
+/// The attributes git's conversion of a path reads (convert.c's `convert_attrs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ConversionAttributes {
+    pub text: AttrState,
+    pub eol: AttrState,
+    pub crlf: AttrState,
+    pub ident: AttrState,
+    pub filter: AttrState,
+    pub working_tree_encoding: AttrState,
+}
+
+/// Their names, as `git check-attr` is given them.
+const NAMES: [&str; 6] = [
+    "text",
+    "eol",
+    "crlf",
+    "ident",
+    "filter",
+    "working-tree-encoding",
+];
+
+impl ConversionAttributes {
+    fn slot(&mut self, name: &[u8]) -> Option<&mut AttrState> {
+        match name {
+            b"text" => Some(&mut self.text),
+            b"eol" => Some(&mut self.eol),
+            b"crlf" => Some(&mut self.crlf),
+            b"ident" => Some(&mut self.ident),
+            b"filter" => Some(&mut self.filter),
+            b"working-tree-encoding" => Some(&mut self.working_tree_encoding),
+            _ => None,
+        }
+    }
+
+    /// libgit2's answer for `relative` (see the module documentation for where it differs
+    /// from git's).
+    pub fn from_libgit2(
+        repo: &Repository,
+        relative: &[u8],
+    ) -> Result<ConversionAttributes, git2::Error> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = Path::new(std::ffi::OsStr::from_bytes(relative));
+        let mut attributes = ConversionAttributes::default();
+        for name in NAMES {
+            let value = repo.get_attr_bytes(path, name, git2::AttrCheckFlags::FILE_THEN_INDEX)?;
+            *attributes.slot(name.as_bytes()).expect("one of NAMES") =
+                AttrState::from_libgit2(value);
+        }
+        Ok(attributes)
+    }
+}
+
+/// git's answers for a set of paths.
+#[derive(Debug, Default)]
+pub(crate) struct GitAttributes {
+    paths: PathMap<ConversionAttributes>,
+}
+
+impl GitAttributes {
+    /// Asks `git check-attr` about `paths` (relative to the work tree's top), once for all of
+    /// them. None when git cannot be run or its answer cannot be read: then libgit2 answers.
+    pub fn ask<'p>(
+        git_dir: &Path,
+        root: &Path,
+        paths: impl IntoIterator<Item = &'p [u8]>,
+    ) -> Option<GitAttributes> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut input = Vec::new();
+        for path in paths {
+            input.extend_from_slice(path);
+            input.push(0);
+        }
+        if input.is_empty() {
+            return Some(GitAttributes::default());
+        }
+        let mut child = Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .arg("--work-tree")
+            .arg(root)
+            .args(["check-attr", "--stdin", "-z"])
+            .args(NAMES)
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut stdin = child.stdin.take()?;
+        // Written on a thread of its own: git answers path by path, and a long list would
+        // otherwise fill both pipes at once.
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().ok()?;
+        writer.join().ok()?.ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        GitAttributes::parse(&output.stdout)
+    }
+
+    /// `git check-attr -z` output: `path NUL attribute NUL state NUL` for every path and
+    /// attribute asked, the state `unspecified`, `set`, `unset` or the value. A value spelled
+    /// like one of those three words reads as that state: git's output does not tell them
+    /// apart.
+    fn parse(output: &[u8]) -> Option<GitAttributes> {
+        let mut fields = output.split(|&b| b == 0);
+        let mut paths: PathMap<ConversionAttributes> = PathMap::default();
+        loop {
+            let path = fields.next()?;
+            if path.is_empty() {
+                // The end: output ends with a NUL, which leaves one empty field.
+                return fields.next().is_none().then_some(GitAttributes { paths });
+            }
+            let (name, state) = (fields.next()?, fields.next()?);
+            let state = match state {
+                b"unspecified" => AttrState::Unspecified,
+                b"set" => AttrState::Set,
+                b"unset" => AttrState::Unset,
+                value => AttrState::Value(value.to_vec()),
+            };
+            let attributes = paths.entry(path.to_vec()).or_default();
+            *attributes.slot(name)? = state;
+        }
+    }
+
+    /// git's answer for `path`, if it was asked.
+    pub fn get(&self, path: &[u8]) -> Option<&ConversionAttributes> {
+        self.paths.get(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_git::git;
+
+    /// Names that need care (a space, a newline, bytes that are not UTF-8) come back whole.
+    #[test]
+    fn git_answers_for_every_path_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        std::fs::write(
+            root.join(".gitattributes"),
+            "* text=auto\n*.bin -text\nsp* ident\n*.16 working-tree-encoding=UTF-16 eol=crlf\n",
+        )
+        .unwrap();
+        let paths: [&[u8]; 4] = [b"a.bin", b"sp ace\nline", b"d/\xff.16", b"plain"];
+        let asked = GitAttributes::ask(&root.join(".git"), root, paths).unwrap();
+        let value = |v: &str| AttrState::Value(v.as_bytes().to_vec());
+        assert_eq!(asked.get(b"a.bin").unwrap().text, AttrState::Unset);
+        assert_eq!(asked.get(b"sp ace\nline").unwrap().ident, AttrState::Set);
+        let utf16 = asked.get(b"d/\xff.16").unwrap();
+        assert_eq!(utf16.working_tree_encoding, value("UTF-16"));
+        assert_eq!(utf16.eol, value("crlf"));
+        assert_eq!(utf16.text, value("auto"));
+        assert_eq!(utf16.filter, AttrState::Unspecified);
+        assert_eq!(asked.get(b"plain").unwrap().text, value("auto"));
+        assert!(asked.get(b"not asked").is_none());
+    }
+
+    /// The divergences this module exists for: a macro that `.gitattributes` defines and
+    /// `info/attributes` uses, and one used above its definition in a `.gitattributes` the
+    /// index lacks, are expanded by git and not by libgit2.
+    #[test]
+    fn a_macro_used_in_info_attributes_is_expanded_by_git_and_not_by_libgit2() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        std::fs::write(
+            root.join(".gitattributes"),
+            "*.late late\n[attr]late ident\n[attr]mytext text eol=crlf\n",
+        )
+        .unwrap();
+        std::fs::write(root.join(".git/info/attributes"), "*.x mytext\n").unwrap();
+        let asked = GitAttributes::ask(&root.join(".git"), root, [&b"a.x"[..], b"a.late"]).unwrap();
+        let by_git = asked.get(b"a.x").unwrap();
+        assert_eq!(by_git.text, AttrState::Set);
+        assert_eq!(by_git.eol, AttrState::Value(b"crlf".to_vec()));
+        assert_eq!(asked.get(b"a.late").unwrap().ident, AttrState::Set);
+
+        let repo = Repository::open(root).unwrap();
+        let by_libgit2 = ConversionAttributes::from_libgit2(&repo, b"a.x").unwrap();
+        assert_eq!(by_libgit2.text, AttrState::Unspecified);
+        assert_eq!(by_libgit2.eol, AttrState::Unspecified);
+        let late = ConversionAttributes::from_libgit2(&repo, b"a.late").unwrap();
+        assert_eq!(late.ident, AttrState::Unspecified);
+    }
+
+    #[test]
+    fn unreadable_answers_are_refused() {
+        assert!(GitAttributes::parse(b"a\0text\0set\0").is_some());
+        assert!(GitAttributes::parse(b"a\0text\0").is_none());
+        assert!(GitAttributes::parse(b"a\0colour\0set\0").is_none());
+        assert!(GitAttributes::parse(b"").unwrap().paths.is_empty());
+    }
+}

@@ -1,0 +1,876 @@
+//! What git does to a work-tree file's content before it compares it with a blob: git's
+//! `convert_to_git` (convert.c) as `git status` runs it, without flags. In that order: the
+//! `filter` driver's clean command, `working-tree-encoding`, end-of-line conversion, `ident`.
+//!
+//! It is ported rather than left to libgit2, which has no `working-tree-encoding` (a UTF-16
+//! file would never match its UTF-8 blob) and which reads attributes its own way (see
+//! [`crate::attributes`]). The port follows git 2.39 step by step, and the tests hold it
+//! against `git hash-object --path`.
+//!
+//! `git status` converts with none of `git add`'s checks: no `core.safecrlf`, no
+//! `core.checkRoundtripEncoding`, and content that cannot be decoded from its
+//! `working-tree-encoding` (a missing or forbidden byte-order mark, an invalid sequence) is
+//! hashed as it is, after an error message, where `git add` refuses it. Such a file is
+//! therefore modified for `git status`, and for this tool.
+
+use std::ffi::CString;
+
+use git2::{ObjectType, Oid, Repository};
+
+use crate::attributes::{AttrState, ConversionAttributes};
+
+/// `core.autocrlf`: how files with no `text`, `crlf` or `eol` attribute are converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum AutoCrlf {
+    #[default]
+    False,
+    True,
+    Input,
+}
+
+/// The configuration that conversions depend on. `core.eol` is not part of it: it only chooses
+/// the line endings of checked-out text files, and converting to git turns CRLF into LF
+/// whichever it says.
+#[derive(Debug, Default)]
+pub(crate) struct ConvertConfig {
+    auto_crlf: AutoCrlf,
+    drivers: FilterDrivers,
+}
+
+impl ConvertConfig {
+    pub fn of(repo: &Repository) -> ConvertConfig {
+        let auto_crlf = match repo.config() {
+            Ok(config) => match config.get_string("core.autocrlf") {
+                Ok(value) if value.eq_ignore_ascii_case("input") => AutoCrlf::Input,
+                _ => match config.get_bool("core.autocrlf") {
+                    Ok(true) => AutoCrlf::True,
+                    _ => AutoCrlf::False,
+                },
+            },
+            Err(_) => AutoCrlf::False,
+        };
+        ConvertConfig {
+            auto_crlf,
+            drivers: FilterDrivers::of(repo),
+        }
+    }
+
+    /// Whether the configuration defines any filter driver: without one, no `filter`
+    /// attribute can select a driver git would run, and none needs looking up.
+    pub fn any_driver(&self) -> bool {
+        !self.drivers.configured.is_empty()
+    }
+
+    /// The driver git runs for a `filter` attribute, if the configuration defines it.
+    pub fn driver(&self, filter: &AttrState) -> Option<FilterDriver> {
+        // Only a name selects a driver: `filter` set or unset selects none, as in git.
+        let AttrState::Value(name) = filter else {
+            return None;
+        };
+        self.drivers
+            .configured
+            .contains(name)
+            .then(|| FilterDriver {
+                name: name.clone(),
+                required: self.drivers.required.contains(name),
+            })
+    }
+}
+
+/// The filter drivers the repository's configuration defines. git runs a driver only when
+/// `filter.<name>.clean`, `smudge` or `process` is set; a `filter=<name>` attribute naming
+/// any other driver changes nothing (git/git's `po/*.po` names one that a plain clone does
+/// not configure).
+#[derive(Debug, Default)]
+pub(crate) struct FilterDrivers {
+    configured: std::collections::HashSet<Vec<u8>>,
+    /// Configured with `filter.<name>.required`: git refuses to work without them.
+    required: std::collections::HashSet<Vec<u8>>,
+}
+
+impl FilterDrivers {
+    pub fn of(repo: &Repository) -> FilterDrivers {
+        let mut drivers = FilterDrivers::default();
+        let Ok(config) = repo.config() else {
+            return drivers;
+        };
+        let Ok(mut entries) =
+            config.entries(Some(r"^filter\..*\.(clean|smudge|process|required)$"))
+        else {
+            return drivers;
+        };
+        while let Some(Ok(entry)) = entries.next() {
+            let name = entry.name_bytes();
+            let Some(rest) = name.strip_prefix(b"filter.") else {
+                continue;
+            };
+            let Some(dot) = rest.iter().rposition(|&b| b == b'.') else {
+                continue;
+            };
+            let (driver, key) = (&rest[..dot], &rest[dot + 1..]);
+            if key == b"required" {
+                // git's booleans; a key without a value is true.
+                let value = entry.value().unwrap_or("true").to_ascii_lowercase();
+                if matches!(value.as_str(), "true" | "yes" | "on" | "1" | "") {
+                    drivers.required.insert(driver.to_vec());
+                }
+            } else if entry.value_bytes().iter().any(|b| !b.is_ascii_whitespace()) {
+                drivers.configured.insert(driver.to_vec());
+            }
+        }
+        // A required driver without a command is an error for git, not a driver to run.
+        let configured = &drivers.configured;
+        drivers
+            .required
+            .retain(|driver| configured.contains(driver));
+        drivers
+    }
+}
+
+/// A path's `filter` driver that git would run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FilterDriver {
+    pub name: Vec<u8>,
+    pub required: bool,
+}
+
+/// Why a file's content cannot be compared with a blob without git itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Incomparable {
+    /// git runs a filter driver (Git LFS, git-crypt, ...), which this tool does not.
+    FilterDriver(FilterDriver),
+    /// `working-tree-encoding` set or unset rather than named: `git status` stops with "true/false
+    /// are no valid working-tree-encodings".
+    EncodingNotNamed,
+}
+
+/// End-of-line conversion into the repository: git's `crlf_action`, of which conversion to git
+/// only tells three kinds apart (`eol=lf` and `eol=crlf` choose what a checkout writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eol {
+    /// `-text`, or no attribute with `core.autocrlf` false: the bytes stay as they are.
+    Keep,
+    /// `text`, `eol=...`, `crlf`, `crlf=input`: every CR before a LF is dropped.
+    Text,
+    /// `text=auto`, or no attribute with `core.autocrlf` true or input: as `Text` for files
+    /// that look like text and whose blob in the index has no CRLF.
+    Auto,
+}
+
+/// How git turns one path's work-tree content into the content it hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ToGit {
+    /// The `working-tree-encoding` to decode from, as named.
+    encoding: Option<Vec<u8>>,
+    eol: Eol,
+    ident: bool,
+}
+
+/// git's `crlf_action` as the attributes give it, before `core.autocrlf` has its say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrlfAttribute {
+    Undefined,
+    Binary,
+    Text,
+    Auto,
+}
+
+/// git's `git_path_check_crlf`, for `text` and for the older `crlf`.
+fn crlf_attribute(state: &AttrState) -> CrlfAttribute {
+    match state {
+        AttrState::Set => CrlfAttribute::Text,
+        AttrState::Unset => CrlfAttribute::Binary,
+        AttrState::Value(value) if value == b"input" => CrlfAttribute::Text,
+        AttrState::Value(value) if value == b"auto" => CrlfAttribute::Auto,
+        _ => CrlfAttribute::Undefined,
+    }
+}
+
+impl ToGit {
+    /// git's `convert_attrs`: the conversion the attributes and the configuration select.
+    pub fn new(
+        attributes: &ConversionAttributes,
+        config: &ConvertConfig,
+    ) -> Result<ToGit, Incomparable> {
+        if let Some(driver) = config.driver(&attributes.filter) {
+            return Err(Incomparable::FilterDriver(driver));
+        }
+        let mut action = crlf_attribute(&attributes.text);
+        if action == CrlfAttribute::Undefined {
+            action = crlf_attribute(&attributes.crlf);
+        }
+        if action != CrlfAttribute::Binary && action != CrlfAttribute::Auto {
+            // `eol=lf` and `eol=crlf` make a file text; with `text=auto` they keep the guess.
+            let eol_set =
+                matches!(&attributes.eol, AttrState::Value(v) if v == b"lf" || v == b"crlf");
+            if eol_set {
+                action = CrlfAttribute::Text;
+            }
+        }
+        let eol = match (action, config.auto_crlf) {
+            (CrlfAttribute::Binary, _) => Eol::Keep,
+            (CrlfAttribute::Text, _) => Eol::Text,
+            (CrlfAttribute::Auto, _) => Eol::Auto,
+            (CrlfAttribute::Undefined, AutoCrlf::False) => Eol::Keep,
+            (CrlfAttribute::Undefined, AutoCrlf::True | AutoCrlf::Input) => Eol::Auto,
+        };
+        // git's `git_path_check_encoding`.
+        let encoding = match &attributes.working_tree_encoding {
+            AttrState::Unspecified => None,
+            AttrState::Set | AttrState::Unset => return Err(Incomparable::EncodingNotNamed),
+            AttrState::Value(name) if name.is_empty() || same_encoding(name, b"UTF-8") => None,
+            AttrState::Value(name) => Some(name.clone()),
+        };
+        Ok(ToGit {
+            encoding,
+            eol,
+            ident: attributes.ident == AttrState::Set,
+        })
+    }
+
+    /// True when the content goes to git unchanged, whatever it is: it can be hashed as it is
+    /// read, without holding it in memory.
+    pub fn keeps_content(&self) -> bool {
+        self.encoding.is_none() && self.eol == Eol::Keep && !self.ident
+    }
+
+    /// True when git, converting `content` as `git status` does, finds the blob `blob`, which
+    /// the index holds for the path: with `text=auto` git converts only when the index's blob
+    /// has no CRLF line ending.
+    pub fn matches(&self, content: Vec<u8>, blob: Oid) -> bool {
+        let decoded = match &self.encoding {
+            Some(encoding) => encode_to_git(content, encoding),
+            None => content,
+        };
+        let stats = TextStats::of(&decoded);
+        // git's `crlf_to_git`: nothing to do without a CRLF.
+        let convert = match self.eol {
+            Eol::Keep => false,
+            Eol::Text => stats.crlf > 0,
+            Eol::Auto => stats.crlf > 0 && !stats.is_binary(),
+        };
+        if !convert {
+            return hash(&ident_to_git(decoded, self.ident)) == blob;
+        }
+        if self.eol == Eol::Text {
+            return hash(&ident_to_git(strip_cr_before_lf(&decoded), self.ident)) == blob;
+        }
+        // `text=auto`: git keeps the CRLFs when the index's blob has a CRLF itself (and looks
+        // like text), and drops every CR otherwise (a file that looks like text has no CR
+        // without a LF). The blob need not be read: when the unconverted content hashes to it,
+        // that content is the blob, and its own statistics decide; when it does not, git's
+        // answer is the unconverted content (not the blob) or the converted one, which is the
+        // blob only if the blob has no CR at all, and so no CRLF.
+        let kept = ident_to_git(decoded, self.ident);
+        if hash(&kept) == blob {
+            let kept_stats = TextStats::of(&kept);
+            return kept_stats.crlf > 0 && !kept_stats.is_binary();
+        }
+        let stripped: Vec<u8> = kept.iter().copied().filter(|&b| b != b'\r').collect();
+        // `ident_to_git` only removes whole `$Id: ... $` bodies, which hold no LF, and in
+        // content that looks like text no CR either (it would be a CR without a LF): dropping
+        // the CRs before or after it gives the same bytes.
+        hash(&stripped) == blob
+    }
+}
+
+/// The blob id of `content`.
+fn hash(content: &[u8]) -> Oid {
+    Oid::hash_object(ObjectType::Blob, content).expect("hashing bytes in memory cannot fail")
+}
+
+/// git's `text_stat`: what `gather_stats` counts to tell text from binary.
+#[derive(Debug, Default)]
+struct TextStats {
+    nul: u64,
+    lone_cr: u64,
+    crlf: u64,
+    printable: u64,
+    nonprintable: u64,
+}
+
+impl TextStats {
+    fn of(content: &[u8]) -> TextStats {
+        let mut stats = TextStats::default();
+        let mut i = 0;
+        while i < content.len() {
+            let c = content[i];
+            i += 1;
+            match c {
+                b'\r' => {
+                    if content.get(i) == Some(&b'\n') {
+                        stats.crlf += 1;
+                        i += 1;
+                    } else {
+                        stats.lone_cr += 1;
+                    }
+                }
+                b'\n' => {}
+                127 => stats.nonprintable += 1,
+                // BS, HT, ESC and FF count as printable.
+                b'\x08' | b'\t' | b'\x1b' | b'\x0c' => stats.printable += 1,
+                0 => {
+                    stats.nul += 1;
+                    stats.nonprintable += 1;
+                }
+                c if c < 32 => stats.nonprintable += 1,
+                _ => stats.printable += 1,
+            }
+        }
+        // A file that ends with DOS's end-of-file mark (counted above) is not binary for it.
+        if content.last() == Some(&b'\x1a') {
+            stats.nonprintable -= 1;
+        }
+        stats
+    }
+
+    /// git's `convert_is_binary`: a CR without a LF, a NUL, or more than one control
+    /// character in 128 printable ones.
+    fn is_binary(&self) -> bool {
+        self.lone_cr > 0 || self.nul > 0 || (self.printable >> 7) < self.nonprintable
+    }
+}
+
+/// `crlf_to_git` for text: every CR directly followed by a LF is dropped.
+fn strip_cr_before_lf(content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len());
+    for (i, &c) in content.iter().enumerate() {
+        if !(c == b'\r' && content.get(i + 1) == Some(&b'\n')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// git's `count_ident`: how many `$Id$` and `$Id: ... $` the content holds.
+fn count_ident(content: &[u8]) -> usize {
+    let mut count = 0;
+    let mut i = 0;
+    while i < content.len() {
+        let c = content[i];
+        i += 1;
+        if c != b'$' {
+            continue;
+        }
+        if content.len() - i < 3 {
+            break;
+        }
+        if &content[i..i + 2] != b"Id" {
+            continue;
+        }
+        let after = content[i + 2];
+        i += 3;
+        if after == b'$' {
+            count += 1;
+        }
+        if after != b':' {
+            continue;
+        }
+        // `$Id: ...`: up to the closing dollar, unless a line ends first.
+        while i < content.len() {
+            let c = content[i];
+            i += 1;
+            if c == b'$' {
+                count += 1;
+                break;
+            }
+            if c == b'\n' {
+                break;
+            }
+        }
+    }
+    count
+}
+
+/// git's `ident_to_git`: each `$Id: ... $` on one line becomes `$Id$`.
+fn ident_to_git(content: Vec<u8>, ident: bool) -> Vec<u8> {
+    if !ident || count_ident(&content) == 0 {
+        return content;
+    }
+    let mut out = Vec::with_capacity(content.len());
+    let mut src = 0;
+    while let Some(dollar) = content[src..].iter().position(|&b| b == b'$') {
+        out.extend_from_slice(&content[src..=src + dollar]);
+        src += dollar + 1;
+        let rest = &content[src..];
+        if rest.len() > 3 && rest.starts_with(b"Id:") {
+            let Some(closing) = rest[3..].iter().position(|&b| b == b'$') else {
+                break;
+            };
+            if rest[3..3 + closing].contains(&b'\n') {
+                // A line break before the next dollar: that dollar may open another one.
+                continue;
+            }
+            out.extend_from_slice(b"Id$");
+            src += 3 + closing + 1;
+        }
+    }
+    out.extend_from_slice(&content[src..]);
+    out
+}
+
+/// git's `encode_to_git` without flags: the content decoded from `encoding` into UTF-8, or as
+/// it is when git cannot decode it (git then says so on stderr and hashes the bytes as they
+/// are).
+fn encode_to_git(content: Vec<u8>, encoding: &[u8]) -> Vec<u8> {
+    if content.is_empty()
+        || has_prohibited_utf_bom(encoding, &content)
+        || is_missing_required_utf_bom(encoding, &content)
+    {
+        return content;
+    }
+    reencode_to_utf8(&content, encoding).unwrap_or(content)
+}
+
+const UTF16_BE_BOM: &[u8] = b"\xFE\xFF";
+const UTF16_LE_BOM: &[u8] = b"\xFF\xFE";
+const UTF32_BE_BOM: &[u8] = b"\0\0\xFE\xFF";
+const UTF32_LE_BOM: &[u8] = b"\xFF\xFE\0\0";
+
+/// git's `same_utf_encoding`: both names start with "UTF" (any case), and the rest, after an
+/// optional dash, is equal but for case ("UTF16le" is "utf-16LE").
+fn same_utf_encoding(a: &[u8], b: &[u8]) -> bool {
+    fn rest(name: &[u8]) -> Option<&[u8]> {
+        let rest = name
+            .get(..3)
+            .filter(|prefix| prefix.eq_ignore_ascii_case(b"utf"))
+            .map(|_| &name[3..])?;
+        Some(rest.strip_prefix(b"-").unwrap_or(rest))
+    }
+    match (rest(a), rest(b)) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => false,
+    }
+}
+
+/// git's `same_encoding`.
+fn same_encoding(a: &[u8], b: &[u8]) -> bool {
+    same_utf_encoding(a, b) || a.eq_ignore_ascii_case(b)
+}
+
+/// git refuses a byte-order mark in UTF-16BE, UTF-16LE, UTF-32BE and UTF-32LE content.
+fn has_prohibited_utf_bom(encoding: &[u8], content: &[u8]) -> bool {
+    let utf16 =
+        same_utf_encoding(b"UTF-16BE", encoding) || same_utf_encoding(b"UTF-16LE", encoding);
+    let utf32 =
+        same_utf_encoding(b"UTF-32BE", encoding) || same_utf_encoding(b"UTF-32LE", encoding);
+    (utf16 && (content.starts_with(UTF16_BE_BOM) || content.starts_with(UTF16_LE_BOM)))
+        || (utf32 && (content.starts_with(UTF32_BE_BOM) || content.starts_with(UTF32_LE_BOM)))
+}
+
+/// git requires a byte-order mark in UTF-16 and UTF-32 content.
+fn is_missing_required_utf_bom(encoding: &[u8], content: &[u8]) -> bool {
+    (same_utf_encoding(encoding, b"UTF-16")
+        && !(content.starts_with(UTF16_BE_BOM) || content.starts_with(UTF16_LE_BOM)))
+        || (same_utf_encoding(encoding, b"UTF-32")
+            && !(content.starts_with(UTF32_BE_BOM) || content.starts_with(UTF32_LE_BOM)))
+}
+
+/// git's `reencode_string_len` into UTF-8, through the C library's iconv as git calls it, so
+/// that every encoding name git accepts here is accepted, and decoded alike. None when iconv
+/// does not know the encoding or the content is not valid in it.
+fn reencode_to_utf8(content: &[u8], encoding: &[u8]) -> Option<Vec<u8>> {
+    // For reading, git takes UTF-16LE-BOM for UTF-16 (whose decoder follows the mark).
+    let encoding: &[u8] = if same_utf_encoding(b"UTF-16LE-BOM", encoding) {
+        b"UTF-16"
+    } else {
+        encoding
+    };
+    let utf8 = c"UTF-8";
+    let name = CString::new(encoding).ok()?;
+    // iconv_open's failure is `(iconv_t) -1`.
+    let invalid = |converter: libc::iconv_t| converter as usize == usize::MAX;
+    // SAFETY: both names are NUL-terminated strings that outlive the call.
+    let mut converter = unsafe { libc::iconv_open(utf8.as_ptr(), name.as_ptr()) };
+    if invalid(converter) {
+        // git's `fallback_encoding`: spellings some systems lack.
+        let fallback: &[u8] = if same_utf_encoding(b"utf-8", encoding) {
+            b"UTF-8"
+        } else if encoding.eq_ignore_ascii_case(b"latin-1") {
+            b"ISO-8859-1"
+        } else {
+            encoding
+        };
+        let fallback = CString::new(fallback).ok()?;
+        // SAFETY: as above.
+        converter = unsafe { libc::iconv_open(utf8.as_ptr(), fallback.as_ptr()) };
+        if invalid(converter) {
+            return None;
+        }
+    }
+    let decoded = iconv_all(converter, content);
+    // SAFETY: `converter` was opened above and is closed once.
+    unsafe { libc::iconv_close(converter) };
+    decoded
+}
+
+/// git's `reencode_string_iconv`: all of `input` through `converter`, growing the output as
+/// iconv asks; None on any other error (an invalid or incomplete sequence).
+fn iconv_all(converter: libc::iconv_t, input: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(input.len() + 1);
+    let mut in_ptr = input.as_ptr() as *mut libc::c_char;
+    let mut in_left = input.len();
+    loop {
+        let written = out.len();
+        let room = out.capacity() - written;
+        // SAFETY: the output pointer and `out_left` describe the vector's spare capacity.
+        let mut out_ptr = unsafe { out.as_mut_ptr().add(written) } as *mut libc::c_char;
+        let mut out_left = room;
+        // SAFETY: the input pointer and length describe the rest of `input`, which iconv only
+        // reads (the C declaration lacks `const`); the output ones the spare capacity above.
+        let result = unsafe {
+            libc::iconv(
+                converter,
+                &mut in_ptr,
+                &mut in_left,
+                &mut out_ptr,
+                &mut out_left,
+            )
+        };
+        let error = (result == usize::MAX).then(std::io::Error::last_os_error);
+        // SAFETY: iconv wrote `room - out_left` bytes after the `written` ones.
+        unsafe { out.set_len(written + room - out_left) };
+        match error {
+            None => return Some(out),
+            Some(e) if e.raw_os_error() == Some(libc::E2BIG) => {
+                out.reserve(in_left * 2 + 32);
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::GitAttributes;
+    use crate::test_git::git;
+
+    /// Runs git in `dir` as [`git`] does, with `input` on its standard input.
+    fn git_with_input(dir: &std::path::Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// Attribute lines whose conversions the oracle test compares, one directory each.
+    const ATTRIBUTE_SETS: &[&str] = &[
+        "",
+        "text",
+        "-text",
+        "text=auto",
+        "text eol=crlf",
+        "eol=lf",
+        "text=auto eol=crlf",
+        "crlf",
+        "-crlf",
+        "crlf=input",
+        "ident",
+        "text ident",
+        "text=auto ident",
+        "working-tree-encoding=UTF-16",
+        "text working-tree-encoding=UTF-16LE eol=crlf",
+        "working-tree-encoding=UTF-16LE-BOM",
+        "working-tree-encoding=utf32",
+        "text working-tree-encoding=latin-1",
+        "text=auto working-tree-encoding=UTF-16BE",
+        "working-tree-encoding=utf8 text",
+        "working-tree-encoding=no-such-encoding text",
+        "binary",
+        "filter=not-configured text",
+        "text=unknown crlf",
+        "-text eol=crlf",
+    ];
+
+    fn utf16(text: &str, bom: &[u8], little: bool) -> Vec<u8> {
+        let units = text.encode_utf16();
+        let bytes = units.flat_map(|u| {
+            if little {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            }
+        });
+        bom.iter().copied().chain(bytes).collect()
+    }
+
+    /// Work-tree contents for every attribute set: line endings of every kind, text that is
+    /// barely text or barely binary, idents, and encodings valid and not.
+    fn contents() -> Vec<Vec<u8>> {
+        let mut contents: Vec<Vec<u8>> = [
+            &b""[..],
+            b"a\nb\n",
+            b"a\r\nb\r\n",
+            b"a\r\nb\n",
+            b"a\rb\r\n",
+            b"a\r\n\0b\r\n",
+            b"a\r\nb\r",
+            b"\x01\x02\r\n",
+            b"text\r\n\x1a",
+            b"$Id$\r\n",
+            b"x $Id: abc $\r\ny\n",
+            b"$Id: a\r\n$ $Id: b $\n",
+            b"caf\xe9\r\n",
+        ]
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+        // Just text (128 printable characters to one control character) with CRLFs, and an
+        // ident whose collapse leaves it just binary.
+        contents.push([&b"x".repeat(126)[..], b"\x01\r\n"].concat());
+        contents.push(
+            [
+                b"$Id: ",
+                &b"y".repeat(70)[..],
+                b" $",
+                &b"x".repeat(60),
+                b"\x01\r\n",
+            ]
+            .concat(),
+        );
+        for text in ["a\nb\n", "a\r\nb\r\n", "é\r\n"] {
+            contents.push(utf16(text, b"\xFF\xFE", true));
+            contents.push(utf16(text, b"\xFE\xFF", false));
+            contents.push(utf16(text, b"", true));
+            contents.push(utf16(text, b"", false));
+        }
+        let utf32: Vec<u8> = "a\r\nb\n"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        contents.push([&b"\xFF\xFE\0\0"[..], &utf32].concat());
+        contents.push(b"\xFF\xFE\x00\xD8a\0".to_vec());
+        contents.push(b"\xFF\xFEa\0b".to_vec());
+        contents
+    }
+
+    /// The port agrees with git: for each attribute set, configuration and content, and each
+    /// of several blobs in the index (git's own conversion, the bytes as they are, the bytes
+    /// with CRLFs made LFs, with idents collapsed), [`ToGit::matches`] says the file matches
+    /// its index blob exactly when `git status` finds it unmodified.
+    #[test]
+    fn conversions_agree_with_git_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let scratch = dir.path().join("scratch");
+        std::fs::create_dir_all(&scratch).unwrap();
+        git(dir.path(), &["init", "-q", "repo"]);
+        let mut attributes = String::new();
+        for (k, set) in ATTRIBUTE_SETS.iter().enumerate() {
+            attributes.push_str(&format!("d{k}/** {set}\n"));
+        }
+        std::fs::write(root.join(".gitattributes"), attributes).unwrap();
+        let contents = contents();
+        // Every (attribute set, content) in a directory of its own, for git's hash.
+        let mut first_paths = Vec::new();
+        for k in 0..ATTRIBUTE_SETS.len() {
+            std::fs::create_dir_all(root.join(format!("d{k}"))).unwrap();
+            for (i, content) in contents.iter().enumerate() {
+                let path = format!("d{k}/c{i}-0");
+                std::fs::write(root.join(&path), content).unwrap();
+                first_paths.push(path);
+            }
+        }
+        let stdin_paths =
+            |paths: &[String]| paths.iter().map(|p| format!("{p}\n")).collect::<String>();
+        // git's conversion of each, with no blob in the index for the path.
+        let by_git = git_with_input(
+            &root,
+            &["hash-object", "--stdin-paths"],
+            stdin_paths(&first_paths).as_bytes(),
+        );
+        let by_git: Vec<&str> = std::str::from_utf8(&by_git).unwrap().lines().collect();
+        // Their objects too, which `text=auto` reads from the index: `git hash-object -w`
+        // refuses content it cannot decode, one refusal stopping all files given with it.
+        let write = |paths: &[String]| {
+            std::process::Command::new("git")
+                .args(["hash-object", "-w", "--"])
+                .args(paths)
+                .current_dir(&root)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        for directory in first_paths.chunks(contents.len()) {
+            if !write(directory) {
+                for path in directory {
+                    write(std::slice::from_ref(path));
+                }
+            }
+        }
+        // Other blobs, written as they are.
+        let mut others = Vec::new();
+        for (i, content) in contents.iter().enumerate() {
+            let variants = [
+                content.clone(),
+                strip_cr_before_lf(content),
+                ident_to_git(content.clone(), true),
+            ];
+            for (v, variant) in variants.iter().enumerate() {
+                let path = scratch.join(format!("c{i}-{v}"));
+                std::fs::write(&path, variant).unwrap();
+                others.push(path.to_str().unwrap().to_owned());
+            }
+        }
+        let written = git_with_input(
+            &root,
+            &["hash-object", "-w", "--no-filters", "--stdin-paths"],
+            stdin_paths(&others).as_bytes(),
+        );
+        let written: Vec<&str> = std::str::from_utf8(&written).unwrap().lines().collect();
+
+        let mut index = String::new();
+        let mut cases = Vec::new();
+        for k in 0..ATTRIBUTE_SETS.len() {
+            for (i, content) in contents.iter().enumerate() {
+                let own = by_git[k * contents.len() + i];
+                let blobs = [own, written[i * 3], written[i * 3 + 1], written[i * 3 + 2]];
+                for (j, blob) in blobs.iter().enumerate() {
+                    let path = format!("d{k}/c{i}-{j}");
+                    std::fs::write(root.join(&path), content).unwrap();
+                    index.push_str(&format!("100644 {blob}\t{path}\n"));
+                    cases.push((path, k, i, Oid::from_str(blob).unwrap()));
+                }
+            }
+        }
+        git_with_input(&root, &["update-index", "--index-info"], index.as_bytes());
+
+        let paths = cases.iter().map(|(path, ..)| path.as_bytes());
+        let asked = GitAttributes::ask(&root.join(".git"), &root, paths).unwrap();
+        let settings: [&[&str]; 4] = [
+            &[],
+            &["core.autocrlf", "true"],
+            &["core.autocrlf", "input"],
+            &["core.eol", "crlf"],
+        ];
+        let mut disagreements = Vec::new();
+        for setting in settings {
+            for key in ["core.autocrlf", "core.eol"] {
+                let _ = std::process::Command::new("git")
+                    .args(["config", "--unset-all", key])
+                    .current_dir(&root)
+                    .status();
+            }
+            if !setting.is_empty() {
+                git(&root, &["config", setting[0], setting[1]]);
+            }
+            // Without optional locks git does not store what it found in the index: each
+            // setting is judged on content, not on the stat data of the last.
+            let status = git(
+                &root,
+                &[
+                    "--no-optional-locks",
+                    "status",
+                    "--porcelain",
+                    "-z",
+                    "--untracked-files=no",
+                    "--no-renames",
+                ],
+            );
+            let modified: std::collections::HashSet<&[u8]> = status
+                .split(|&b| b == 0)
+                .filter(|entry| entry.get(1) == Some(&b'M'))
+                .map(|entry| &entry[3..])
+                .collect();
+            let config = ConvertConfig::of(&Repository::open(&root).unwrap());
+            for (path, k, i, blob) in &cases {
+                let to_git = ToGit::new(asked.get(path.as_bytes()).unwrap(), &config).unwrap();
+                let ours = to_git.matches(contents[*i].clone(), *blob);
+                let git_says = !modified.contains(path.as_bytes());
+                if ours != git_says {
+                    disagreements.push(format!(
+                        "{setting:?} {path} ({:?}, {:?}): git says clean {git_says}",
+                        ATTRIBUTE_SETS[*k],
+                        String::from_utf8_lossy(&contents[*i])
+                    ));
+                }
+            }
+        }
+        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    }
+
+    #[test]
+    fn encoding_names_compare_as_in_git() {
+        assert!(same_utf_encoding(b"UTF-16LE", b"utf16le"));
+        assert!(same_utf_encoding(b"utf-8", b"UTF8"));
+        assert!(!same_utf_encoding(b"UTF-16", b"UTF-16LE"));
+        assert!(!same_utf_encoding(b"UTF-16LE-BOM", b"UTF-16LE"));
+        assert!(same_encoding(b"ISO-8859-1", b"iso-8859-1"));
+        assert!(!same_encoding(b"latin1", b"ISO-8859-1"));
+    }
+
+    #[test]
+    fn decoding_follows_iconv_and_the_byte_order_marks() {
+        let le = b"\xFF\xFEh\0i\0\n\0".to_vec();
+        assert_eq!(encode_to_git(le.clone(), b"UTF-16"), b"hi\n");
+        // The mark is refused where the encoding names the byte order, required where not.
+        assert_eq!(encode_to_git(le.clone(), b"UTF-16LE"), le);
+        assert_eq!(encode_to_git(b"h\0i\0".to_vec(), b"UTF-16LE"), b"hi");
+        assert_eq!(encode_to_git(b"\0h\0i".to_vec(), b"UTF-16"), b"\0h\0i");
+        assert_eq!(encode_to_git(le.clone(), b"UTF-16LE-BOM"), b"hi\n");
+        // An odd length or a lone surrogate cannot be decoded: the bytes stay.
+        assert_eq!(encode_to_git(b"h\0i".to_vec(), b"UTF-16LE"), b"h\0i");
+        assert_eq!(
+            encode_to_git(b"\x00\xD8".to_vec(), b"UTF-16LE"),
+            b"\x00\xD8"
+        );
+        assert_eq!(
+            encode_to_git(b"caf\xE9".to_vec(), b"latin-1"),
+            "café".as_bytes()
+        );
+        assert_eq!(encode_to_git(b"x".to_vec(), b"no-such-encoding"), b"x");
+        // Large enough to make iconv ask for more room.
+        let long: Vec<u8> = "é"
+            .repeat(10_000)
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(
+            encode_to_git(long, b"UTF-16LE"),
+            "é".repeat(10_000).as_bytes()
+        );
+    }
+
+    #[test]
+    fn ident_collapses_as_in_git() {
+        let ident = |s: &str| String::from_utf8(ident_to_git(s.as_bytes().to_vec(), true)).unwrap();
+        assert_eq!(ident("a $Id: 123 $ b"), "a $Id$ b");
+        assert_eq!(ident("$Id$"), "$Id$");
+        assert_eq!(ident("$Id: x\n$ y $Id: z $"), "$Id: x\n$ y $Id$");
+        assert_eq!(ident("$Id: open"), "$Id: open");
+        assert_eq!(ident("$$Id:$"), "$$Id$");
+    }
+
+    #[test]
+    fn text_statistics_tell_binary_as_git_does() {
+        assert!(!TextStats::of(b"a\r\nb\n").is_binary());
+        assert!(TextStats::of(b"a\rb\n").is_binary());
+        assert!(TextStats::of(b"a\0b").is_binary());
+        assert!(!TextStats::of(b"text\x1a").is_binary());
+        assert!(TextStats::of(b"\x01").is_binary());
+        let mostly_text = [b"x".repeat(128), b"\x01".to_vec()].concat();
+        assert!(!TextStats::of(&mostly_text).is_binary());
+    }
+}
