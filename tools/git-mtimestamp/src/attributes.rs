@@ -116,8 +116,6 @@ impl GitAttributes {
         root: &Path,
         paths: impl IntoIterator<Item = &'p [u8]>,
     ) -> Option<GitAttributes> {
-        use std::io::Write;
-        use std::process::{Command, Stdio};
         let mut input = Vec::new();
         for path in paths {
             input.extend_from_slice(path);
@@ -126,25 +124,9 @@ impl GitAttributes {
         if input.is_empty() {
             return Some(GitAttributes::default());
         }
-        let mut child = Command::new("git")
-            .arg("--git-dir")
-            .arg(git_dir)
-            .arg("--work-tree")
-            .arg(root)
-            .args(["check-attr", "--stdin", "-z"])
-            .args(NAMES)
-            .current_dir(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut stdin = child.stdin.take()?;
-        // Written on a thread of its own: git answers path by path, and a long list would
-        // otherwise fill both pipes at once.
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let output = child.wait_with_output().ok()?;
-        writer.join().ok()?.ok()?;
+        let mut args = vec!["check-attr", "--stdin", "-z"];
+        args.extend(NAMES);
+        let output = crate::git_cli::git_with_input(git_dir, root, &args, input)?;
         if !output.status.success() {
             return None;
         }

@@ -227,20 +227,6 @@ pub(crate) fn ignored_by_git(
     root: &Path,
     paths: &[ExtraEntry],
 ) -> Option<Vec<bool>> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .arg("--work-tree")
-        .arg(root)
-        .args(["check-ignore", "-z", "--stdin"])
-        .current_dir(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
     let mut input = Vec::new();
     for ExtraEntry { path, is_directory } in paths {
         input.extend_from_slice(path);
@@ -250,11 +236,8 @@ pub(crate) fn ignored_by_git(
         }
         input.push(0);
     }
-    let mut stdin = child.stdin.take()?;
-    // Written on a thread of its own, so that a large list cannot fill both pipes at once.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().ok()?;
-    writer.join().ok()?.ok()?;
+    let args = ["check-ignore", "-z", "--stdin"];
+    let output = crate::git_cli::git_with_input(git_dir, root, &args, input)?;
     // 0: some paths are ignored, 1: none is; anything else is an error.
     if !matches!(output.status.code(), Some(0 | 1)) {
         return None;

@@ -31,6 +31,7 @@ mod convert;
 mod directories;
 mod error;
 mod fingerprint;
+mod git_cli;
 mod history;
 mod index_file;
 mod index_refresh;
