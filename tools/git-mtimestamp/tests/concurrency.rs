@@ -115,15 +115,8 @@ fn edits_and_adds_during_syncs_are_never_hidden() {
             })
         };
         for _ in 0..SYNCS_PER_ROUND {
-            // Exit code 1 is fine here: a file edited under the sync is a reported problem.
-            let run = repo.tool().arg("--json").run();
-            assert!(
-                matches!(run.output.status.code(), Some(0 | 1)),
-                "{}",
-                run.stderr()
-            );
-            let json = run.json();
-            assert_eq!(json["failed"], 0, "{}", run.stderr());
+            let (json, stderr) = sync_under_changes(&repo);
+            assert_eq!(json["failed"], 0, "{stderr}");
             changed_during_sync += json["changed_during_sync"].as_u64().unwrap();
             index_refreshes += usize::from(json["index"]["state"] == "refreshed");
         }
@@ -160,6 +153,18 @@ fn edits_and_adds_during_syncs_are_never_hidden() {
     repo.sync(["-q"]);
     repo.assert_synced();
     assert_eq!(repo.git(["status", "--porcelain"]), "");
+}
+
+/// A sync while another thread changes files under it, and its JSON report and warnings. Exit
+/// code 1 is fine: a path changed under the sync is a reported problem.
+fn sync_under_changes(repo: &Repo) -> (serde_json::Value, String) {
+    let run = repo.tool().arg("--json").run();
+    assert!(
+        matches!(run.output.status.code(), Some(0 | 1)),
+        "{}",
+        run.stderr()
+    );
+    (run.json(), run.stderr())
 }
 
 /// Files whose content differs from their staged blob although `git diff-files` (which
@@ -295,14 +300,8 @@ fn entries_added_during_syncs_never_leave_a_directory_its_commit_time() {
             })
         };
         for _ in 0..SYNCS_PER_ROUND {
-            let run = repo.tool().arg("--json").run();
-            assert!(
-                matches!(run.output.status.code(), Some(0 | 1)),
-                "{}",
-                run.stderr()
-            );
-            let json = run.json();
-            assert_eq!(json["directories"]["failed"], 0, "{}", run.stderr());
+            let (json, stderr) = sync_under_changes(&repo);
+            assert_eq!(json["directories"]["failed"], 0, "{stderr}");
             changed_during_sync += json["directories"]["changed_during_sync"].as_u64().unwrap();
             stamped += json["directories"]["updated"].as_u64().unwrap();
         }
