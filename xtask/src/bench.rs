@@ -84,11 +84,9 @@ impl BenchFlags {
             }
         } else {
             for (i, source) in self.repos.iter().enumerate() {
-                let name = source
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| format!("repo{i}"));
-                let dir = work.join(format!("clone-{name}"));
+                let name = repository_name(source).unwrap_or_else(|| format!("repo{i}"));
+                // Numbered, so that two sources of one name never share a clone.
+                let dir = work.join(format!("clone-{i}-{name}"));
                 let _ = std::fs::remove_dir_all(&dir);
                 eprintln!("cloning {} into {}", source.display(), dir.display());
                 cmd!(sh, "git clone --quiet --no-hardlinks {source} {dir}").run()?;
@@ -107,6 +105,22 @@ impl BenchFlags {
         }
         Ok(())
     }
+}
+
+/// What a repository at `source` is called: its folder's name, or its parent's when the
+/// folder is only a git directory (`repo`, `.git`, `name.git`), as in `owner+name/repo`.
+fn repository_name(source: &Path) -> Option<String> {
+    let generic = |name: &str| matches!(name, "repo" | ".git" | "");
+    let mut components = source.components().rev().filter_map(|c| match c {
+        std::path::Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
+        _ => None,
+    });
+    let last = components.next()?;
+    let last = last.strip_suffix(".git").unwrap_or(&last).to_owned();
+    if !generic(&last) {
+        return Some(last);
+    }
+    components.next()
 }
 
 /// git-restore-mtime from Debian's package, installed when missing. Debian puts it among
@@ -378,5 +392,23 @@ impl Results {
             out.push_str(&format!("| {what} | {time} | {ratio} | {target} |\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_name;
+    use std::path::Path;
+
+    #[test]
+    fn repositories_are_named_after_their_folder_not_their_git_directory() {
+        let name = |path: &str| repository_name(Path::new(path));
+        assert_eq!(
+            name("/work/.mirror/git+git/repo").as_deref(),
+            Some("git+git")
+        );
+        assert_eq!(name("/src/cargo/.git").as_deref(), Some("cargo"));
+        assert_eq!(name("/src/dagger.git").as_deref(), Some("dagger"));
+        assert_eq!(name("../app").as_deref(), Some("app"));
     }
 }
