@@ -879,16 +879,15 @@ mod tests {
         let cache = AnswerCache::new(dir.path());
         fs::create_dir_all(&cache.dir).unwrap();
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        let set_modified = |path: &Path, time: std::time::SystemTime| {
+            let file = fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(time).unwrap();
+        };
         let write = |name: &str, modified: Option<std::time::SystemTime>| {
             let path = cache.dir.join(name);
             fs::write(&path, "x").unwrap();
             if let Some(time) = modified {
-                fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_modified(time)
-                    .unwrap();
+                set_modified(&path, time);
             }
         };
         write(".tmp-being-written", None);
@@ -900,13 +899,7 @@ mod tests {
             cache.store(&anchor).unwrap();
             // Distinct times, oldest first.
             let path = cache.file(anchor.commit, anchor.mode);
-            let time = old + std::time::Duration::from_secs(60 * n as u64);
-            fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(time)
-                .unwrap();
+            set_modified(&path, old + std::time::Duration::from_secs(60 * n as u64));
         }
         cache.evict().unwrap();
         let mut names: Vec<String> = fs::read_dir(&cache.dir)

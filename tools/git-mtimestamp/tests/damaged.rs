@@ -416,14 +416,7 @@ fn a_damaged_shared_index_is_refused_and_nothing_changes() {
     let repo = origin().clone_to("clone", &[]);
     let whole_index = std::fs::read(repo.path(".git/index")).unwrap();
     repo.git(["update-index", "--split-index"]);
-    let shared = std::fs::read_dir(repo.path(".git"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with("sharedindex.")
-        })
-        .expect("a shared index");
+    let shared = repo.shared_index();
     let shared_name = shared.file_name().unwrap().to_string_lossy().into_owned();
     let paths = repo.tracked_files();
     let index = std::fs::read(repo.path(".git/index")).unwrap();

@@ -190,14 +190,7 @@ fn an_index_that_cannot_be_read_is_refused_without_advice_that_drops_staged_work
     let repo = clone();
     repo.write("f2", "staged").git(["add", "f2"]);
     repo.git(["update-index", "--split-index"]);
-    let shared = std::fs::read_dir(repo.path(".git"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.starts_with("sharedindex.")
-        })
-        .expect("a shared index");
+    let shared = repo.shared_index();
     let paths = repo.tracked_files();
     let before: Vec<_> = paths.iter().map(|p| repo.mtime(p)).collect();
     for file in [repo.path(".git/index"), shared] {

@@ -498,6 +498,18 @@ impl Repo {
             .collect()
     }
 
+    /// The shared index (`sharedindex.<id>`) of a split index, in the git directory.
+    pub fn shared_index(&self) -> PathBuf {
+        std::fs::read_dir(self.path(".git"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| {
+                let name = path.file_name().unwrap().to_string_lossy();
+                name.starts_with("sharedindex.")
+            })
+            .expect("a shared index")
+    }
+
     // --- Running git -----------------------------------------------------------------------
 
     /// A git command in the work tree with the isolated environment and the clock's dates.
