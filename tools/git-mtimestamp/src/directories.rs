@@ -39,6 +39,7 @@ use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::FileStat;
 use crate::time_limits::TimeLimits;
+use crate::workers::on_worker_threads;
 
 /// A directory's entries: names and kinds.
 type List<'a> = Vec<(&'a [u8], EntryKind)>;
@@ -110,11 +111,14 @@ pub(crate) fn directory_jobs<'a>(
     jobs
 }
 
-/// Stamps every clean directory of `jobs` below `root` (deepest first, so that every
-/// directory is done before its parent) and reports each. `known_mtimes` holds directories'
-/// mtimes as the stat calls before found them, opened the same way: a directory whose mtime
-/// is already its target is not opened again. `ignored` tells which of the entries that the
-/// trees lack git ignores; it is asked once, for all of them.
+/// Stamps every clean directory of `jobs` below `root` and reports each, on as many threads
+/// as there are cores: a cold sync lists thousands of directories twice. Stamping one
+/// directory changes no other directory's list or time, so the order does not matter; each
+/// thread takes directories grouped by depth and sorted, so that siblings share their
+/// parents' handles. `known_mtimes` holds directories' mtimes as the stat calls before found
+/// them, opened the same way: a directory whose mtime is already its target is not opened
+/// again. `ignored` tells which of the entries that the trees lack git ignores; it is asked
+/// once, for all of them.
 pub(crate) fn stamp_directories(
     root: &Path,
     mut jobs: Vec<DirectoryJob<'_>>,
@@ -151,46 +155,34 @@ pub(crate) fn stamp_directories(
             .cmp(&depth(a.path))
             .then_with(|| a.path.cmp(b.path))
     });
-    let mut opener = DirectoryOpener::new(root_fd.as_fd());
+    let root_fd = root_fd.as_fd();
+    let stamped = on_worker_threads(jobs, 128, |part| {
+        let mut opener = DirectoryOpener::new(root_fd);
+        part.into_iter()
+            .map(|job| {
+                let (outcome, extras) =
+                    stamp_job(&mut opener, &job, known_mtimes, checkout, dry_run);
+                if let Outcome::Updated { .. } = outcome {
+                    limits.note_stamped(job.requested);
+                }
+                let report = FileReport {
+                    path: job.path.to_vec(),
+                    outcome,
+                };
+                (report, extras)
+            })
+            .collect()
+    });
     // Directories holding entries the tree lacks, by their place in the reports, with those
     // entries: untracked or ignored is decided for all of them at once below.
     let mut with_extras: Vec<(usize, Vec<ExtraEntry>)> = Vec::new();
-    let mut reports: Vec<FileReport> = jobs
-        .into_iter()
-        .enumerate()
-        .map(|(at, job)| {
-            // An entry added or removed since the directory was given this time would have
-            // changed its mtime: the time itself proves the list, and the directory need not
-            // be read.
-            if known_mtimes.get(job.path) == Some(&job.target) {
-                return FileReport {
-                    path: job.path.to_vec(),
-                    outcome: Outcome::AlreadyCorrect { time: job.target },
-                };
-            }
-            let outcome = match opener.open(job.path) {
-                Ok(fd) => match stamp_directory(fd.as_fd(), &job, checkout, dry_run) {
-                    Ok(outcome @ Outcome::Updated { .. }) => {
-                        limits.note_stamped(job.requested);
-                        outcome
-                    }
-                    Ok(outcome) => outcome,
-                    Err(extras) => {
-                        with_extras.push((at, extras));
-                        Outcome::Skipped(SkipReason::Untracked)
-                    }
-                },
-                Err(Refusal::Skip(reason)) => Outcome::Skipped(reason),
-                Err(Refusal::Failed(e)) => Outcome::Failed {
-                    message: e.to_string(),
-                },
-            };
-            FileReport {
-                path: job.path.to_vec(),
-                outcome,
-            }
-        })
-        .collect();
+    let mut reports: Vec<FileReport> = Vec::with_capacity(stamped.len());
+    for (at, (report, extras)) in stamped.into_iter().enumerate() {
+        if let Some(extras) = extras {
+            with_extras.push((at, extras));
+        }
+        reports.push(report);
+    }
     if !with_extras.is_empty() {
         let extras: Vec<ExtraEntry> = with_extras
             .iter()
@@ -209,6 +201,35 @@ pub(crate) fn stamp_directories(
     // Reported in the order of paths, as files are.
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     reports
+}
+
+/// What became of one directory, with the entries the tree lacks when those alone keep it
+/// from being stamped (reported as untracked until git says whether it ignores them).
+fn stamp_job(
+    opener: &mut DirectoryOpener<'_>,
+    job: &DirectoryJob<'_>,
+    known_mtimes: &PathMap<Timestamp>,
+    checkout: Checkout,
+    dry_run: bool,
+) -> (Outcome, Option<Vec<ExtraEntry>>) {
+    // An entry added or removed since the directory was given this time would have changed
+    // its mtime: the time itself proves the list, and the directory need not be read.
+    if known_mtimes.get(job.path) == Some(&job.target) {
+        return (Outcome::AlreadyCorrect { time: job.target }, None);
+    }
+    match opener.open(job.path) {
+        Ok(fd) => match stamp_directory(fd, job, checkout, dry_run) {
+            Ok(outcome) => (outcome, None),
+            Err(extras) => (Outcome::Skipped(SkipReason::Untracked), Some(extras)),
+        },
+        Err(Refusal::Skip(reason)) => (Outcome::Skipped(reason), None),
+        Err(Refusal::Failed(e)) => (
+            Outcome::Failed {
+                message: e.to_string(),
+            },
+            None,
+        ),
+    }
 }
 
 /// An entry of a directory on disk that the directory's tree lacks.
@@ -256,25 +277,29 @@ pub(crate) fn ignored_by_git(
 }
 
 /// What became of the open directory `fd`, or, when it holds entries its tree lacks (and is
-/// otherwise clean), those entries.
+/// otherwise clean), those entries. One handle serves every call: the listing after the stamp
+/// rewinds it instead of opening the directory again.
 fn stamp_directory(
-    fd: BorrowedFd<'_>,
+    fd: OwnedFd,
     job: &DirectoryJob<'_>,
     checkout: Checkout,
     dry_run: bool,
 ) -> Result<Outcome, Vec<ExtraEntry>> {
-    let before = match FileStat::of_fd(fd) {
+    let failed = |e: io::Error| Outcome::Failed {
+        message: e.to_string(),
+    };
+    let before = match FileStat::of_fd(fd.as_fd()) {
         Ok(stat) => stat,
-        Err(e) => {
-            return Ok(Outcome::Failed {
-                message: e.to_string(),
-            });
-        }
+        Err(e) => return Ok(failed(e)),
     };
     if before.mtime == job.target {
         return Ok(Outcome::AlreadyCorrect { time: job.target });
     }
-    match compare_list(fd, job, checkout) {
+    let mut dir = match rustix::fs::Dir::new(fd) {
+        Ok(dir) => dir,
+        Err(e) => return Ok(failed(e.into())),
+    };
+    match compare_list(&mut dir, job, checkout) {
         Ok(ListState::Clean) => {}
         Ok(ListState::Unclean(reason)) => return Ok(Outcome::Skipped(reason)),
         Ok(ListState::Extra(extras)) => return Err(extras),
@@ -287,6 +312,10 @@ fn stamp_directory(
     if dry_run {
         return Ok(Outcome::Updated { time: job.target });
     }
+    let fd = match dir.fd() {
+        Ok(fd) => fd,
+        Err(e) => return Ok(failed(e.into())),
+    };
     let spec = |t: Timestamp| Timespec {
         tv_sec: t.seconds,
         tv_nsec: t.nanos.into(),
@@ -303,7 +332,11 @@ fn stamp_directory(
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.
     let stamped = FileStat::of_fd(fd);
-    let listed_again = compare_list(fd, job, checkout);
+    dir.rewind();
+    let listed_again = compare_list(&mut dir, job, checkout);
+    let Ok(fd) = dir.fd() else {
+        return Ok(Outcome::ChangedDuringSync);
+    };
     let after = FileStat::of_fd(fd);
     Ok(match (stamped, listed_again, after) {
         (Ok(stamped), Ok(ListState::Clean), Ok(after)) if stamped.mtime == after.mtime => {
@@ -334,15 +367,14 @@ enum ListState {
     Extra(Vec<ExtraEntry>),
 }
 
-/// Whether the open directory `fd` holds exactly the job's entries, of the same kinds. At the
-/// root, `.git` is set aside.
+/// Whether the directory `dir` (read from its start) holds exactly the job's entries, of the
+/// same kinds. At the root, `.git` is set aside.
 fn compare_list(
-    fd: BorrowedFd<'_>,
+    dir: &mut rustix::fs::Dir,
     job: &DirectoryJob<'_>,
     checkout: Checkout,
 ) -> io::Result<ListState> {
     let mut on_disk: Vec<(Vec<u8>, Option<EntryKind>)> = Vec::with_capacity(job.entries.len());
-    let mut dir = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = dir.read() {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
@@ -358,8 +390,11 @@ fn compare_list(
         }
         let file_type = match entry.file_type() {
             FileType::Unknown => {
-                let stat =
-                    rustix::fs::statat(fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+                let stat = rustix::fs::statat(
+                    dir.fd()?,
+                    OsStr::from_bytes(name),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
                 FileType::from_raw_mode(stat.st_mode)
             }
             known => known,
