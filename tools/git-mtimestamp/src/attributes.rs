@@ -158,6 +158,11 @@ impl GitAttributes {
         }
     }
 
+    /// Adds the answers of `other`, asked about other paths.
+    pub fn extend(&mut self, other: GitAttributes) {
+        self.paths.extend(other.paths);
+    }
+
     /// git's answer for `path`, if it was asked.
     pub fn get(&self, path: &[u8]) -> Option<&ConversionAttributes> {
         self.paths.get(path)

@@ -122,38 +122,30 @@ impl FileStat {
     }
 }
 
-/// `lstat` of tracked files in the index's order, with the check that every leading
-/// directory of each is a real directory: a symlinked directory leads outside what git
-/// tracks, and nothing below it may be touched.
-///
-/// Each directory is opened once, by name in its open parent and without following a
-/// symlink, and each file is named in its open directory, so the kernel resolves one path
-/// component per file and per directory. Resolving every whole path, and checking every
-/// leading directory apart, was most of a warm sync's time.
-pub(crate) struct TreeStats<'r> {
-    root: BorrowedFd<'r>,
-    /// The directories from the root down to the last file's parent, each with its handle or
-    /// the reason the files below it are left alone.
+/// The directories from the work-tree root down to the parent of the last path asked about,
+/// each opened by name in its open parent without following a symlink, with its handle or
+/// the reason the paths below it are left alone. Paths come in the index's order, so the
+/// next path's parent mostly shares the chain: the kernel then resolves one path component
+/// per file and per directory. Resolving every whole path, and checking every leading
+/// directory apart, was most of a warm sync's time; reopening a file's whole chain whenever
+/// its directory changed cost a cold sync of dagger/dagger (a deep tree with few files per
+/// directory) three directory opens per file.
+#[derive(Default)]
+struct DirectoryChain {
     open: Vec<(Vec<u8>, Result<OwnedFd, SkipReason>)>,
-    /// The mtime of every directory opened, taken from its handle: a directory whose mtime
-    /// is already right needs no second look (see `directories.rs`).
-    pub directory_mtimes: Vec<(Vec<u8>, Timestamp)>,
 }
 
-impl<'r> TreeStats<'r> {
-    pub fn new(root: BorrowedFd<'r>) -> Self {
-        TreeStats {
-            root,
-            open: Vec::new(),
-            directory_mtimes: Vec::new(),
-        }
-    }
-
-    /// The stat data of `relative`, or why the file is left alone: a leading directory that
-    /// is a symlink ([`SkipReason::BeyondSymlink`]) or not a directory
-    /// ([`SkipReason::TypeChanged`]), or a file or directory that is gone
-    /// ([`SkipReason::Deleted`]).
-    pub fn stat(&mut self, relative: &[u8]) -> Result<FileStat, SkipReason> {
+impl DirectoryChain {
+    /// The open parent of `relative` (`root` itself for a file at the top) and the name in
+    /// it, or why the path is left alone: a leading directory that is a symlink
+    /// ([`SkipReason::BeyondSymlink`]), not a directory ([`SkipReason::TypeChanged`]) or gone
+    /// ([`SkipReason::Deleted`]). `opened` sees each directory newly opened.
+    fn parent_of<'a, 'p>(
+        &'a mut self,
+        root: BorrowedFd<'a>,
+        relative: &'p [u8],
+        opened: &mut dyn FnMut(&[u8], BorrowedFd<'_>),
+    ) -> Result<(BorrowedFd<'a>, &'p [u8]), SkipReason> {
         let (parent, name) = match relative.iter().rposition(|&b| b == b'/') {
             Some(slash) => (&relative[..slash], &relative[slash + 1..]),
             None => (&relative[..0], relative),
@@ -171,24 +163,54 @@ impl<'r> TreeStats<'r> {
                 .iter()
                 .position(|&b| b == b'/')
                 .map_or(parent.len(), |at| start + at);
-            let opened = match self.open.last() {
-                None => open_directory(self.root, &parent[start..end]),
+            let fd = match self.open.last() {
+                None => open_directory(root, &parent[start..end]),
                 Some((_, Ok(fd))) => open_directory(fd.as_fd(), &parent[start..end]),
                 Some((_, Err(reason))) => Err(*reason),
             };
-            if let Ok(fd) = &opened
-                && let Ok(stat) = FileStat::of_fd(fd.as_fd())
-            {
-                self.directory_mtimes
-                    .push((parent[..end].to_vec(), stat.mtime));
+            if let Ok(fd) = &fd {
+                opened(&parent[..end], fd.as_fd());
             }
-            self.open.push((parent[..end].to_vec(), opened));
+            self.open.push((parent[..end].to_vec(), fd));
         }
-        let directory = match self.open.last() {
-            None => self.root,
-            Some((_, Ok(fd))) => fd.as_fd(),
-            Some((_, Err(reason))) => return Err(*reason),
+        match self.open.last() {
+            None => Ok((root, name)),
+            Some((_, Ok(fd))) => Ok((fd.as_fd(), name)),
+            Some((_, Err(reason))) => Err(*reason),
+        }
+    }
+}
+
+/// `lstat` of tracked files in the index's order, with the check that every leading
+/// directory of each is a real directory: a symlinked directory leads outside what git
+/// tracks, and nothing below it may be touched.
+pub(crate) struct TreeStats<'r> {
+    root: BorrowedFd<'r>,
+    chain: DirectoryChain,
+    /// The mtime of every directory opened, taken from its handle: a directory whose mtime
+    /// is already right needs no second look (see `directories.rs`).
+    pub directory_mtimes: Vec<(Vec<u8>, Timestamp)>,
+}
+
+impl<'r> TreeStats<'r> {
+    pub fn new(root: BorrowedFd<'r>) -> Self {
+        TreeStats {
+            root,
+            chain: DirectoryChain::default(),
+            directory_mtimes: Vec::new(),
+        }
+    }
+
+    /// The stat data of `relative`, or why the file is left alone (see
+    /// [`DirectoryChain::parent_of`]; a file that is gone is [`SkipReason::Deleted`]).
+    pub fn stat(&mut self, relative: &[u8]) -> Result<FileStat, SkipReason> {
+        let mtimes = &mut self.directory_mtimes;
+        let mut note_mtime = |path: &[u8], fd: BorrowedFd<'_>| {
+            if let Ok(stat) = FileStat::of_fd(fd) {
+                mtimes.push((path.to_vec(), stat.mtime));
+            }
         };
+        let (directory, name) = self.chain.parent_of(self.root, relative, &mut note_mtime)?;
         FileStat::at(directory, name).map_err(|_| SkipReason::Deleted)
     }
 }
@@ -210,14 +232,13 @@ fn open_directory(parent: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, SkipRe
 }
 
 /// Tracked files reached without following symlinks: each leading directory is opened from
-/// the work-tree root one component at a time with `O_NOFOLLOW`, and the file itself is named
-/// relative to its directory and never followed either. A directory that turns into a symlink
-/// between the checks and the stamp therefore makes the stamp fail (`ELOOP`, `ENOTDIR`) instead
-/// of reaching a file outside the work tree.
+/// the work-tree root one component at a time with `O_NOFOLLOW` (see [`DirectoryChain`]), and
+/// the file itself is named relative to its directory and never followed either. A directory
+/// that turns into a symlink between the checks and the stamp therefore makes the stamp fail
+/// instead of reaching a file outside the work tree.
 pub(crate) struct SafePaths {
     root: OwnedFd,
-    /// The last directory opened: index entries come sorted, so most files share it.
-    current: Option<(Vec<u8>, OwnedFd)>,
+    chain: DirectoryChain,
 }
 
 impl SafePaths {
@@ -225,39 +246,18 @@ impl SafePaths {
         let root = rustix::fs::open(root, directory_flags(), Mode::empty())?;
         Ok(SafePaths {
             root,
-            current: None,
+            chain: DirectoryChain::default(),
         })
     }
 
-    /// The open directory holding `relative`, and the file's name in it.
-    pub fn locate<'p>(&mut self, relative: &'p [u8]) -> io::Result<(BorrowedFd<'_>, &'p [u8])> {
-        let Some(slash) = relative.iter().rposition(|&b| b == b'/') else {
-            return Ok((self.root.as_fd(), relative));
-        };
-        let (directory, name) = (&relative[..slash], &relative[slash + 1..]);
-        if self
-            .current
-            .as_ref()
-            .is_none_or(|(open, _)| open != directory)
-        {
-            let mut fd = rustix::fs::openat(
-                &self.root,
-                OsStr::new("."),
-                directory_flags(),
-                Mode::empty(),
-            )?;
-            for component in directory.split(|&b| b == b'/') {
-                fd = rustix::fs::openat(
-                    &fd,
-                    OsStr::from_bytes(component),
-                    directory_flags(),
-                    Mode::empty(),
-                )?;
-            }
-            self.current = Some((directory.to_vec(), fd));
-        }
-        let (_, fd) = self.current.as_ref().expect("opened above");
-        Ok((fd.as_fd(), name))
+    /// The open directory holding `relative`, and the file's name in it; or why the file is
+    /// left alone (see [`DirectoryChain::parent_of`]).
+    pub fn locate<'p>(
+        &mut self,
+        relative: &'p [u8],
+    ) -> Result<(BorrowedFd<'_>, &'p [u8]), SkipReason> {
+        self.chain
+            .parent_of(self.root.as_fd(), relative, &mut |_, _| {})
     }
 }
 
@@ -378,13 +378,14 @@ impl<'r> ContentHasher<'r> {
     /// True when git's `git status` would find `name` in `dir` (tracked as `relative`, and as
     /// `blob` in the index) unchanged: its content, converted as git converts it, is the blob.
     /// `symlink`: compare the symlink's target instead. The file is opened without following
-    /// a symlink, and a file that changes length while it is read is an error.
+    /// a symlink; `size` is its size as the stat call before found it, and a file that is
+    /// read to another length is an error.
     pub fn matches(
         &self,
         dir: BorrowedFd<'_>,
         name: &[u8],
         relative: &[u8],
-        symlink: bool,
+        (symlink, size): (bool, u64),
         blob: Oid,
     ) -> io::Result<bool> {
         if symlink {
@@ -400,7 +401,7 @@ impl<'r> ContentHasher<'r> {
         )?
         .into();
         let Some(filters) = &self.filters else {
-            return Ok(hash_blob(file)? == blob);
+            return Ok(hash_blob(file, size)? == blob);
         };
         let from_git = filters.asked.and_then(|asked| asked.get(relative));
         let attributes = match from_git {
@@ -412,15 +413,14 @@ impl<'r> ContentHasher<'r> {
             io::Error::other(format!("cannot compare the content with git's: {reason:?}"))
         })?;
         if to_git.keeps_content() {
-            return Ok(hash_blob(file)? == blob);
+            return Ok(hash_blob(file, size)? == blob);
         }
-        Ok(to_git.matches(read_whole(file)?, blob))
+        Ok(to_git.matches(read_whole(file, size)?, blob))
     }
 }
 
-/// The whole content of `file`, which must keep the size it had when it was opened.
-fn read_whole(mut file: std::fs::File) -> io::Result<Vec<u8>> {
-    let size = file.metadata()?.len();
+/// The whole content of `file`, which must be `size` bytes long.
+fn read_whole(mut file: std::fs::File, size: u64) -> io::Result<Vec<u8>> {
     let mut content = Vec::with_capacity(usize::try_from(size).map_err(io::Error::other)?);
     file.read_to_end(&mut content)?;
     if content.len() as u64 != size {
@@ -429,22 +429,27 @@ fn read_whole(mut file: std::fs::File) -> io::Result<Vec<u8>> {
     Ok(content)
 }
 
-/// The blob id of a file's content: the SHA-1 of `blob <size>\0` and the bytes, read in
-/// pieces so that a large file is never held in memory whole.
-fn hash_blob(mut file: std::fs::File) -> io::Result<Oid> {
-    let size = file.metadata()?.len();
+/// The blob id of `file`'s content, which must be `size` bytes long: the SHA-1 of
+/// `blob <size>\0` and the bytes, read in pieces so that a large file is never held in memory
+/// whole. Each thread keeps its buffer: a fresh one per file would be zeroed each time, 64 KiB
+/// for every file of a cold sync.
+fn hash_blob(mut file: std::fs::File, size: u64) -> io::Result<Oid> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    }
     let mut sha = sha1::Sha1::new();
     sha.update(format!("blob {size}\0").as_bytes());
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut read = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
+    let read = BUFFER.with_borrow_mut(|buffer| -> io::Result<u64> {
+        let mut read = 0u64;
+        loop {
+            let n = file.read(buffer)?;
+            if n == 0 {
+                return Ok(read);
+            }
+            read += n as u64;
+            sha.update(&buffer[..n]);
         }
-        read += n as u64;
-        sha.update(&buffer[..n]);
-    }
+    })?;
     if read != size {
         // The file changed length while it was read: it cannot be the blob.
         return Err(io::Error::other("the file changed while it was read"));
@@ -473,12 +478,9 @@ mod tests {
         std::fs::remove_dir_all(root.join("d")).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("d")).unwrap();
         // A fresh lookup of the directory must not follow the symlink.
-        paths.current = None;
-        let error = paths.locate(b"d/f").map(|_| ()).unwrap_err();
-        assert!(
-            matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() || code == rustix::io::Errno::NOTDIR.raw_os_error()),
-            "{error}"
-        );
+        paths.chain = DirectoryChain::default();
+        let refused = paths.locate(b"d/f").map(|_| ()).unwrap_err();
+        assert_eq!(refused, SkipReason::BeyondSymlink);
         // The symlink itself, named in the root, is stamped as a symlink, not followed.
         let (dir, name) = paths.locate(b"d").unwrap();
         let old = Timestamp {
@@ -497,8 +499,15 @@ mod tests {
         let file = std::fs::File::open(dir.path().join("f")).unwrap();
         // `echo hello | git hash-object --stdin`
         assert_eq!(
-            hash_blob(file).unwrap().to_string(),
+            hash_blob(file, 6).unwrap().to_string(),
             "ce013625030ba8dba906f756967f9e9ca394464a"
         );
+        // A file whose length is not the one stat found changed in between: no answer.
+        for size in [5, 7] {
+            let file = std::fs::File::open(dir.path().join("f")).unwrap();
+            assert!(hash_blob(file, size).is_err(), "{size}");
+            let file = std::fs::File::open(dir.path().join("f")).unwrap();
+            assert!(read_whole(file, size).is_err(), "{size}");
+        }
     }
 }

@@ -153,8 +153,11 @@ impl WorkTree {
         let trace = Trace::from_env();
         // Stored answers of other commits, newest first: the newest is the base of a new
         // anchor, and each ends the walk where it reaches that commit (read only then).
-        let others: Vec<LazyAnchor<'_>> = cache
-            .commits(options.history)
+        let stored_commits = cache.commits(options.history);
+        // Nothing stored: every answer comes from the walk, and on a fresh clone every file
+        // is read (see `attributes_before_classifying`).
+        let nothing_stored = stored_commits.is_empty();
+        let others: Vec<LazyAnchor<'_>> = stored_commits
             .into_iter()
             .filter(|commit| *commit != head_id)
             .map(|commit| LazyAnchor::new(&cache, commit, options.history))
@@ -184,8 +187,13 @@ impl WorkTree {
             });
             let indexed = self.read_index_and_stats(&scope);
             trace.phase("index and stat data (first thread)");
+            let early_attributes = match &indexed {
+                Ok(indexed) if nothing_stored => self.attributes_before_classifying(indexed),
+                _ => None,
+            };
+            trace.phase("attributes (first thread)");
             let answers = answers.join().expect("the history walk does not panic");
-            (answers, indexed)
+            (answers, indexed.map(|indexed| (indexed, early_attributes)))
         });
         trace.phase("both threads");
         let (mut anchor, changes, fresh) = answers.map_err(|e| match e {
@@ -194,7 +202,8 @@ impl WorkTree {
             }
             e => e,
         })?;
-        let classified = self.classify_entries(indexed?, &anchor, options.whole_seconds, &limits);
+        let (indexed, early_attributes) = indexed?;
+        let classified = self.classify_entries(indexed, &anchor, options.whole_seconds, &limits);
         trace.phase("classified");
         let Classified {
             files,
@@ -230,6 +239,7 @@ impl WorkTree {
                 options,
                 &limits,
                 filters_possible,
+                early_attributes,
                 &index_path,
                 &index_snapshot,
                 &trace,
@@ -309,6 +319,7 @@ impl WorkTree {
         options: &Options,
         limits: &TimeLimits,
         filters_possible: bool,
+        early_attributes: Option<GitAttributes>,
         index_path: &Path,
         index_snapshot: &IndexSnapshot,
         trace: &Trace,
@@ -347,6 +358,7 @@ impl WorkTree {
             options,
             limits,
             filters_possible,
+            early_attributes,
         );
         for (slot, outcome, approximate_change, verified_stat) in stamped {
             if approximate_change
@@ -534,6 +546,28 @@ impl WorkTree {
 }
 
 impl WorkTree {
+    /// git's attributes of every regular file in scope, asked while the history walk runs,
+    /// when nothing is stored yet. That is a first sync, and after a fresh clone it reads
+    /// every file: asked after classifying, `git check-attr` alone took 0.11 s of a 1.0 s
+    /// sync of dagger/dagger's 15,600 files, with the walk's threads done and one core idle.
+    /// None when no attribute can change a file's content, or git cannot answer.
+    fn attributes_before_classifying(&self, indexed: &IndexedFiles) -> Option<GitAttributes> {
+        if !filters_possible(&self.repo, &indexed.entries) {
+            return None;
+        }
+        let regular_files = indexed
+            .entries
+            .iter()
+            .zip(&indexed.stats)
+            .filter(|(entry, stat)| {
+                entry.stage() == 0
+                    && entry.mode & 0o170000 == 0o100000
+                    && matches!(stat, Some(Ok(stat)) if !stat.is_symlink())
+            })
+            .map(|(entry, _)| entry.path.as_slice());
+        GitAttributes::ask(self.repo.path(), &self.root, regular_files)
+    }
+
     /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
     /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
     /// most of the work.
@@ -786,6 +820,7 @@ fn stamp_all(
     options: &Options,
     limits: &TimeLimits,
     filters_possible: bool,
+    early_attributes: Option<GitAttributes>,
 ) -> Vec<(usize, Outcome, bool, Option<VerifiedStat>)> {
     if candidates.is_empty() {
         return Vec::new();
@@ -795,13 +830,24 @@ fn stamp_all(
         candidates.len(),
     );
     // git's attributes for the files whose content is read, in one `git check-attr`: libgit2
-    // expands attribute macros differently (see attributes.rs).
+    // expands attribute macros differently (see attributes.rs). A first sync asked for every
+    // file while the history walk ran; only what that missed is asked now.
     let asked = filters_possible
         .then(|| {
             let files = candidates
                 .iter()
                 .filter(|job| !job.candidate.stat.is_symlink());
-            GitAttributes::ask(git_dir, root, files.map(|job| job.entry.path.as_slice()))
+            let unasked: Vec<&[u8]> = files
+                .map(|job| job.entry.path.as_slice())
+                .filter(|path| {
+                    early_attributes
+                        .as_ref()
+                        .is_none_or(|early| early.get(path).is_none())
+                })
+                .collect();
+            let mut asked = early_attributes.unwrap_or_default();
+            asked.extend(GitAttributes::ask(git_dir, root, unasked)?);
+            Some(asked)
         })
         .flatten();
     on_worker_threads(candidates, 256, |part| {
@@ -1186,7 +1232,9 @@ fn read_and_compare(
     if before.is_symlink() != symlink {
         return None;
     }
-    let same = hasher.matches(dir, name, relative, symlink, blob).ok()?;
+    let same = hasher
+        .matches(dir, name, relative, (symlink, before.size), blob)
+        .ok()?;
     let after = FileStat::at(dir, name).ok()?;
     (same && before.same_file_state(&after)).then_some(before)
 }
@@ -1204,25 +1252,11 @@ fn stamp_file(
     if hasher.filter_driver(&entry.path).is_some() {
         return Outcome::Skipped(SkipReason::FilterDriver);
     }
+    // A leading directory that is now a symlink (or a file, or gone) leads outside git's
+    // view: nothing below it is touched.
     let place = match paths.locate(&entry.path) {
         Ok(place) => place,
-        // A leading directory is now a symlink (or a file): the path leads outside git's view.
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc_errno::ELOOP | libc_errno::ENOTDIR)
-            ) =>
-        {
-            return Outcome::Skipped(SkipReason::BeyondSymlink);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Outcome::Skipped(SkipReason::Deleted);
-        }
-        Err(e) => {
-            return Outcome::Failed {
-                message: e.to_string(),
-            };
-        }
+        Err(reason) => return Outcome::Skipped(reason),
     };
     // What classification found on disk: a symlink, or a file (which, for a symlink entry,
     // stands for it under core.symlinks=false). A change of type since is caught below.
@@ -1289,8 +1323,6 @@ pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String
 
 /// The errno values this module tells apart.
 mod libc_errno {
-    pub const ENOTDIR: i32 = rustix::io::Errno::NOTDIR.raw_os_error();
-    pub const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
     pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
     pub const EROFS: i32 = rustix::io::Errno::ROFS.raw_os_error();
 }
