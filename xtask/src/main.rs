@@ -7,12 +7,9 @@
 //! `bench` measures it.
 
 mod bench;
-mod credential;
-mod dagger;
 mod derived;
 mod doctor;
 mod exec;
-mod host;
 mod install;
 mod pipeline;
 mod quote;

@@ -1,16 +1,20 @@
 //! `cargo xtask build` and `cargo xtask test`: give clean files their commit times, then run
 //! the Go pipeline in Dagger, or with the Go on this machine.
 
+pub mod credential;
+pub mod dagger;
+pub mod host;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::credential::CredentialFlags;
-use crate::dagger::{self, DaggerInvocation};
+use self::credential::CredentialFlags;
+use self::dagger::DaggerInvocation;
+use self::host::Host;
 use crate::exec::PlannedCommand;
-use crate::host::Host;
 use crate::version::Version;
 use crate::versions::Versions;
 

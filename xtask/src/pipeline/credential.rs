@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::host::Host;
+use super::host::Host;
 
 pub const TOKEN_VAR: &str = "GITHUB_TOKEN";
 

@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::credential::{Credential, TOKEN_VAR};
+use super::Job;
+use super::credential::{Credential, TOKEN_VAR};
 use crate::exec::PlannedCommand;
-use crate::pipeline::Job;
 use crate::version::Version;
 use crate::versions::Versions;
 

@@ -32,7 +32,7 @@ impl Host {
                 .filter(|home| !home.is_empty())
                 .map(PathBuf::from),
             ci: non_empty("CI"),
-            github_token_set: non_empty(crate::credential::TOKEN_VAR),
+            github_token_set: non_empty(super::credential::TOKEN_VAR),
             dagger: find_executable(std::env::var_os("PATH").as_deref(), "dagger"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             goprivate: std::env::var_os("GOPRIVATE").filter(|value| !value.is_empty()),
