@@ -19,9 +19,9 @@ use std::io::Write;
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::pipeline::credential::{Credential, CredentialFlags, TOKEN_VAR};
+use crate::pipeline::credential::{Credential, CredentialFlags};
 use crate::pipeline::dagger;
-use crate::pipeline::host::Host;
+use crate::pipeline::host::{Host, TOKEN_VAR};
 use crate::pipeline::{Engine, EngineChoice};
 use crate::version::Version;
 use crate::versions::Versions;

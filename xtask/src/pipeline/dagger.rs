@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 use super::Job;
-use super::credential::{Credential, TOKEN_VAR};
+use super::credential::Credential;
+use super::host::TOKEN_VAR;
 use crate::exec::PlannedCommand;
 use crate::version::Version;
 use crate::versions::Versions;
