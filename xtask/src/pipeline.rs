@@ -4,6 +4,7 @@
 pub mod credential;
 pub mod dagger;
 pub mod host;
+mod job;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -14,19 +15,10 @@ use xshell::Shell;
 use self::credential::CredentialFlags;
 use self::dagger::DaggerInvocation;
 use self::host::Host;
+use self::job::Job;
 use crate::exec::PlannedCommand;
 use crate::version::Version;
 use crate::versions::Versions;
-
-/// What the pipeline produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// The binaries of `app/cmd/...`, exported to an absolute directory.
-    Build {
-        out: PathBuf,
-    },
-    Test,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {

@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use super::Job;
 use super::credential::Credential;
 use super::host::TOKEN_VAR;
+use super::job::Job;
 use crate::exec::PlannedCommand;
 use crate::version::Version;
 use crate::versions::Versions;
