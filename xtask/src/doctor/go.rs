@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::finding::{Finding, Status};
 use super::probe::{self, Probe, TOOL_DEADLINE};
-use super::{Finding, Status};
 use crate::version::Version;
 
 /// The first Go that knows GOTOOLCHAIN; older ones build with themselves whatever it says.
