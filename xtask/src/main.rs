@@ -7,17 +7,15 @@
 //! `bench` measures it.
 
 mod bench;
-mod credential;
-mod dagger;
 mod derived;
 mod doctor;
 mod exec;
-mod host;
 mod install;
 mod pipeline;
 mod quote;
 mod sync;
 mod version;
+mod version_tasks;
 mod versions;
 mod write_files;
 
@@ -46,9 +44,9 @@ enum Command {
     /// Run the Go tests, in Dagger or with the local Go.
     Test(pipeline::TestFlags),
     /// Print the pinned tool versions, or check or regenerate the files that repeat them.
-    Versions(versions::VersionsFlags),
+    Versions(version_tasks::VersionsFlags),
     /// Pin a new tool version and update every file that repeats it.
-    Bump(versions::BumpFlags),
+    Bump(version_tasks::BumpFlags),
     /// Give clean files in app/, .dagger/ and dagger.json their last commit's time.
     Sync(sync::SyncFlags),
     /// Measure git-mtimestamp against git and git-restore-mtime.

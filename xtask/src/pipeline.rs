@@ -1,28 +1,29 @@
 //! `cargo xtask build` and `cargo xtask test`: give clean files their commit times, then run
 //! the Go pipeline in Dagger, or with the Go on this machine.
+//!
+//! This module picks the engine and runs the job. The modules below it, none of which uses
+//! anything of this one: [`job`] (what a run produces), [`dagger`] (the `dagger` CLI and the
+//! call of the module in `.dagger/`), [`local`] (the same job on this machine's Go),
+//! [`credential`] (how Dagger reaches private Go modules) and [`host`] (what xtask reads from
+//! its environment).
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+pub mod credential;
+pub mod dagger;
+pub mod host;
+mod job;
+mod local;
+
+use std::path::PathBuf;
 
 use anyhow::bail;
 use xshell::Shell;
 
-use crate::credential::CredentialFlags;
-use crate::dagger::{self, DaggerInvocation};
-use crate::exec::PlannedCommand;
-use crate::host::Host;
+use self::credential::CredentialFlags;
+use self::dagger::DaggerInvocation;
+use self::host::Host;
+use self::job::Job;
 use crate::version::Version;
 use crate::versions::Versions;
-
-/// What the pipeline produces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Job {
-    /// The binaries of `app/cmd/...`, exported to an absolute directory.
-    Build {
-        out: PathBuf,
-    },
-    Test,
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineChoice {
@@ -160,7 +161,7 @@ impl PipelineFlags {
                         "note: the local Go uses this machine's git credentials; --ssh-dir and --github-token are ignored"
                     );
                 }
-                local_command(&root, &job, versions.go)
+                local::local_command(&root, &job, versions.go)
             }
         };
         if !self.no_sync {
@@ -171,36 +172,6 @@ impl PipelineFlags {
             return command.print();
         }
         command.run(sh)
-    }
-}
-
-/// The same job with the Go on this machine. GOTOOLCHAIN makes that Go run (or fetch) the
-/// pinned release, so local results match the pipeline's.
-fn local_command(root: &Path, job: &Job, go: Version) -> PlannedCommand {
-    let toolchain = ("GOTOOLCHAIN", format!("go{go}"));
-    let (args, env): (Vec<OsString>, _) = match job {
-        Job::Build { out } => {
-            // With a trailing slash `-o` is always a directory, even for a single binary.
-            let mut dir = out.clone().into_os_string();
-            if !dir.as_encoded_bytes().ends_with(b"/") {
-                dir.push("/");
-            }
-            let args = vec![
-                "build".into(),
-                "-trimpath".into(),
-                "-o".into(),
-                dir,
-                "./cmd/...".into(),
-            ];
-            (args, vec![toolchain, ("CGO_ENABLED", "0".to_owned())])
-        }
-        Job::Test => (vec!["test".into(), "./...".into()], vec![toolchain]),
-    };
-    PlannedCommand {
-        program: "go",
-        args,
-        dir: root.join("app"),
-        env,
     }
 }
 
@@ -246,27 +217,6 @@ mod tests {
         assert!(
             err.contains("CI is set") && err.contains("DAGGER_VERSION=0.21.8"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn local_commands() {
-        let go = Version::new(1, 26, 8);
-        let build = local_command(
-            Path::new("/w"),
-            &Job::Build {
-                out: "/w/bin".into(),
-            },
-            go,
-        );
-        assert_eq!(
-            build.to_string(),
-            "cd /w/app && GOTOOLCHAIN=go1.26.8 CGO_ENABLED=0 go build -trimpath -o /w/bin/ ./cmd/..."
-        );
-        let test = local_command(Path::new("/w"), &Job::Test, go);
-        assert_eq!(
-            test.to_string(),
-            "cd /w/app && GOTOOLCHAIN=go1.26.8 go test ./..."
         );
     }
 }

@@ -1,21 +1,19 @@
-//! `versions.toml`, the one place tool versions are written, and the `versions` and `bump`
-//! tasks.
+//! `versions.toml`, the one place tool versions are written: its schema, how it is read, and
+//! how one version in it is replaced without touching the rest.
 //!
 //! Everything else that names a version (go.mod's toolchain line, dagger.json's engine
 //! version, the `--go-version` passed to the pipeline, the actionlint that .ci/run runs) is
 //! derived from this file; see [`crate::derived`]. renovate.json's regexes find its pins, and
-//! a test holds them to what this module parses.
+//! a test holds them to what this module parses. The `versions` and `bump` commands are in
+//! [`crate::version_tasks`].
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
 use toml::Spanned;
-use xshell::Shell;
 
-use crate::derived::{self, Mode};
 use crate::version::Version;
-use crate::write_files::{self, FileWrite};
 
 pub const FILE: &str = "versions.toml";
 
@@ -59,7 +57,7 @@ impl Versions {
         }
     }
 
-    fn set(&mut self, tool: Tool, version: Version) {
+    pub fn set(&mut self, tool: Tool, version: Version) {
         match tool {
             Tool::Go => self.go = version,
             Tool::Dagger => self.dagger = version,
@@ -170,7 +168,8 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
     }
 }
 
-fn read(root: &Path) -> anyhow::Result<String> {
+/// The text of versions.toml in `root`; bytes that are not UTF-8 are an error naming their line.
+pub fn read(root: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(root.join(FILE)).with_context(|| format!("reading {FILE}"))?;
     String::from_utf8(bytes).map_err(|err| {
         let line = line_of(err.as_bytes(), err.utf8_error().valid_up_to());
@@ -178,85 +177,10 @@ fn read(root: &Path) -> anyhow::Result<String> {
     })
 }
 
-/// `cargo xtask versions`: prints the pinned versions, or checks or regenerates the files
-/// derived from them.
-#[derive(Debug, clap::Args)]
-pub struct VersionsFlags {
-    /// Fail, listing every derived file that does not match versions.toml.
-    #[arg(long, conflicts_with = "write")]
-    check: bool,
-    /// Regenerate every derived file from versions.toml.
-    #[arg(long)]
-    write: bool,
-}
-
-impl VersionsFlags {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let root = sh.current_dir();
-        let versions = Versions::load(&root)?;
-        let mode = match (self.check, self.write) {
-            (true, _) => Mode::Check,
-            (_, true) => Mode::Write,
-            (false, false) => {
-                for tool in Tool::ALL {
-                    println!("{} {}", tool.key(), versions.get(tool));
-                }
-                return Ok(());
-            }
-        };
-        derived::update(&root, &versions, mode)
-    }
-}
-
-/// `cargo xtask bump <tool> <version>`: pins a new version in versions.toml and regenerates
-/// every derived file, all or nothing.
-#[derive(Debug, clap::Args)]
-pub struct BumpFlags {
-    #[arg(value_enum)]
-    tool: Tool,
-    version: Version,
-}
-
-impl BumpFlags {
-    pub fn run(self, sh: &Shell) -> anyhow::Result<()> {
-        let root = sh.current_dir();
-        let text = read(&root)?;
-        let mut versions = Versions::parse(&text)?;
-        let old = versions.get(self.tool);
-        versions.set(self.tool, self.version);
-
-        let new_text = edit_in_place(&text, self.tool, self.version)?;
-        let reparsed = Versions::parse(&new_text).context("re-reading the edited versions.toml")?;
-        anyhow::ensure!(
-            reparsed == versions,
-            "editing versions.toml changed more than {}",
-            self.tool.key()
-        );
-
-        // Every new content is computed before the first write, so an error in any derived
-        // file leaves all files as they were.
-        let mut writes = derived::writes(&root, &versions)?;
-        if new_text != text {
-            writes.insert(
-                0,
-                FileWrite {
-                    path: root.join(FILE),
-                    contents: new_text,
-                },
-            );
-        }
-        write_files::replace_all(&writes)?;
-
-        eprintln!("{} {old} -> {}", self.tool.key(), self.version);
-        write_files::print_updated(&root, &writes);
-        Ok(())
-    }
-}
-
 /// versions.toml with one version replaced. Only the bytes of the value change (to a string
 /// in double quotes), so every comment, blank line, line end (LF or CRLF) and key order stays
 /// as it was.
-fn edit_in_place(text: &str, tool: Tool, version: Version) -> anyhow::Result<String> {
+pub fn edit_in_place(text: &str, tool: Tool, version: Version) -> anyhow::Result<String> {
     let file: VersionsFile = toml::from_str(text).context("parsing versions.toml for editing")?;
     let span = file.tools.get(tool).span();
     Ok(format!(

@@ -13,8 +13,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::finding::{Finding, Status};
 use super::probe::{self, Probe, RUNTIME_DEADLINE};
-use super::{Finding, Status};
 
 pub const RUNNER_HOST_VAR: &str = "_EXPERIMENTAL_DAGGER_RUNNER_HOST";
 

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::finding::{Finding, Status};
 use super::probe::{self, Probe, TOOL_DEADLINE};
-use super::{Finding, Status};
 use crate::version::Version;
 
 /// The first Go that knows GOTOOLCHAIN; older ones build with themselves whatever it says.
@@ -238,13 +238,13 @@ fn plain_go(root: &Path, local: &LocalGo, pin: Version) -> Option<Finding> {
             return Some(Finding::warn("GOTOOLCHAIN", found).fix(fix));
         }
     };
-    if path_only && toolchain != local.toolchain {
-        if let Probe::NotFound = probe::run(&toolchain, &["version"], &[], TOOL_DEADLINE) {
-            let found = format!("{said} looks for {toolchain} on PATH only, and finds none");
-            let fix =
-                format!("go install golang.org/dl/{toolchain}@latest && {toolchain} download");
-            return Some(Finding::warn("GOTOOLCHAIN", found).fix(fix));
-        }
+    if path_only
+        && toolchain != local.toolchain
+        && let Probe::NotFound = probe::run(&toolchain, &["version"], &[], TOOL_DEADLINE)
+    {
+        let found = format!("{said} looks for {toolchain} on PATH only, and finds none");
+        let fix = format!("go install golang.org/dl/{toolchain}@latest && {toolchain} download");
+        return Some(Finding::warn("GOTOOLCHAIN", found).fix(fix));
     }
     if toolchain == wanted {
         return Some(Finding::ok(
@@ -306,10 +306,10 @@ fn select_toolchain(setting: &str, local: &str, go_mod: &str) -> Selection {
             (Some(candidate), Some(chosen)) => candidate > chosen,
             _ => false,
         };
-        if let Some(toolchain) = directive(go_mod, "toolchain").filter(|t| *t != "default") {
-            if newer(toolchain, &chosen) {
-                chosen = toolchain.to_owned();
-            }
+        if let Some(toolchain) = directive(go_mod, "toolchain").filter(|t| *t != "default")
+            && newer(toolchain, &chosen)
+        {
+            chosen = toolchain.to_owned();
         }
         if let Some(go) = directive(go_mod, "go") {
             // A language version (1.26) means its first release (go1.26.0) from Go 1.21 on.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use git_mtimestamp::{HistoryMode, Options, WorkTree};
 
-use super::Finding;
+use super::finding::{Finding, Status, one_line};
 use super::probe::{self, Probe, TOOL_DEADLINE};
 
 /// The `git` line. Never a `fail`: the sync reads the repository with libgit2 and asks the git
@@ -45,8 +45,8 @@ pub fn checks(root: &Path) -> Vec<Finding> {
         }
         // What stops the sync stops `build`.
         Err(err) => {
-            let found = super::one_line(&format!("opening the git repository: {err}"));
-            return vec![Finding::new(super::Status::Fail, "history", found)];
+            let found = one_line(&format!("opening the git repository: {err}"));
+            return vec![Finding::new(Status::Fail, "history", found)];
         }
     };
     let repository = work_tree.repository();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Arg;
 
-use super::UserDirs;
+use super::user_dirs::UserDirs;
 
 /// The shells whose completions can be installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

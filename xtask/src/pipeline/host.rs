@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+/// The variable that holds the GitHub token. xtask reads only whether it is set; Dagger gets
+/// the variable's name, never its value.
+pub const TOKEN_VAR: &str = "GITHUB_TOKEN";
+
 #[derive(Debug, Clone)]
 pub struct Host {
     /// The directory xtask was started in; relative paths on the command line start here.
@@ -32,7 +36,7 @@ impl Host {
                 .filter(|home| !home.is_empty())
                 .map(PathBuf::from),
             ci: non_empty("CI"),
-            github_token_set: non_empty(crate::credential::TOKEN_VAR),
+            github_token_set: non_empty(TOKEN_VAR),
             dagger: find_executable(std::env::var_os("PATH").as_deref(), "dagger"),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             goprivate: std::env::var_os("GOPRIVATE").filter(|value| !value.is_empty()),

@@ -7,9 +7,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use crate::credential::{Credential, TOKEN_VAR};
+use super::credential::Credential;
+use super::host::TOKEN_VAR;
+use super::job::Job;
 use crate::exec::PlannedCommand;
-use crate::pipeline::Job;
 use crate::version::Version;
 use crate::versions::Versions;
 

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::host::Host;
-
-pub const TOKEN_VAR: &str = "GITHUB_TOKEN";
+use super::host::{Host, TOKEN_VAR};
 
 /// The credential options of `build` and `test`, as typed.
 #[derive(Debug, Clone, Default, clap::Args)]
