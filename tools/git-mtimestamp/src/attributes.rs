@@ -21,6 +21,7 @@ use std::path::Path;
 
 use git2::Repository;
 
+use crate::git_cli::StartedGit;
 use crate::path_map::PathMap;
 
 /// One attribute of one path.
@@ -102,6 +103,39 @@ impl ConversionAttributes {
     }
 }
 
+/// What a sync has of git's attributes before it knows which files it reads: answers for
+/// every file (a first sync, which reads them all), or a `git check-attr` started and waiting
+/// for the paths (a sync after new commits, which reads a few).
+#[derive(Default)]
+pub(crate) struct EarlyAttributes {
+    pub answered: Option<GitAttributes>,
+    pub started: Option<StartedGit>,
+}
+
+impl EarlyAttributes {
+    /// git's attributes of `paths`: those answered early, and the rest asked now.
+    pub fn complete<'p>(
+        self,
+        git_dir: &Path,
+        root: &Path,
+        paths: impl IntoIterator<Item = &'p [u8]>,
+    ) -> Option<GitAttributes> {
+        let answered = self.answered.unwrap_or_default();
+        let unasked: Vec<&[u8]> = paths
+            .into_iter()
+            .filter(|path| answered.get(path).is_none())
+            .collect();
+        let mut all = answered;
+        all.extend(GitAttributes::ask_started(
+            self.started,
+            git_dir,
+            root,
+            unasked,
+        )?);
+        Some(all)
+    }
+}
+
 /// git's answers for a set of paths.
 #[derive(Debug, Default)]
 pub(crate) struct GitAttributes {
@@ -116,6 +150,24 @@ impl GitAttributes {
         root: &Path,
         paths: impl IntoIterator<Item = &'p [u8]>,
     ) -> Option<GitAttributes> {
+        Self::ask_started(None, git_dir, root, paths)
+    }
+
+    /// `git check-attr`, started before the paths to ask about are known (see
+    /// [`StartedGit`]).
+    pub fn start(git_dir: &Path, root: &Path) -> Option<StartedGit> {
+        let mut args = vec!["check-attr", "--stdin", "-z"];
+        args.extend(NAMES);
+        StartedGit::start(git_dir, root, &args)
+    }
+
+    /// [`Self::ask`], through `started` (from [`Self::start`]) when there is one.
+    pub fn ask_started<'p>(
+        started: Option<StartedGit>,
+        git_dir: &Path,
+        root: &Path,
+        paths: impl IntoIterator<Item = &'p [u8]>,
+    ) -> Option<GitAttributes> {
         let mut input = Vec::new();
         for path in paths {
             input.extend_from_slice(path);
@@ -124,9 +176,11 @@ impl GitAttributes {
         if input.is_empty() {
             return Some(GitAttributes::default());
         }
-        let mut args = vec!["check-attr", "--stdin", "-z"];
-        args.extend(NAMES);
-        let output = crate::git_cli::git_with_input(git_dir, root, &args, input)?;
+        let started = match started {
+            Some(started) => started,
+            None => Self::start(git_dir, root)?,
+        };
+        let output = started.finish(input)?;
         if !output.status.success() {
             return None;
         }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `git <args>` for the work tree at `root` of the repository at `git_dir`, with `input`
 /// on its standard input, and returns what it printed and how it exited; None when git
@@ -14,23 +14,54 @@ pub(crate) fn git_with_input(
     args: &[&str],
     input: Vec<u8>,
 ) -> Option<Output> {
-    let mut child = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .arg("--work-tree")
-        .arg(root)
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let mut stdin = child.stdin.take()?;
-    // Written on a thread of its own: git answers path by path, and a long list would
-    // otherwise fill both pipes at once.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().ok()?;
-    writer.join().ok()?.ok()?;
-    Some(output)
+    StartedGit::start(git_dir, root, args)?.finish(input)
+}
+
+/// A git command started before its input is known, so that git's own start (reading its
+/// configuration, and for `check-attr` the attribute files at the top) overlaps other work.
+/// Dropped unfinished, it gets an empty input and is waited for.
+pub(crate) struct StartedGit {
+    child: Option<Child>,
+}
+
+impl StartedGit {
+    /// `git <args>` for the work tree at `root` of the repository at `git_dir`, reading its
+    /// standard input; None when git cannot be run.
+    pub fn start(git_dir: &Path, root: &Path, args: &[&str]) -> Option<StartedGit> {
+        let child = Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .arg("--work-tree")
+            .arg(root)
+            .args(args)
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(StartedGit { child: Some(child) })
+    }
+
+    /// Gives git `input`, and returns what it printed and how it exited.
+    pub fn finish(mut self, input: Vec<u8>) -> Option<Output> {
+        let mut child = self.child.take()?;
+        let mut stdin = child.stdin.take()?;
+        // Written on a thread of its own: git answers path by path, and a long list would
+        // otherwise fill both pipes at once.
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output().ok()?;
+        writer.join().ok()?.ok()?;
+        Some(output)
+    }
+}
+
+impl Drop for StartedGit {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Its standard input closes here: git reads the end of its input and exits.
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
 }

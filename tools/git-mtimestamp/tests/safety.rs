@@ -452,6 +452,40 @@ fn attribute_macros_are_expanded_as_git_expands_them() {
     assert_converted_files_sync(&clone, &paths, "a.x", b"one\r\ntwO\r\n".to_vec());
 }
 
+/// The same macros after new commits arrive: the sync that follows stores no answers for the
+/// new HEAD yet, starts `git check-attr` before it knows which files it reads, and asks it
+/// about the files the commits rewrote. A file converted through a macro is stamped with
+/// its new commit's time, not left as modified.
+#[test]
+fn attribute_macros_are_expanded_as_git_expands_them_after_new_commits() {
+    let origin = Repo::new();
+    origin
+        .at(EPOCH)
+        .write(".gitattributes", "[attr]windows text eol=crlf\n")
+        .write("a.x", "one\ntwo\n")
+        .write("b.x", "three\n")
+        .commit("base");
+    let clone = origin.clone_to("clone", &[]);
+    clone.write(".git/info/attributes", "*.x windows\n");
+    clone.remove("a.x").remove("b.x");
+    clone.git(["checkout", "--", "a.x", "b.x"]);
+    clone.sync(["-q"]);
+    clone.assert_synced();
+
+    origin
+        .at(EPOCH + 3600)
+        .write("a.x", "one\ntwo\nthree\n")
+        .commit("more");
+    clone.git(["pull", "-q", "--ff-only"]);
+    assert_eq!(clone.read("a.x"), b"one\r\ntwo\r\nthree\r\n");
+    assert_eq!(clone.git(["status", "--porcelain"]), "");
+    let stdout = clone.sync(["-v"]).stdout();
+    let updated = |line: &str| line.starts_with("updated ") && line.ends_with(" a.x");
+    assert!(stdout.lines().any(updated), "{stdout}");
+    assert_eq!(clone.mtime("a.x").0, EPOCH + 3600);
+    clone.assert_synced();
+}
+
 /// A filter driver that a macro in `.git/info/attributes` selects is seen as git sees it.
 #[test]
 fn a_filter_driver_selected_through_a_macro_is_seen() {
