@@ -215,7 +215,6 @@ impl WorkTree {
             index_snapshot,
             filters_possible,
             directory_mtimes,
-            required_drivers,
         } = classified;
 
         // From here on files, the answer cache and the index are written: an interrupt waits
@@ -235,7 +234,7 @@ impl WorkTree {
             // The answers go to a file of their own, written while the files are stamped.
             let stored = (new_answers && !options.dry_run)
                 .then(|| threads.spawn(|| cache.store(anchor).err().map(|e| e.to_string())));
-            let (files, index_update, approximate) = self.stamp_and_refresh(
+            let (files, index_update, approximate, required_drivers) = self.stamp_and_refresh(
                 files,
                 candidates,
                 &changes,
@@ -326,7 +325,7 @@ impl WorkTree {
         index_path: &Path,
         index_snapshot: &IndexSnapshot,
         trace: &Trace,
-    ) -> (Vec<FileReport>, IndexUpdate, usize) {
+    ) -> (Vec<FileReport>, IndexUpdate, usize, Vec<String>) {
         let repo = &self.repo;
         let mut verified = Vec::new();
         let mut approximate = 0;
@@ -363,18 +362,24 @@ impl WorkTree {
             filters_possible,
             early_attributes,
         );
-        for (slot, outcome, approximate_change, verified_stat) in stamped {
-            if approximate_change
+        let mut required_drivers = std::collections::BTreeSet::new();
+        for stamped in stamped {
+            if stamped.approximate_change
                 && matches!(
-                    outcome,
+                    stamped.outcome,
                     Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
                 )
             {
                 approximate += 1;
             }
-            files[slot].outcome = outcome;
-            verified.extend(verified_stat);
+            files[stamped.slot].outcome = stamped.outcome;
+            verified.extend(stamped.verified);
+            required_drivers.extend(stamped.required_driver);
         }
+        let required_drivers = required_drivers
+            .into_iter()
+            .map(|name| String::from_utf8_lossy(&name).into_owned())
+            .collect();
 
         trace.phase("stamping");
         let index_update = if options.dry_run {
@@ -383,7 +388,7 @@ impl WorkTree {
             refresh_index(index_path, repo.path(), &verified, index_snapshot)
         };
         trace.phase("index refresh");
-        (files, index_update, approximate)
+        (files, index_update, approximate, required_drivers)
     }
 
     /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
@@ -472,11 +477,6 @@ impl WorkTree {
         } = indexed;
         let rules = StatRules::new(repo, index_mtime);
         let filters_possible = filters_possible(repo, &entries);
-        let hasher = if filters_possible {
-            ContentHasher::with_filters(repo)
-        } else {
-            ContentHasher::without_filters()
-        };
         // Owned, so that the entries' paths can move into the report.
         let conflicted: HashSet<Vec<u8>, BuildHasherDefault<PathHasher>> = entries
             .iter()
@@ -484,7 +484,6 @@ impl WorkTree {
             .map(|e| e.path.clone())
             .collect();
         let mut head_entries = SortedLookup::new(anchor);
-        let mut required_drivers = std::collections::BTreeSet::new();
         let mut files: Vec<FileReport> = Vec::with_capacity(entries.len());
         let mut candidates = Vec::new();
         for (entry, stat) in entries.into_iter().zip(stats) {
@@ -498,15 +497,7 @@ impl WorkTree {
                 }
                 continue;
             }
-            let outcome = match classify(
-                &entry,
-                stat,
-                &mut head_entries,
-                &conflicted,
-                &rules,
-                &hasher,
-                &mut required_drivers,
-            ) {
+            let outcome = match classify(&entry, stat, &mut head_entries, &conflicted, &rules) {
                 Ok(candidate) => match already_correct(&candidate, entry.id, whole_seconds, limits)
                 {
                     // The common case of a warm sync: nothing to do, nothing to copy.
@@ -540,10 +531,6 @@ impl WorkTree {
             index_snapshot: snapshot,
             filters_possible,
             directory_mtimes,
-            required_drivers: required_drivers
-                .into_iter()
-                .map(|name| String::from_utf8_lossy(&name).into_owned())
-                .collect(),
         }
     }
 }
@@ -811,8 +798,6 @@ fn new_anchor(
 }
 
 struct Classified {
-    /// Required filter drivers of files that were left alone for having one.
-    required_drivers: Vec<String>,
     /// The mtimes of the directories the stat calls opened.
     directory_mtimes: PathMap<Timestamp>,
     files: Vec<FileReport>,
@@ -841,7 +826,7 @@ fn stamp_all(
     limits: &TimeLimits,
     filters_possible: bool,
     early_attributes: EarlyAttributes,
-) -> Vec<(usize, Outcome, bool, Option<VerifiedStat>)> {
+) -> Vec<Stamped> {
     if candidates.is_empty() {
         return Vec::new();
     }
@@ -881,7 +866,7 @@ fn stamp_all(
                         let failed = Outcome::Failed {
                             message: message.clone(),
                         };
-                        (job.slot, failed, false, None)
+                        Stamped::without_stamp(job.slot, failed)
                     })
                     .collect();
             }
@@ -890,6 +875,17 @@ fn stamp_all(
             .map(|job| {
                 Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
                 let change = job.change.expect("answered before stamping");
+                // Looked up only now, for a file whose time is wrong or whose content is
+                // read, and answered by git: a warm sync with git-lfs configured looked up
+                // every file's attributes through libgit2 while classifying.
+                if let Some(driver) = hasher.filter_driver(&job.entry.path) {
+                    let mut stamped = Stamped::without_stamp(
+                        job.slot,
+                        Outcome::Skipped(SkipReason::FilterDriver),
+                    );
+                    stamped.required_driver = driver.required.then_some(driver.name);
+                    return stamped;
+                }
                 let requested = target_time(change, job.entry.id, options.whole_seconds);
                 let target = limits.storable(requested);
                 let mut verified = None;
@@ -905,10 +901,41 @@ fn stamp_all(
                 if matches!(outcome, Outcome::Updated { .. }) {
                     limits.note_stamped(requested);
                 }
-                (job.slot, outcome, change.approximate, verified)
+                Stamped {
+                    slot: job.slot,
+                    outcome,
+                    approximate_change: change.approximate,
+                    verified,
+                    required_driver: None,
+                }
             })
             .collect()
     })
+}
+
+/// What became of one file handed to the stamping threads.
+struct Stamped {
+    /// The file's place in the report.
+    slot: usize,
+    outcome: Outcome,
+    /// Its answer is a shallow clone's boundary, not its real last change.
+    approximate_change: bool,
+    /// Its stat data, when its content was verified: for the index.
+    verified: Option<VerifiedStat>,
+    /// The required filter driver it was left alone for.
+    required_driver: Option<Vec<u8>>,
+}
+
+impl Stamped {
+    fn without_stamp(slot: usize, outcome: Outcome) -> Stamped {
+        Stamped {
+            slot,
+            outcome,
+            approximate_change: false,
+            verified: None,
+            required_driver: None,
+        }
+    }
 }
 
 /// libgit2 re-hashes every object it reads to check its id, which git itself does not do;
@@ -1170,8 +1197,6 @@ fn classify(
     head_entries: &mut SortedLookup<'_>,
     conflicted: &HashSet<Vec<u8>, BuildHasherDefault<PathHasher>>,
     rules: &StatRules,
-    hasher: &ContentHasher<'_>,
-    required_drivers: &mut std::collections::BTreeSet<Vec<u8>>,
 ) -> Result<Candidate, SkipReason> {
     if entry.mode == MODE_GITLINK {
         return Err(SkipReason::Submodule);
@@ -1208,12 +1233,6 @@ fn classify(
         && stat.is_executable() != (entry.mode == MODE_EXECUTABLE)
     {
         return Err(SkipReason::ModeChanged);
-    }
-    if let Some(driver) = hasher.filter_driver(&entry.path) {
-        if driver.required {
-            required_drivers.insert(driver.name);
-        }
-        return Err(SkipReason::FilterDriver);
     }
     // git's rule: a size that differs from a recorded non-zero size is a modification, with no
     // need to read the file.
@@ -1259,10 +1278,6 @@ fn stamp_file(
     hasher: &ContentHasher<'_>,
     verified: &mut Option<VerifiedStat>,
 ) -> Outcome {
-    // Classification asked libgit2 for filter drivers; git's answer, now known, decides.
-    if hasher.filter_driver(&entry.path).is_some() {
-        return Outcome::Skipped(SkipReason::FilterDriver);
-    }
     // A leading directory that is now a symlink (or a file, or gone) leads outside git's
     // view: nothing below it is touched.
     let place = match paths.locate(&entry.path) {
