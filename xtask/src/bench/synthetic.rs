@@ -17,13 +17,13 @@
 //!   driver that no repository configures, so that git ignores the attribute. It is not
 //!   `lfs`: where git-lfs is installed, its required `filter.lfs` would clean these files
 //!   into pointers that match none of their blobs. A driver configured for it must give the
-//!   content back unchanged (`cat`); one that fails is an error for git, as it is required.
+//!   content back unchanged (`cat`, say); if it fails and is `required`, git fails too.
 //! - Java-style trees under `services/` whose files are eight to ten directories deep.
 //! - Binary files (images, fonts, archives; each with a NUL after its header) among the
-//!   ordinary ones, executable shell scripts, and a few large binaries of 1 to 5 MB, written
-//!   once, one of them once more.
+//!   ordinary ones, changing ten times less often than code; executable shell scripts; and a
+//!   few large binaries of 1 to 5 MB, written once, one of them once more.
 //! - Symlinks, most to files, every third to a directory, one to a path that is never
-//!   committed; some of their targets are renamed away later.
+//!   committed; some targets are renamed away later, leaving those links dangling.
 //! - A submodule, `external/spec`, added early and bumped five times. Its commits exist in
 //!   no repository: the checkout leaves an empty directory, as a clone without
 //!   `--recurse-submodules` does.
@@ -39,7 +39,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 6;
+const GENERATOR: u32 = 7;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -380,17 +380,23 @@ impl<W: Write> Writer<W> {
     }
 
     /// `count` changed files. As in real projects, most changes go to a few hot files (four in
-    /// five to the first tenth of the files) and most files are rarely touched.
+    /// five to the first tenth of the files) and most files are rarely touched. Binary files
+    /// (images, fonts, archives) change ten times less often than the others.
     fn changes(&mut self, live: &[String], count: usize) -> BTreeMap<String, Entry> {
         let mut changes = BTreeMap::new();
         let hot = (live.len() / 10).max(1);
         for _ in 0..count {
-            let pick = if self.rng.chance(80) {
-                self.rng.below(hot)
-            } else {
-                self.rng.below(live.len())
+            let path = loop {
+                let pick = if self.rng.chance(80) {
+                    self.rng.below(hot)
+                } else {
+                    self.rng.below(live.len())
+                };
+                let path = &live[pick];
+                if binary_header(path).is_none() || self.rng.chance(10) {
+                    break path.clone();
+                }
             };
-            let path = live[pick].clone();
             let entry = self.entry(&path);
             changes.insert(path, entry);
         }
@@ -481,28 +487,30 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
     }
 
     // Symlinks: most to files, every third to a directory, the first to a build output that
-    // is never committed.
+    // is never committed. Only those to files are retargeted later, to other files.
     let file_dirs: Vec<&str> = live
         .iter()
         .map(|path| parent(path))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut links = Vec::new();
-    for i in 0..(shape.files / 250).max(4) {
+    let mut file_links = Vec::new();
+    for i in 0..(shape.files / 200).max(6) {
         let dir = directories[writer.rng.below(directories.len())].clone();
-        let target_dir = file_dirs[writer.rng.below(file_dirs.len())];
-        let target = if i == 0 {
-            relative(&dir, "build/out/current")
-        } else if i % 3 == 0 && !dir.starts_with(target_dir) {
-            // Never a directory holding the link: a loop for whoever follows links.
-            relative(&dir, target_dir)
-        } else {
-            relative(&dir, &live[writer.rng.below(live.len())])
+        // Never a directory that holds the link: a loop for whoever follows links.
+        let target_dir = (0..20)
+            .map(|_| file_dirs[writer.rng.below(file_dirs.len())])
+            .find(|target| !dir.starts_with(target));
+        let target = match target_dir {
+            _ if i == 0 => relative(&dir, "build/out/current"),
+            Some(target_dir) if i % 3 == 1 => relative(&dir, target_dir),
+            _ => relative(&dir, &live[writer.rng.below(live.len())]),
         };
         let path = format!("{dir}link{i}");
         initial.insert(path.clone(), Entry::Symlink(target));
-        links.push(path);
+        if i > 0 && i % 3 != 1 {
+            file_links.push(path);
+        }
     }
 
     let mut main = writer.commit("main", None, None, &initial, &[])?;
@@ -649,7 +657,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
                         changes.insert(path, Entry::File(text.clone().into_bytes()));
                     }
                     Event::RetargetSymlink => {
-                        let link = links[1 + writer.rng.below(links.len() - 1)].clone();
+                        let link = file_links[writer.rng.below(file_links.len())].clone();
                         let target = relative(parent(&link), &live[writer.rng.below(live.len())]);
                         changes.insert(link, Entry::Symlink(target));
                     }
@@ -826,11 +834,10 @@ mod tests {
                 line.split(": ").next().unwrap().ends_with(end) && line.ends_with(attribute)
             })
         };
-        assert!(has(".bin", ": filter: bench-lfs"), "{attributes}");
+        assert!(has(".bin", ": filter: bench-lfs"));
         assert!(has(".properties", ": eol: crlf"));
         assert!(has(".java", ": diff: java"));
         assert!(has(".java", ": linguist-language: Java"));
-        assert!(has("", ": linguist-generated: true"));
         // Checked out with CRLF, from blobs with LF.
         assert!(
             git(&repo, &["ls-files", "--eol"])
