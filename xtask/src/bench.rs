@@ -78,7 +78,13 @@ impl BenchFlags {
                 if !dir.join(".git").exists() {
                     eprintln!("generating {} (once; kept in target/bench)", shape.name());
                     let _ = std::fs::remove_dir_all(&dir);
+                    let start = std::time::Instant::now();
                     synthetic::generate(&dir, *shape)?;
+                    eprintln!(
+                        "generated {} in {:.1} s",
+                        shape.name(),
+                        start.elapsed().as_secs_f64()
+                    );
                 }
                 repos.push((shape.name(), dir));
             }
@@ -342,9 +348,13 @@ impl Bench<'_> {
             .lines()
             .step_by(97)
             // Regular files on disk only: not a symlink's target, nor a file that a sparse
-            // checkout left out.
+            // checkout left out, nor git's own configuration (`.gitattributes`, `.gitmodules`,
+            // `.gitignore`), where an appended line would be read as an attribute, a broken
+            // submodule entry or an ignore pattern.
             .filter(|path| {
-                std::fs::symlink_metadata(self.dir.join(path)).is_ok_and(|m| m.is_file())
+                let name = path.rsplit('/').next().unwrap_or(path);
+                !name.starts_with(".git")
+                    && std::fs::symlink_metadata(self.dir.join(path)).is_ok_and(|m| m.is_file())
             })
             .map(str::to_owned)
             .collect();
@@ -352,9 +362,10 @@ impl Bench<'_> {
         for i in 0..10 {
             for path in files.iter().skip(i).step_by(10).take(3) {
                 let full = self.dir.join(path);
-                let mut text = std::fs::read_to_string(&full).unwrap_or_default();
-                text.push_str(&format!("bench change {i}\n"));
-                std::fs::write(&full, text)?;
+                // Bytes, not a string: a binary file keeps its content and gets a line more.
+                let mut content = std::fs::read(&full)?;
+                content.extend_from_slice(format!("bench change {i}\n").as_bytes());
+                std::fs::write(&full, content)?;
                 self.git(&["add", "--", path])?;
             }
             // Plumbing, not `git commit`: a tree that names a blob the snapshot lacks can be

@@ -6,6 +6,30 @@
 //! resolutions and evil merges do), a few renames, and files that have not changed since the
 //! first commit (so a walk must reach the root). Three subtree imports bring in other
 //! projects' histories under `third_party/`, as monorepos do.
+//!
+//! It also has what real repositories have and a sync must get right:
+//!
+//! - `.gitattributes` at the top, in each import, and in about one directory in twelve, with
+//!   `text`, `eol` (some files are checked out with CRLF), `diff`, `linguist-*` and `filter`
+//!   lines. Every text blob has LF line ends only, so each checkout converts back to its
+//!   blob and the work tree is clean, as in a repository that normalized its line ends.
+//! - `filter=bench-lfs` on media, archives and some binaries, as Git LFS has it, but with a
+//!   driver that no repository configures, so that git ignores the attribute. It is not
+//!   `lfs`: where git-lfs is installed, its required `filter.lfs` would clean these files
+//!   into pointers that match none of their blobs. A driver configured for it must give the
+//!   content back unchanged (`cat`, say); if it fails and is `required`, git fails too.
+//! - Java-style trees under `services/` whose files are eight to ten directories deep.
+//! - Binary files (images, fonts, archives; each with a NUL after its header) among the
+//!   ordinary ones, changing ten times less often than code; executable shell scripts; and a
+//!   few large binaries of 1 to 5 MB, written once, one of them once more.
+//! - Symlinks, most to files, every third to a directory, one to a path that is never
+//!   committed; some targets are renamed away later, leaving those links dangling.
+//! - A submodule, `external/spec`, added early and bumped five times. Its commits exist in
+//!   no repository: the checkout leaves an empty directory, as a clone without
+//!   `--recurse-submodules` does.
+//!
+//! Attributes files are edited in a few commits (the top one once) and one is added late, a
+//! symlink is retargeted in each of three commits, and the first large file is rewritten once.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -15,7 +39,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 5;
+const GENERATOR: u32 = 7;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +112,125 @@ pub fn generate(dir: &Path, shape: Shape) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One entry of a commit's tree, as `git fast-import` takes it.
+#[derive(Debug, Clone)]
+enum Entry {
+    File(Vec<u8>),
+    Executable(Vec<u8>),
+    /// A symlink, and the path it points to.
+    Symlink(String),
+    /// A submodule: the commit of another repository, which this one does not have.
+    Submodule(String),
+}
+
+/// The root `.gitattributes`. Text files are normalized to LF in the repository (every text
+/// blob here has LF only, so a CRLF checkout converts back to the very blob), binaries are
+/// marked, and large media go through a filter driver, as with Git LFS.
+const ROOT_ATTRIBUTES: &str = "\
+# Line ends are LF in the repository; Windows scripts are checked out with CRLF.
+* text=auto
+*.go text eol=lf diff=golang
+*.md text diff=markdown
+*.sh text eol=lf
+*.bat text eol=crlf
+*.cmd text eol=crlf
+*.png binary
+*.jpg binary
+*.gif binary
+*.ico binary
+*.pdf binary
+*.woff2 binary
+# Media and archives are kept in a content store (not configured here).
+*.mp4 filter=bench-lfs diff=bench-lfs merge=bench-lfs -text
+*.tar.gz filter=bench-lfs diff=bench-lfs merge=bench-lfs -text
+*.zip filter=bench-lfs diff=bench-lfs merge=bench-lfs -text
+docs/** linguist-documentation
+third_party/** linguist-vendored
+";
+
+/// Lines of the nested `.gitattributes` files, a few each. None of them makes a binary file
+/// text (which would make a checkout of it differ from its blob).
+const NESTED_ATTRIBUTES: &[&str] = &[
+    "*.go text eol=crlf",
+    "*.txt text eol=crlf",
+    "*.md linguist-documentation diff=markdown",
+    "*.json linguist-generated=true -diff",
+    "*.pb.go linguist-generated=true -diff",
+    "*.bin filter=bench-lfs diff=bench-lfs merge=bench-lfs -text",
+    "*.png filter=bench-lfs diff=bench-lfs merge=bench-lfs -text",
+    "*.go linguist-vendored",
+    "*.yaml text eol=lf linguist-detectable",
+    "*.sh text eol=lf diff=bash",
+];
+
+/// The `.gitattributes` at the top of each Java-style service tree.
+const SERVICE_ATTRIBUTES: &str = "\
+*.java text diff=java linguist-language=Java
+*.properties text eol=crlf
+*.bin filter=bench-lfs diff=bench-lfs merge=bench-lfs -text
+*.json linguist-generated=true -diff
+";
+
+/// The `.gitattributes` that each subtree import brings along.
+const IMPORT_ATTRIBUTES: &str = "*.go text eol=lf\n*.txt -diff\n";
+
+/// Where the one submodule is.
+const SUBMODULE: &str = "external/spec";
+
+/// What binary files start with, by the end of their name. Each header is followed by a NUL,
+/// the byte by which git tells binary content from text.
+const BINARY: &[(&str, &[u8])] = &[
+    (".png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+    (".jpg", b"\xff\xd8\xff\xe0\0\x10JFIF"),
+    (".gif", b"GIF89a"),
+    (".ico", b"\0\0\x01\0"),
+    (".pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"),
+    (".woff2", b"wOF2"),
+    (".zip", b"PK\x03\x04\x14\0"),
+    (".tar.gz", b"\x1f\x8b\x08"),
+    (".mp4", b"\0\0\0\x20ftypisom"),
+    (".bin", b"\x7fELF\x02\x01\x01"),
+];
+
+fn binary_header(path: &str) -> Option<&'static [u8]> {
+    BINARY
+        .iter()
+        .find(|(end, _)| path.ends_with(end))
+        .map(|(_, header)| *header)
+}
+
+/// The directory of `path`, with its trailing slash (empty at the top).
+fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |slash| &path[..=slash])
+}
+
+/// The relative target that a symlink in `dir` (empty or ending in a slash) needs to point at
+/// `target`, a path from the top of the work tree.
+fn relative(dir: &str, target: &str) -> String {
+    let from: Vec<&str> = dir.split('/').filter(|part| !part.is_empty()).collect();
+    let to: Vec<&str> = target.split('/').filter(|part| !part.is_empty()).collect();
+    let common = from
+        .iter()
+        .zip(&to[..to.len().saturating_sub(1)])
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut path = "../".repeat(from.len() - common);
+    path.push_str(&to[common..].join("/"));
+    path
+}
+
+/// Changes made at fixed points of the history, in the first ordinary commit on main at or
+/// after each point.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    AddSubmodule,
+    BumpSubmodule,
+    EditAttributes,
+    AddAttributes,
+    RetargetSymlink,
+    RewriteLargeFile,
+}
+
 struct Writer<W: Write> {
     out: W,
     rng: Rng,
@@ -99,12 +242,95 @@ struct Writer<W: Write> {
 impl<W: Write> Writer<W> {
     fn content(&mut self, path: &str) -> Vec<u8> {
         self.version += 1;
+        if let Some(header) = binary_header(path) {
+            let len = 512 + self.rng.below(8 * 1024);
+            return self.binary(header, len);
+        }
         let lines = 5 + self.rng.below(60);
-        let mut text = format!("// {path} version {}\n", self.version);
+        let version = self.version;
+        let (mut text, comment) = if path.ends_with(".sh") {
+            (format!("#!/bin/sh\n# {path} version {version}\n"), "echo")
+        } else if path.ends_with(".bat") || path.ends_with(".cmd") {
+            (format!("@echo off\nREM {path} version {version}\n"), "echo")
+        } else if path.ends_with(".md") {
+            (format!("# {path} version {version}\n\n"), "-")
+        } else if path.ends_with(".json") || path.ends_with(".yaml") {
+            (format!("# {path} version {version}\n"), "#")
+        } else if path.ends_with(".properties") {
+            (format!("# {path} version {version}\n"), "key")
+        } else {
+            (format!("// {path} version {version}\n"), "line")
+        };
         for line in 0..lines {
-            text.push_str(&format!("line {line} {:016x}\n", self.rng.next()));
+            text.push_str(&format!("{comment} {line} {:016x}\n", self.rng.next()));
         }
         text.into_bytes()
+    }
+
+    /// `len` bytes: `header`, a NUL, and random bytes (which compress as little as images
+    /// and archives do).
+    fn binary(&mut self, header: &[u8], len: usize) -> Vec<u8> {
+        let mut data = Vec::with_capacity(len + 8);
+        data.extend_from_slice(header);
+        data.push(0);
+        while data.len() < len {
+            data.extend_from_slice(&self.rng.next().to_le_bytes());
+        }
+        data
+    }
+
+    /// A new version of the file at `path`; shell scripts are executable.
+    fn entry(&mut self, path: &str) -> Entry {
+        let content = self.content(path);
+        if path.ends_with(".sh") {
+            Entry::Executable(content)
+        } else {
+            Entry::File(content)
+        }
+    }
+
+    /// A made-up commit id, for the submodule.
+    fn commit_id(&mut self) -> String {
+        format!(
+            "{:016x}{:016x}{:08x}",
+            self.rng.next(),
+            self.rng.next(),
+            self.rng.next() as u32
+        )
+    }
+
+    /// The end of a new file's name: mostly Go, some documentation, data, scripts and
+    /// binaries; in a Java-style tree mostly Java.
+    fn extension(&mut self, java: bool) -> &'static str {
+        let roll = self.rng.below(1000);
+        if java {
+            return match roll {
+                0..800 => "java",
+                800..900 => "properties",
+                900..950 => "bin",
+                950..980 => "png",
+                _ => "json",
+            };
+        }
+        match roll {
+            0..780 => "go",
+            780..820 => "pb.go",
+            820..870 => "md",
+            870..900 => "json",
+            900..920 => "txt",
+            920..930 => "sh",
+            930..935 => "bat",
+            935..940 => "cmd",
+            940..955 => "png",
+            955..962 => "jpg",
+            962..966 => "gif",
+            966..969 => "ico",
+            969..974 => "pdf",
+            974..978 => "woff2",
+            978..984 => "zip",
+            984..992 => "bin",
+            _ => "yaml",
+        }
     }
 
     fn commit(
@@ -112,7 +338,7 @@ impl<W: Write> Writer<W> {
         branch: &str,
         from: Option<usize>,
         merge: Option<usize>,
-        changes: &BTreeMap<String, Vec<u8>>,
+        changes: &BTreeMap<String, Entry>,
         deletes: &[String],
     ) -> std::io::Result<usize> {
         self.mark += 1;
@@ -136,8 +362,17 @@ impl<W: Write> Writer<W> {
         for path in deletes {
             writeln!(out, "D {path}")?;
         }
-        for (path, data) in changes {
-            writeln!(out, "M 100644 inline {path}\ndata {}", data.len())?;
+        for (path, entry) in changes {
+            let (mode, data) = match entry {
+                Entry::File(data) => ("100644", data.as_slice()),
+                Entry::Executable(data) => ("100755", data.as_slice()),
+                Entry::Symlink(target) => ("120000", target.as_bytes()),
+                Entry::Submodule(commit) => {
+                    writeln!(out, "M 160000 {commit} {path}")?;
+                    continue;
+                }
+            };
+            writeln!(out, "M {mode} inline {path}\ndata {}", data.len())?;
             out.write_all(data)?;
             writeln!(out)?;
         }
@@ -145,19 +380,25 @@ impl<W: Write> Writer<W> {
     }
 
     /// `count` changed files. As in real projects, most changes go to a few hot files (four in
-    /// five to the first tenth of the files) and most files are rarely touched.
-    fn changes(&mut self, live: &[String], count: usize) -> BTreeMap<String, Vec<u8>> {
+    /// five to the first tenth of the files) and most files are rarely touched. Binary files
+    /// (images, fonts, archives) change ten times less often than the others.
+    fn changes(&mut self, live: &[String], count: usize) -> BTreeMap<String, Entry> {
         let mut changes = BTreeMap::new();
         let hot = (live.len() / 10).max(1);
         for _ in 0..count {
-            let pick = if self.rng.chance(80) {
-                self.rng.below(hot)
-            } else {
-                self.rng.below(live.len())
+            let path = loop {
+                let pick = if self.rng.chance(80) {
+                    self.rng.below(hot)
+                } else {
+                    self.rng.below(live.len())
+                };
+                let path = &live[pick];
+                if binary_header(path).is_none() || self.rng.chance(10) {
+                    break path.clone();
+                }
             };
-            let path = live[pick].clone();
-            let content = self.content(&path);
-            changes.insert(path, content);
+            let entry = self.entry(&path);
+            changes.insert(path, entry);
         }
         changes
     }
@@ -171,6 +412,7 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
         time: 1_500_000_000,
         version: 0,
     };
+    // A random tree of directories up to six deep, and Java-style trees eight to ten deep.
     let mut directories = vec![String::new()];
     for i in 0..shape.files / 20 {
         let parent = directories[writer.rng.below(directories.len())].clone();
@@ -178,24 +420,115 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
             directories.push(format!("{parent}d{i}/"));
         }
     }
+    let first_java = directories.len();
+    let services = (shape.files / 5000).max(1);
+    for service in 0..services {
+        let top = directories.len();
+        directories.push(format!(
+            "services/s{service}/src/main/java/com/example/s{service}/"
+        ));
+        for i in 0..shape.files / 200 / services {
+            let parent = directories[top + writer.rng.below(directories.len() - top)].clone();
+            if parent.matches('/').count() < 10 {
+                directories.push(format!("{parent}p{i}/"));
+            }
+        }
+    }
+    // Ordinary files, text and small binaries, which the history changes. Everything else
+    // (attributes, symlinks, the submodule, large files) changes only at the events below.
     let mut live: Vec<String> = (0..shape.files)
         .map(|i| {
-            format!(
-                "{}f{i}.go",
-                directories[writer.rng.below(directories.len())]
-            )
+            let dir = writer.rng.below(directories.len());
+            let extension = writer.extension(dir >= first_java);
+            format!("{}f{i}.{extension}", directories[dir])
         })
         .collect();
-    let initial: BTreeMap<String, Vec<u8>> = live
+    let mut initial: BTreeMap<String, Entry> = live
         .clone()
         .into_iter()
         .map(|path| {
-            let content = writer.content(&path);
-            (path, content)
+            let entry = writer.entry(&path);
+            (path, entry)
         })
         .collect();
+
+    // `.gitattributes` at the top, in each service tree and in about one directory in twelve.
+    let mut attributes = BTreeMap::new();
+    attributes.insert(".gitattributes".to_owned(), ROOT_ATTRIBUTES.to_owned());
+    for (i, dir) in directories.iter().enumerate().skip(1) {
+        let path = format!("{dir}.gitattributes");
+        if i >= first_java && dir.matches('/').count() == 8 {
+            attributes.insert(path, SERVICE_ATTRIBUTES.to_owned());
+        } else if writer.rng.below(12) == 0 {
+            let mut text = String::new();
+            for _ in 0..1 + writer.rng.below(3) {
+                text.push_str(NESTED_ATTRIBUTES[writer.rng.below(NESTED_ATTRIBUTES.len())]);
+                text.push('\n');
+            }
+            attributes.insert(path, text);
+        }
+    }
+    for (path, text) in &attributes {
+        initial.insert(path.clone(), Entry::File(text.clone().into_bytes()));
+    }
+
+    // A few large binaries of 1 to 5 MB: videos and archives through the filter, screenshots.
+    let mut large = Vec::new();
+    for k in 0..(shape.files / 5000).max(2) {
+        let path = match k % 3 {
+            0 => format!("assets/media/intro-{k}.mp4"),
+            1 => format!("testdata/fixtures/corpus-{k}.tar.gz"),
+            _ => format!("docs/images/screenshot-{k}.png"),
+        };
+        let len = (1 + k % 4) * 1024 * 1024 + writer.rng.below(1024 * 1024);
+        let content = writer.binary(binary_header(&path).expect("a binary name"), len);
+        initial.insert(path.clone(), Entry::File(content));
+        large.push((path, len));
+    }
+
+    // Symlinks: most to files, every third to a directory, the first to a build output that
+    // is never committed. Only those to files are retargeted later, to other files.
+    let file_dirs: Vec<&str> = live
+        .iter()
+        .map(|path| parent(path))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut file_links = Vec::new();
+    for i in 0..(shape.files / 200).max(6) {
+        let dir = directories[writer.rng.below(directories.len())].clone();
+        // Never a directory that holds the link: a loop for whoever follows links.
+        let target_dir = (0..20)
+            .map(|_| file_dirs[writer.rng.below(file_dirs.len())])
+            .find(|target| !dir.starts_with(target));
+        let target = match target_dir {
+            _ if i == 0 => relative(&dir, "build/out/current"),
+            Some(target_dir) if i % 3 == 1 => relative(&dir, target_dir),
+            _ => relative(&dir, &live[writer.rng.below(live.len())]),
+        };
+        let path = format!("{dir}link{i}");
+        initial.insert(path.clone(), Entry::Symlink(target));
+        if i > 0 && i % 3 != 1 {
+            file_links.push(path);
+        }
+    }
+
     let mut main = writer.commit("main", None, None, &initial, &[])?;
     let mut main_line = vec![main];
+
+    let n = shape.commits;
+    let mut events = vec![
+        (n / 20, Event::AddSubmodule),
+        (n * 9 / 20, Event::AddAttributes),
+        (n * 3 / 5, Event::RewriteLargeFile),
+    ];
+    events.extend((1..=5).map(|k| (n * k / 6, Event::BumpSubmodule)));
+    events.extend((0..5).map(|k| (n * (2 * k + 1) / 10, Event::EditAttributes)));
+    events.extend((1..=3).map(|k| (n * (3 * k - 1) / 10, Event::RetargetSymlink)));
+    events.sort_by_key(|(at, _)| *at);
+    let mut events = events.into_iter().peekable();
+    let mut root_edited = false;
+
     let mut commits = 1;
     let mut imports = 0;
     while commits < shape.commits {
@@ -205,19 +538,26 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
             imports += 1;
             let mut foreign = BTreeMap::new();
             let mut placed = BTreeMap::new();
+            let attributes = Entry::File(IMPORT_ATTRIBUTES.as_bytes().to_vec());
+            foreign.insert(".gitattributes".to_owned(), attributes.clone());
+            placed.insert(
+                format!("third_party/import{imports}/.gitattributes"),
+                attributes,
+            );
             for i in 0..shape.files / 10 {
                 let path = format!("src/m{}/f{i}.go", i % 17);
-                let content = writer.content(&path);
-                placed.insert(
-                    format!("third_party/import{imports}/{path}"),
-                    content.clone(),
-                );
-                foreign.insert(path, content);
+                let entry = writer.entry(&path);
+                placed.insert(format!("third_party/import{imports}/{path}"), entry.clone());
+                foreign.insert(path, entry);
             }
             let root = writer.commit(&format!("import{imports}"), None, None, &foreign, &[])?;
             main = writer.commit("main", Some(main), Some(root), &placed, &[])?;
             main_line.push(main);
-            live.extend(placed.into_keys());
+            live.extend(
+                placed
+                    .into_keys()
+                    .filter(|path| !path.ends_with("/.gitattributes")),
+            );
             commits += 2;
             continue;
         }
@@ -249,7 +589,8 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
                     directories[writer.rng.below(directories.len())],
                     writer.version
                 );
-                merge_changes.insert(new.clone(), writer.content(&new));
+                let entry = writer.entry(&new);
+                merge_changes.insert(new.clone(), entry);
                 live.push(new);
             }
             main = writer.commit("main", Some(main), Some(side), &merge_changes, &[])?;
@@ -266,12 +607,67 @@ fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
                     directories[writer.rng.below(directories.len())],
                     writer.version
                 );
-                changes.insert(new.clone(), writer.content(&new));
+                let entry = writer.entry(&new);
+                changes.insert(new.clone(), entry);
                 live.push(new);
                 deletes.push(old);
             }
             let count = 1 + writer.rng.below(4);
             changes.extend(writer.changes(&live, count));
+            while let Some((_, event)) = events.next_if(|(at, _)| *at <= commits) {
+                match event {
+                    Event::AddSubmodule | Event::BumpSubmodule => {
+                        if let Event::AddSubmodule = event {
+                            let gitmodules = format!(
+                                "[submodule \"spec\"]\n\tpath = {SUBMODULE}\n\turl = https://example.com/bench/spec.git\n"
+                            );
+                            changes.insert(
+                                ".gitmodules".to_owned(),
+                                Entry::File(gitmodules.into_bytes()),
+                            );
+                        }
+                        let commit = writer.commit_id();
+                        changes.insert(SUBMODULE.to_owned(), Entry::Submodule(commit));
+                    }
+                    Event::EditAttributes if !root_edited => {
+                        // The top file once, with a line for a kind of file that is new.
+                        root_edited = true;
+                        let path = ".gitattributes".to_owned();
+                        let text = attributes.get_mut(&path).expect("the top file");
+                        text.push_str("*.svg text eol=lf\n");
+                        changes.insert(path, Entry::File(text.clone().into_bytes()));
+                    }
+                    Event::EditAttributes => {
+                        // A nested file: a line more.
+                        let nested: Vec<&String> = attributes
+                            .keys()
+                            .filter(|path| *path != ".gitattributes")
+                            .collect();
+                        let path = nested[writer.rng.below(nested.len())].clone();
+                        let text = attributes.get_mut(&path).expect("listed");
+                        text.push_str(NESTED_ATTRIBUTES[writer.rng.below(NESTED_ATTRIBUTES.len())]);
+                        text.push('\n');
+                        changes.insert(path, Entry::File(text.clone().into_bytes()));
+                    }
+                    Event::AddAttributes => {
+                        let dir = &directories[1 + writer.rng.below(directories.len() - 1)];
+                        let path = format!("{dir}.gitattributes");
+                        let text = attributes.entry(path.clone()).or_default();
+                        text.push_str("*.txt text eol=crlf\n*.bin filter=bench-lfs -text\n");
+                        changes.insert(path, Entry::File(text.clone().into_bytes()));
+                    }
+                    Event::RetargetSymlink => {
+                        let link = file_links[writer.rng.below(file_links.len())].clone();
+                        let target = relative(parent(&link), &live[writer.rng.below(live.len())]);
+                        changes.insert(link, Entry::Symlink(target));
+                    }
+                    Event::RewriteLargeFile => {
+                        let (path, len) = &large[0];
+                        let header = binary_header(path).expect("a binary name");
+                        changes.insert(path.clone(), Entry::File(writer.binary(header, *len)));
+                    }
+                }
+            }
             main = writer.commit("main", Some(main), None, &changes, &deletes)?;
             main_line.push(main);
             commits += 1;
@@ -293,6 +689,197 @@ mod tests {
             .unwrap();
         assert!(output.status.success(), "git {args:?}");
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// `git args` with `input` on its standard input.
+    fn git_with_input(dir: &Path, args: &[&str], input: &str) -> String {
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(output.status.success(), "git {args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Gives every tracked file (symlinks themselves, not their targets) a new mtime and
+    /// refreshes the index, as `cargo xtask bench` does before a cold sync: git compares
+    /// every file's content with its blob again, through the attributes' conversions.
+    fn rewrite_times_and_refresh(dir: &Path, seconds_later: i64) {
+        let now = filetime::FileTime::now();
+        let later = filetime::FileTime::from_unix_time(now.unix_seconds() + seconds_later, 0);
+        for path in git(dir, &["ls-files", "-z"]).split('\0') {
+            if !path.is_empty() {
+                filetime::set_symlink_file_times(dir.join(path), later, later).unwrap();
+            }
+        }
+        git(dir, &["update-index", "-q", "--refresh"]);
+    }
+
+    /// A small repository has what real ones have, and each of those things changes in its
+    /// history. Its work tree is clean after the checkout, after every file's time changed
+    /// (so that git compares contents), and with the filter driver configured too.
+    #[test]
+    fn generated_repositories_have_what_real_ones_have() {
+        let shape = Shape {
+            files: 600,
+            commits: 400,
+            seed: 3,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        generate(&repo, shape).unwrap();
+        let staged = git(&repo, &["ls-files", "-s"]);
+        let entries: Vec<(&str, &str)> = staged
+            .lines()
+            .map(|line| {
+                let (meta, path) = line.split_once('\t').unwrap();
+                (meta.split(' ').next().unwrap(), path)
+            })
+            .collect();
+        let with_mode = |mode: &str| -> Vec<&str> {
+            entries
+                .iter()
+                .filter(|(m, _)| *m == mode)
+                .map(|(_, path)| *path)
+                .collect()
+        };
+
+        // Symlinks to files, to directories and to nothing, checked out as symlinks.
+        let links = with_mode("120000");
+        assert!(links.len() >= 4, "{links:?}");
+        let mut targets = Vec::new();
+        for link in &links {
+            let meta = std::fs::symlink_metadata(repo.join(link)).unwrap();
+            assert!(meta.file_type().is_symlink(), "{link}");
+            targets.push(std::fs::metadata(repo.join(link)).map(|m| m.is_dir()).ok());
+        }
+        assert!(targets.contains(&Some(false)), "no symlink to a file");
+        assert!(targets.contains(&Some(true)), "no symlink to a directory");
+        assert!(targets.contains(&None), "no dangling symlink");
+
+        // A submodule that is not checked out: an empty directory, named in .gitmodules.
+        assert_eq!(with_mode("160000"), [SUBMODULE]);
+        assert_eq!(
+            std::fs::read_dir(repo.join(SUBMODULE)).unwrap().count(),
+            0,
+            "the submodule's directory is empty"
+        );
+        assert_eq!(
+            git(
+                &repo,
+                &["config", "-f", ".gitmodules", "submodule.spec.path"]
+            )
+            .trim(),
+            SUBMODULE
+        );
+
+        assert!(!with_mode("100755").is_empty(), "no executable");
+        let deepest = entries
+            .iter()
+            .map(|(_, path)| path.matches('/').count())
+            .max()
+            .unwrap();
+        assert!(deepest >= 9, "files at most {deepest} directories deep");
+
+        // A file of more than a megabyte, and binary files (with a NUL) in the work tree.
+        let tree = git(&repo, &["ls-tree", "-r", "-l", "HEAD"]);
+        let largest = tree
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(3)?.parse::<u64>().ok())
+            .max()
+            .unwrap();
+        assert!(
+            largest > 1024 * 1024,
+            "the largest blob has {largest} bytes"
+        );
+        let binaries = with_mode("100644")
+            .into_iter()
+            .filter(|path| path.ends_with(".png") || path.ends_with(".bin"))
+            .filter(|path| std::fs::read(repo.join(path)).unwrap().contains(&0))
+            .count();
+        assert!(binaries >= 2, "{binaries} binary files with a NUL");
+
+        // Nested .gitattributes files give attributes that the top one does not: a filter,
+        // CRLF line ends, a diff driver and linguist attributes.
+        let nested = entries
+            .iter()
+            .filter(|(_, path)| path.ends_with("/.gitattributes"))
+            .count();
+        assert!(nested >= 3, "{nested} nested .gitattributes");
+        let top = std::fs::read_to_string(repo.join(".gitattributes")).unwrap();
+        for absent in [
+            "*.bin",
+            "*.properties",
+            "*.java",
+            "linguist-generated",
+            "linguist-language",
+        ] {
+            assert!(!top.contains(absent), "the top .gitattributes has {absent}");
+        }
+        let paths: String = entries
+            .iter()
+            .map(|(_, path)| format!("{path}\n"))
+            .collect();
+        let attributes = git_with_input(&repo, &["check-attr", "-a", "--stdin"], &paths);
+        let has = |end: &str, attribute: &str| {
+            attributes.lines().any(|line| {
+                line.split(": ").next().unwrap().ends_with(end) && line.ends_with(attribute)
+            })
+        };
+        assert!(has(".bin", ": filter: bench-lfs"));
+        assert!(has(".properties", ": eol: crlf"));
+        assert!(has(".java", ": diff: java"));
+        assert!(has(".java", ": linguist-language: Java"));
+        // Checked out with CRLF, from blobs with LF.
+        assert!(
+            git(&repo, &["ls-files", "--eol"])
+                .lines()
+                .any(|line| line.starts_with("i/lf    w/crlf")),
+            "no file checked out with CRLF"
+        );
+
+        // Changes over history: attributes edited, the submodule bumped, a symlink retargeted.
+        let commits_touching = |pathspec: &str| {
+            git(&repo, &["log", "--format=%H", "--", pathspec])
+                .lines()
+                .count()
+        };
+        assert!(commits_touching(":(glob)**/.gitattributes") >= 5);
+        assert!(
+            commits_touching(".gitattributes") >= 2,
+            "the top file never changed"
+        );
+        assert!(
+            commits_touching(SUBMODULE) >= 4,
+            "the submodule was not bumped"
+        );
+        let raw = git(&repo, &["log", "--raw", "--no-renames", "--format="]);
+        assert!(
+            raw.lines().any(|line| line.starts_with(":120000 120000 ")),
+            "no symlink was retargeted"
+        );
+
+        // Clean after the checkout, after every file's time changed, and with the filter
+        // driver configured (as `cat`, required: a failure would be an error).
+        assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+        rewrite_times_and_refresh(&repo, 10);
+        assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+        for (key, value) in [("clean", "cat"), ("smudge", "cat"), ("required", "true")] {
+            git(
+                &repo,
+                &["config", &format!("filter.bench-lfs.{key}"), value],
+            );
+        }
+        rewrite_times_and_refresh(&repo, 20);
+        assert_eq!(git(&repo, &["status", "--porcelain"]), "");
     }
 
     /// A small repository has the promised shape, and the same seed gives the same history.
