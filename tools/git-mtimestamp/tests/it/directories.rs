@@ -18,8 +18,6 @@
 //! submodules, chmod-only and content-only commits, same-second commits and clock skew.
 //! `DIR_SEED=N` reruns one seed.
 
-mod support;
-
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
@@ -30,7 +28,8 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use sha1::{Digest, Sha1};
-use support::{EPOCH, Repo, Rng, mtime_of, os};
+
+use crate::support::{EPOCH, Repo, Rng, mtime_of, os};
 
 // --- Lists and fingerprints -------------------------------------------------------------------
 

@@ -6,9 +6,7 @@
 //! removed) that must change nothing; the steps in between make the history a sync must
 //! catch up with longer, merges included. Some sequences sync with `--first-parent`.
 
-mod support;
-
-use support::{EPOCH, Repo, Rng};
+use crate::support::{EPOCH, Repo, Rng};
 
 const FILES: [&str; 8] = [
     "a.txt",

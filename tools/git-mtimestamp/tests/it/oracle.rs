@@ -3,9 +3,7 @@
 //! nanoseconds. Hand-built histories name the interesting cases; randomized histories look
 //! for the ones nobody thought of.
 
-mod support;
-
-use support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
+use crate::support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
 
 /// A fresh clone of `repo` (every file has the current time), synced, and checked against
 /// git in both history modes.

@@ -7,8 +7,6 @@
 //! size, new content, sometimes the committed content again) and another stages random files
 //! with `git add`, racing the sync for `index.lock`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
+use crate::support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
 
 const FILES: usize = 3000;
 const BATCH: usize = 100;

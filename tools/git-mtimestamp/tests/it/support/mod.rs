@@ -6,9 +6,6 @@
 //! test controls, so that histories and their times are reproducible. `git` is the oracle:
 //! the time a file should get is what `git log -1 --format=%ct -- PATH` prints.
 
-// Each test binary uses a different part of this module.
-#![allow(dead_code)]
-
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -108,12 +105,6 @@ pub struct Repo {
     /// Variables set for every git command and every run of the tool in this repository
     /// (see [`Repo::set_env`]).
     env: RefCell<BTreeMap<OsString, OsString>>,
-}
-
-impl Default for Repo {
-    fn default() -> Self {
-        Repo::new()
-    }
 }
 
 impl Repo {
@@ -249,11 +240,6 @@ impl Repo {
     pub fn tick(&self, seconds: i64) -> &Self {
         self.clock.set(self.clock.get() + seconds);
         self
-    }
-
-    /// The time the next commit gets.
-    pub fn now(&self) -> i64 {
-        self.clock.get()
     }
 
     // --- The work tree ---------------------------------------------------------------------
