@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use crate::support::{EPOCH, Repo, mtime_of};
+use crate::support::mtime_of;
+use crate::support::repo::{EPOCH, Repo};
 
 /// A fresh clone of a small history: `a` and `dir/b` clean, `modified` modified and
 /// `staged` staged.

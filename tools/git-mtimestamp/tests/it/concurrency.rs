@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
+use crate::support::history::Rng;
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::{fingerprint, mtime_of};
 
 const FILES: usize = 3000;
 const BATCH: usize = 100;

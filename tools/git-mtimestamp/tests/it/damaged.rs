@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// A history of three commits touching files in two directories.
 fn origin() -> Repo {

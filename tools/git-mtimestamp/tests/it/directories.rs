@@ -29,7 +29,9 @@ use std::time::{Duration, SystemTime};
 
 use sha1::{Digest, Sha1};
 
-use crate::support::{EPOCH, Repo, Rng, mtime_of, os};
+use crate::support::history::Rng;
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::{mtime_of, os};
 
 // --- Lists and fingerprints -------------------------------------------------------------------
 

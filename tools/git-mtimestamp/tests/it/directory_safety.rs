@@ -21,7 +21,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::support::{EPOCH, PathState, Repo, Run, path_state, shown_dir};
+use crate::support::repo::{EPOCH, PathState, Repo, path_state};
+use crate::support::run::{Run, shown_dir};
 
 // --- The fixture -----------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::support::{EPOCH, Repo, fingerprint};
+use crate::support::fingerprint;
+use crate::support::repo::{EPOCH, Repo};
 
 /// Checks out `branch`, syncs, and returns the (size, mtime) that a cache would compare.
 fn size_and_mtime(repo: &Repo, branch: &str, args: &[&str]) -> (u64, (i64, u32)) {

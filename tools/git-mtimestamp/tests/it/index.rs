@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// The stat data git's index holds per path, as `git ls-files --debug` prints it: the
 /// `mtime: SECONDS:NANOSECONDS` line, and the whole block.

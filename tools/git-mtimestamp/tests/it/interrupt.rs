@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use crate::support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 const FILES: usize = 600;
 

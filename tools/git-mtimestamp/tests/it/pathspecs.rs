@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// The files of the repository the pathspecs are tried on: names with glob characters, with
 /// either case, a file beside a directory of a similar name, a colon at the start.

@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{EPOCH, Repo, Tool};
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::run::Tool;
 
 const NOBODY: (u32, u32) = (65534, 65534);
 
