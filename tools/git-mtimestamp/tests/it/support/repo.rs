@@ -135,13 +135,9 @@ impl Repo {
         self.other(name)
     }
 
+    /// Runs git in the sandbox, next to the work tree, and asserts success.
     fn sibling_git<S: AsRef<OsStr>>(&self, args: &[S]) {
-        let output = self
-            .git_command_in(self.sandbox())
-            .args(args)
-            .output()
-            .unwrap();
-        assert_success(&output, "git in the sandbox");
+        self.git_bytes_in(self.sandbox(), args);
     }
 
     pub fn root(&self) -> &Path {
@@ -369,14 +365,9 @@ impl Repo {
 
     /// A git command in the work tree with the isolated environment and the clock's dates.
     pub fn git_command(&self) -> Command {
-        self.git_command_in(&self.root)
-    }
-
-    fn git_command_in(&self, dir: &Path) -> Command {
         let mut command = self.isolated_command("git");
         let date = format!("@{} +0000", self.clock.get());
         command
-            .current_dir(dir)
             .env("GIT_AUTHOR_DATE", &date)
             .env("GIT_COMMITTER_DATE", &date)
             .args(GIT_CONFIG);
@@ -390,8 +381,22 @@ impl Repo {
 
     /// Runs git, asserts success and returns stdout as bytes.
     pub fn git_bytes<S: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Vec<u8> {
+        self.git_bytes_in(&self.root, args)
+    }
+
+    /// Runs git in `dir`, asserts success and returns stdout as bytes.
+    fn git_bytes_in<S: AsRef<OsStr>>(
+        &self,
+        dir: &Path,
+        args: impl IntoIterator<Item = S>,
+    ) -> Vec<u8> {
         let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let output = self.git_command().args(&args).output().unwrap();
+        let output = self
+            .git_command()
+            .current_dir(dir)
+            .args(&args)
+            .output()
+            .unwrap();
         assert_success(&output, &format!("git {args:?}"));
         output.stdout
     }

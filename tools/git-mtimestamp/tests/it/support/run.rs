@@ -67,21 +67,10 @@ impl Tool {
     /// Runs the tool through `program args...`, which ends by running what follows it, as
     /// `unshare` or `env` do. Environment and directory stay as they were set.
     pub fn via(self, program: &str, args: &[&str]) -> Tool {
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .arg(self.command.get_program())
-            .args(self.command.get_args());
-        for (key, value) in self.command.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
+        let wrapper: Vec<&str> = [program].into_iter().chain(args.iter().copied()).collect();
+        Tool {
+            command: copy_command(&self.command, &wrapper),
         }
-        if let Some(dir) = self.command.get_current_dir() {
-            command.current_dir(dir);
-        }
-        Tool { command }
     }
 
     /// Starts the tool without waiting for it, its output discarded.
@@ -255,4 +244,28 @@ pub fn shown_dir(dir: &str) -> String {
     } else {
         format!("{dir}/")
     }
+}
+
+/// A new command that runs what `command` runs (its program and arguments, in its directory,
+/// with its changes to the environment), through `wrapper` (a program and arguments that end
+/// by running what follows them, as `unshare` or `env` do) unless that is empty. A `Command`
+/// can be neither cloned nor given another program.
+pub fn copy_command(command: &Command, wrapper: &[&str]) -> Command {
+    let mut argv = wrapper
+        .iter()
+        .map(OsStr::new)
+        .chain([command.get_program()])
+        .chain(command.get_args());
+    let mut copy = Command::new(argv.next().expect("a program"));
+    copy.args(argv);
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => copy.env(key, value),
+            None => copy.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        copy.current_dir(dir);
+    }
+    copy
 }
