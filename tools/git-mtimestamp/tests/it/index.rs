@@ -2,11 +2,9 @@
 //! `git status` neither re-hashes them nor sees anything different; a held `index.lock` is
 //! respected.
 
-mod support;
-
 use std::collections::BTreeMap;
 
-use support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// The stat data git's index holds per path, as `git ls-files --debug` prints it: the
 /// `mtime: SECONDS:NANOSECONDS` line, and the whole block.

@@ -14,15 +14,15 @@
 //! last tests check git's untracked cache: after syncs between which untracked and ignored
 //! files come and go, `git status` with the cache says what it says without it.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use support::{EPOCH, PathState, Repo, Run, path_state, shown_dir};
+
+use crate::support::repo::{EPOCH, PathState, Repo, path_state};
+use crate::support::run::{Run, shown_dir};
 
 // --- The fixture -----------------------------------------------------------------------------
 

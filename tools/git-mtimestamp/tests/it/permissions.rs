@@ -5,13 +5,12 @@
 //! `nobody` (the tests run as root on CI and on the development machines); run as another
 //! user, these tests run the tool as that user, or say why they cannot.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use support::{EPOCH, Repo, Tool};
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::run::Tool;
 
 const NOBODY: (u32, u32) = (65534, 65534);
 

@@ -3,12 +3,12 @@
 //! state next to a clean witness file, which must be stamped, so a sync that did nothing at
 //! all cannot pass.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use support::{EPOCH, Repo, Run, mtime_of};
+use crate::support::mtime_of;
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::run::Run;
 
 /// A repository with everything committed at [`EPOCH`]: `clean.txt` (the witness), `a.txt`
 /// and `d/b.txt`. Their mtimes are the time they were written, not the commit time.

@@ -2,13 +2,11 @@
 //! right time, git's index sound and unlocked, and no half-written answer behind; the next
 //! sync finishes the job.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
-use support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 const FILES: usize = 600;
 

@@ -6,9 +6,8 @@
 //! removed) that must change nothing; the steps in between make the history a sync must
 //! catch up with longer, merges included. Some sequences sync with `--first-parent`.
 
-mod support;
-
-use support::{EPOCH, Repo, Rng};
+use crate::support::history::Rng;
+use crate::support::repo::{EPOCH, Repo};
 
 const FILES: [&str; 8] = [
     "a.txt",

@@ -4,13 +4,11 @@
 //! question asked of an index that holds one submodule entry per tracked directory, since git
 //! matches a submodule as it matches a directory (`dir/` selects it).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::Stdio;
 
-use support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// The files of the repository the pathspecs are tried on: names with glob characters, with
 /// either case, a file beside a directory of a similar name, a colon at the start.

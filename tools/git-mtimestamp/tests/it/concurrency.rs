@@ -7,8 +7,6 @@
 //! size, new content, sometimes the committed content again) and another stages random files
 //! with `git add`, racing the sync for `index.lock`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,7 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{EPOCH, Repo, Rng, fingerprint, mtime_of};
+use crate::support::history::Rng;
+use crate::support::repo::{EPOCH, Repo};
+use crate::support::run::copy_command;
+use crate::support::{fingerprint, mtime_of};
 
 const FILES: usize = 3000;
 const BATCH: usize = 100;
@@ -96,7 +97,7 @@ fn edits_and_adds_during_syncs_are_never_hidden() {
                 let mut rng = Rng::new(1000 + round);
                 while !stop.load(Ordering::Relaxed) {
                     let picked: Vec<&String> = (0..3).map(|_| rng.pick(&paths)).collect();
-                    let mut add = clone_command(&git);
+                    let mut add = copy_command(&git, &[]);
                     let output = add.args(picked).output().unwrap();
                     if output.status.success() {
                         counts.adds.fetch_add(1, Ordering::Relaxed);
@@ -233,22 +234,6 @@ fn recorded_mtime_seconds(repo: &Repo) -> std::collections::HashMap<String, i64>
         }
     }
     recorded
-}
-
-/// A copy of `command` (program, arguments, environment and directory) to run again.
-fn clone_command(command: &Command) -> Command {
-    let mut copy = Command::new(command.get_program());
-    copy.args(command.get_args());
-    for (key, value) in command.get_envs() {
-        match value {
-            Some(value) => copy.env(key, value),
-            None => copy.env_remove(key),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        copy.current_dir(PathBuf::from(dir));
-    }
-    copy
 }
 
 /// A directory that gains an entry while a sync stamps it never keeps its commit time:

@@ -2,11 +2,9 @@
 //! sync does not panic, says what is wrong and what to do, and leaves alone every file whose
 //! answer it cannot know.
 
-mod support;
-
 use std::collections::BTreeMap;
 
-use support::{EPOCH, Repo};
+use crate::support::repo::{EPOCH, Repo};
 
 /// A history of three commits touching files in two directories.
 fn origin() -> Repo {

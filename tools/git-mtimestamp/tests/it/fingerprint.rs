@@ -2,11 +2,10 @@
 //! commits fall in the same second: caches that compare only size and mtime (Dagger,
 //! BuildKit, Go's test cache) must see a branch switch.
 
-mod support;
-
 use std::os::unix::fs::MetadataExt;
 
-use support::{EPOCH, Repo, fingerprint};
+use crate::support::fingerprint;
+use crate::support::repo::{EPOCH, Repo};
 
 /// Checks out `branch`, syncs, and returns the (size, mtime) that a cache would compare.
 fn size_and_mtime(repo: &Repo, branch: &str, args: &[&str]) -> (u64, (i64, u32)) {

@@ -1,9 +1,9 @@
 //! The command line: what it prints, where it runs, and how it fails.
 
-mod support;
-
 use serde_json::json;
-use support::{EPOCH, Repo, mtime_of};
+
+use crate::support::mtime_of;
+use crate::support::repo::{EPOCH, Repo};
 
 /// A fresh clone of a small history: `a` and `dir/b` clean, `modified` modified and
 /// `staged` staged.
