@@ -549,11 +549,8 @@ mod tests {
     /// Runs git in `dir` as [`git`] does, with `input` on its standard input.
     fn git_with_input(dir: &std::path::Path, args: &[&str], input: &[u8]) -> Vec<u8> {
         use std::io::Write;
-        let mut child = std::process::Command::new("git")
+        let mut child = crate::test_git::command(dir)
             .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -702,12 +699,9 @@ mod tests {
         // Their objects too, which `text=auto` reads from the index: `git hash-object -w`
         // refuses content it cannot decode, one refusal stopping all files given with it.
         let write = |paths: &[String]| {
-            std::process::Command::new("git")
+            crate::test_git::command(&root)
                 .args(["hash-object", "-w", "--"])
                 .args(paths)
-                .current_dir(&root)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
                 .output()
                 .unwrap()
                 .status
@@ -768,9 +762,8 @@ mod tests {
         let mut disagreements = Vec::new();
         for setting in settings {
             for key in ["core.autocrlf", "core.eol"] {
-                let _ = std::process::Command::new("git")
+                let _ = crate::test_git::command(&root)
                     .args(["config", "--unset-all", key])
-                    .current_dir(&root)
                     .status();
             }
             if !setting.is_empty() {

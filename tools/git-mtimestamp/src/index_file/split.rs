@@ -460,11 +460,8 @@ mod tests {
                 .enumerate()
                 .map(|(n, content)| format!("100644 {} {}\tf006\n", blob(content), n + 1))
                 .collect();
-            let mut update = std::process::Command::new("git")
+            let mut update = crate::test_git::command(root)
                 .args(["update-index", "--index-info"])
-                .current_dir(root)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
                 .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
