@@ -39,7 +39,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 /// Bumped whenever the generated history changes.
-const GENERATOR: u32 = 7;
+const GENERATOR: u32 = 8;
 
 /// The size of a synthetic repository.
 #[derive(Debug, Clone, Copy)]
@@ -61,23 +61,26 @@ impl Shape {
     }
 }
 
-/// xorshift64*: small, fast and the same on every machine.
-struct Rng(u64);
+/// The generator's random choices, from a seeded generator (`fastrand`'s, which the property
+/// tests and git-mtimestamp's random histories use too): the same seed gives the same
+/// repository on every machine.
+struct Rng(fastrand::Rng);
 
 impl Rng {
+    fn seeded(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.u64(..)
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.0.u64(..100) < percent
     }
 }
 
@@ -407,7 +410,7 @@ impl<W: Write> Writer<W> {
 fn write_history(out: impl Write, shape: Shape) -> std::io::Result<()> {
     let mut writer = Writer {
         out,
-        rng: Rng(shape.seed | 1),
+        rng: Rng::seeded(shape.seed),
         mark: 0,
         time: 1_500_000_000,
         version: 0,

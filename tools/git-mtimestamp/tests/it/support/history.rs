@@ -192,28 +192,24 @@ impl Repo {
 
 // --- Random histories ------------------------------------------------------------------------
 
-/// A small deterministic PRNG (xorshift64*), so randomized histories replay from a seed.
-pub struct Rng(u64);
+/// The random choices of a generated history, from a seeded generator (`fastrand`'s, which
+/// the synthetic bench repositories and xtask's property tests use too), so that a history
+/// replays from its seed.
+pub struct Rng(fastrand::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        // Spread small seeds over the state and avoid the all-zero state.
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.u64(..)
     }
 
     /// A number in `0..n`.
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "below(0)");
-        (self.next_u64() % n as u64) as usize
+        self.0.usize(..n)
     }
 
     /// True with probability `percent`%.
