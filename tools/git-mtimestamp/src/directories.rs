@@ -20,21 +20,20 @@
 //! does not have. Each stamped directory is listed again after its stamp: one whose entries
 //! changed meanwhile gets the current time, as a file that changed under the sync does.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::hash::BuildHasherDefault;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
 use crate::cache::AnchorEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::history::{LastChange, MODE_TREE};
 use crate::objects::EntryKind;
-use crate::path_map::{PathHasher, PathMap};
+use crate::path_map::PathMap;
 use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::FileStat;
@@ -65,7 +64,7 @@ pub(crate) fn directory_jobs<'a>(
     limits: &TimeLimits,
     answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
 ) -> Vec<DirectoryJob<'a>> {
-    let mut lists: HashMap<&[u8], List<'a>, BuildHasherDefault<PathHasher>> = HashMap::default();
+    let mut lists: FxHashMap<&[u8], List<'a>> = FxHashMap::default();
     for (path, entry) in entries {
         if path.is_empty() {
             continue;

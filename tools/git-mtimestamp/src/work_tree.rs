@@ -1,12 +1,11 @@
 //! A git work tree and the sync of its files' mtimes.
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, Oid, Repository};
+use rustc_hash::FxHashSet;
 
 use crate::Options;
 use crate::attributes::GitAttributes;
@@ -26,7 +25,7 @@ use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
 use crate::object_reader::{
     ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts,
 };
-use crate::path_map::{PathHasher, PathMap};
+use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
 use crate::scope::Scope;
@@ -475,7 +474,7 @@ impl WorkTree {
             ContentHasher::without_filters()
         };
         // Owned, so that the entries' paths can move into the report.
-        let conflicted: HashSet<Vec<u8>, BuildHasherDefault<PathHasher>> = entries
+        let conflicted: FxHashSet<Vec<u8>> = entries
             .iter()
             .filter(|e| e.stage() != 0)
             .map(|e| e.path.clone())
@@ -1157,7 +1156,7 @@ fn classify(
     entry: &IndexRecord,
     stat: Option<Result<FileStat, SkipReason>>,
     head_entries: &mut SortedLookup<'_>,
-    conflicted: &HashSet<Vec<u8>, BuildHasherDefault<PathHasher>>,
+    conflicted: &FxHashSet<Vec<u8>>,
     rules: &StatRules,
     hasher: &ContentHasher<'_>,
     required_drivers: &mut std::collections::BTreeSet<Vec<u8>>,
