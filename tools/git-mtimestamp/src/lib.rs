@@ -60,6 +60,7 @@ pub use crate::report::{
     Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,
     quote_path,
 };
+pub use crate::signals::DeferSignals;
 pub use crate::work_tree::WorkTree;
 
 /// How a sync is run.

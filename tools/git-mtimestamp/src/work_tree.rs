@@ -216,7 +216,7 @@ impl WorkTree {
 
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
-        let signals = DeferSignals::start();
+        let signals = DeferSignals::while_writing();
         let new_answers = fresh || !changes.is_empty();
         if new_answers {
             for (_, entry) in anchor.entries.iter_mut() {
