@@ -7,10 +7,8 @@ use crate::index_file::IndexFileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "{} is not inside a git work tree\n  run this in a clone, or point at one with -C DIR",
-        .path.display()
-    )]
+    /// The command line adds how to point at one (`-C DIR`).
+    #[error("{} is not inside a git work tree", .path.display())]
     NotARepository { path: PathBuf },
 
     #[error(
