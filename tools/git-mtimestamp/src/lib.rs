@@ -55,6 +55,7 @@ pub use crate::fingerprint::blob_fingerprint_nanos;
 pub use crate::history::{
     HistoryMode, KnownAnswers, LastChange, last_change_times, last_change_times_with,
 };
+pub use crate::index_file::IndexFileError;
 pub use crate::progress::Progress;
 pub use crate::report::{
     Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,
