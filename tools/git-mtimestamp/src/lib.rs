@@ -58,8 +58,8 @@ pub use crate::history::{
 pub use crate::index_file::IndexFileError;
 pub use crate::progress::Progress;
 pub use crate::report::{
-    Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,
-    quote_path,
+    Counts, Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
+    quote_directory, quote_path,
 };
 pub use crate::signals::DeferSignals;
 pub use crate::work_tree::WorkTree;

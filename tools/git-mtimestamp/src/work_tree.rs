@@ -27,7 +27,9 @@ use crate::object_reader::{
 };
 use crate::path_map::PathMap;
 use crate::progress::Progress;
-use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
+use crate::report::{
+    Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
+};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
 use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
@@ -862,13 +864,14 @@ fn stamp_all(
         let mut paths = match SafePaths::open(root) {
             Ok(paths) => paths,
             Err(e) => {
-                let message = format!("cannot open the work tree {}: {e}", root.display());
+                let failure = Failure::WorkTree {
+                    root: root.to_path_buf(),
+                    error: OsError::of(&e),
+                };
                 return part
                     .into_iter()
                     .map(|job| {
-                        let failed = Outcome::Failed {
-                            message: message.clone(),
-                        };
+                        let failed = Outcome::Failed(failure.clone());
                         (job.slot, failed, false, None)
                     })
                     .collect();
@@ -1283,9 +1286,7 @@ fn stamp_file(
         return Outcome::Updated { time: target };
     }
     if let Err(e) = set_mtime(place.0, place.1, target, stat.atime) {
-        return Outcome::Failed {
-            message: cannot_set_time(&e, &stat),
-        };
+        return Outcome::Failed(cannot_set_time(&e, &stat));
     }
     // Read the file back: an edit that landed between the checks above and the stamp must not
     // keep the old time, or a cache keyed by size and mtime would miss it.
@@ -1308,15 +1309,14 @@ fn stamp_file(
     }
 }
 
-/// Why a file's time could not be set, with what the user can do about the usual causes.
-pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String {
+/// Why a file's time could not be set, the usual causes told apart.
+pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> Failure {
     match error.raw_os_error() {
-        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => format!(
-            "{error}: the file belongs to user {}, and only its owner or root may set its time",
-            stat.uid
-        ),
-        Some(libc_errno::EROFS) => format!("{error}: the file system is mounted read-only"),
-        _ => error.to_string(),
+        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => {
+            Failure::NotOwner { owner: stat.uid }
+        }
+        Some(libc_errno::EROFS) => Failure::ReadOnly,
+        _ => Failure::Os(OsError::of(error)),
     }
 }
 
