@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 
 use anyhow::Context;
+use git_mtimestamp::DeferSignals;
 use xshell::Shell;
 
 use crate::quote::{quote, quote_bytes};
@@ -74,12 +75,12 @@ impl PlannedCommand {
         let mut command = std::process::Command::from(cmd);
         // The terminal sends Ctrl-C to the whole foreground process group, so the child gets
         // its own SIGINT; xtask must outlive it to report how it ended.
-        let interrupts = interrupt::Deferred::start().context("handling Ctrl-C")?;
+        let interrupts = DeferSignals::while_child_runs();
         let status = command
             .spawn()
             .and_then(|mut child| child.wait())
             .with_context(|| format!("running {}", self.program))?;
-        let interrupted = interrupts.finish();
+        let interrupted = interrupts.finish().is_some();
         match CommandFailed::from_status(self.program, status, interrupted) {
             None => Ok(()),
             Some(failed) => Err(failed.into()),
@@ -124,65 +125,6 @@ impl CommandFailed {
             .ok()
             .filter(|&code| code != 0)
             .unwrap_or(1)
-    }
-}
-
-/// Ctrl-C handling while a child runs. SIGINT is caught rather than ignored: an ignored
-/// signal stays ignored in the child across exec, a caught one is reset to the default there.
-mod interrupt {
-    use std::io;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    static RECEIVED: AtomicBool = AtomicBool::new(false);
-
-    extern "C" fn note(_signal: libc::c_int) {
-        RECEIVED.store(true, Ordering::SeqCst);
-    }
-
-    /// While alive, SIGINT only sets a flag; dropping it restores the previous disposition.
-    pub struct Deferred {
-        previous: libc::sigaction,
-    }
-
-    impl Deferred {
-        pub fn start() -> io::Result<Deferred> {
-            RECEIVED.store(false, Ordering::SeqCst);
-            // SAFETY: sigaction with zero-initialised structs and a handler that only touches
-            // an atomic, which is async-signal-safe.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = note as extern "C" fn(libc::c_int) as libc::sighandler_t;
-                action.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                let mut previous: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(libc::SIGINT, &action, &mut previous) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let deferred = Deferred { previous };
-                // Someone (nohup, a shell running us in the background) wants SIGINT ignored:
-                // keep it that way.
-                if previous.sa_sigaction == libc::SIG_IGN {
-                    deferred.restore();
-                }
-                Ok(deferred)
-            }
-        }
-
-        /// Whether SIGINT arrived while deferred.
-        pub fn finish(self) -> bool {
-            RECEIVED.load(Ordering::SeqCst)
-        }
-
-        fn restore(&self) {
-            // SAFETY: reinstalls the disposition sigaction returned.
-            unsafe { libc::sigaction(libc::SIGINT, &self.previous, std::ptr::null_mut()) };
-        }
-    }
-
-    impl Drop for Deferred {
-        fn drop(&mut self) {
-            self.restore();
-        }
     }
 }
 

@@ -27,7 +27,7 @@ use crate::path_map::PathMap;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 /// How many anchors are kept: enough for switching between a few branches.
 const KEEP: usize = 4;
 
@@ -486,8 +486,8 @@ fn encode(anchor: &Anchor) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Option<Anchor> {
-    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
-    if checksum(body) != u64::from_le_bytes(sum.try_into().ok()?) {
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+    if checksum(body) != u32::from_le_bytes(sum.try_into().ok()?) {
         return None;
     }
     let mut reader = Reader { bytes: body };
@@ -564,20 +564,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A fast 64-bit checksum against truncation and bit rot (not against tampering: anyone who
-/// can write the git directory can rewrite history itself).
-fn checksum(bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        hash = (hash ^ word).wrapping_mul(PRIME).rotate_left(29);
-    }
-    for &byte in chunks.remainder() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME).rotate_left(29);
-    }
-    hash ^ (hash >> 32)
+/// CRC-32 against truncation and bit rot (not against tampering: anyone who can write the git
+/// directory can rewrite history itself).
+fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]
@@ -924,11 +914,33 @@ mod tests {
         for cut in [0, 1, 10, bytes.len() / 2, bytes.len() - 1] {
             assert_eq!(decode(&bytes[..cut]), None, "truncated at {cut}");
         }
-        for position in [0, MAGIC.len(), bytes.len() / 2, bytes.len() - 9] {
+        for position in [0, MAGIC.len(), bytes.len() / 2, bytes.len() - 5] {
             let mut flipped = bytes.clone();
             flipped[position] ^= 0x40;
             assert_eq!(decode(&flipped), None, "bit flipped at {position}");
         }
+    }
+
+    /// A sound file of the format before (whose checksum was not CRC-32) is not trusted, and
+    /// the next store replaces it.
+    #[test]
+    fn files_of_another_format_are_ignored_and_replaced() {
+        let anchor = sample();
+        let mut bytes = encode(&anchor);
+        let at = MAGIC.len();
+        bytes[at..at + 4].copy_from_slice(&(FORMAT - 1).to_le_bytes());
+        let body = bytes.len() - 4;
+        let sum = checksum(&bytes[..body]);
+        bytes[body..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode(&bytes), None);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AnswerCache::new(dir.path());
+        let file = cache.file(anchor.commit, anchor.mode);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, &bytes).unwrap();
+        assert_eq!(cache.load(anchor.commit, anchor.mode), None);
+        cache.store(&anchor).unwrap();
+        assert_eq!(cache.load(anchor.commit, anchor.mode), Some(anchor));
     }
 
     /// Answers found through one set of replacements (replace refs, grafts) are stored apart

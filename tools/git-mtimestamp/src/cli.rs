@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::report::{Outcome, Report, quote_directory, quote_path};
+use crate::report::{Failure, Outcome, Report, quote_directory, quote_path};
 use crate::scope::pathspec::{self, Globals};
 use crate::{Error, FileReport, HistoryMode, Options, Progress, SkipReason, Timestamp, WorkTree};
 
@@ -184,7 +184,7 @@ impl SyncArgs {
                     Outcome::AlreadyCorrect { time } => writeln!(out, "correct {time} {path}")?,
                     Outcome::Skipped(reason) => writeln!(out, "skipped {reason} {path}")?,
                     Outcome::ChangedDuringSync => writeln!(out, "changed {path}")?,
-                    Outcome::Failed { message } => writeln!(out, "failed {path}: {message}")?,
+                    Outcome::Failed(failure) => writeln!(out, "failed {path}: {failure}")?,
                 }
             }
         }
@@ -329,7 +329,8 @@ enum OutcomeRecord<'a> {
     },
     Changed,
     Failed {
-        message: &'a str,
+        #[serde(serialize_with = "as_text")]
+        message: &'a Failure,
     },
 }
 
@@ -346,7 +347,7 @@ impl<'a> PathRecord<'a> {
             Outcome::AlreadyCorrect { time } => OutcomeRecord::Correct { mtime: *time },
             Outcome::Skipped(reason) => OutcomeRecord::Skipped { reason: *reason },
             Outcome::ChangedDuringSync => OutcomeRecord::Changed,
-            Outcome::Failed { message } => OutcomeRecord::Failed { message },
+            Outcome::Failed(failure) => OutcomeRecord::Failed { message: failure },
         };
         PathRecord {
             path,
@@ -356,9 +357,12 @@ impl<'a> PathRecord<'a> {
     }
 }
 
-/// A time as `SECONDS.NANOSECONDS`, as the verbose lines print it.
-fn as_text<S: serde::Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(time)
+/// As the verbose lines print it: a time as `SECONDS.NANOSECONDS`, a failure as its message.
+fn as_text<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Standard base64 (RFC 4648, section 4) with padding.

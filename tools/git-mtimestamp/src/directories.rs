@@ -20,22 +20,21 @@
 //! does not have. Each stamped directory is listed again after its stamp: one whose entries
 //! changed meanwhile gets the current time, as a file that changed under the sync does.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::hash::BuildHasherDefault;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
 use crate::cache::AnchorEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::history::{LastChange, MODE_TREE};
 use crate::objects::EntryKind;
-use crate::path_map::{PathHasher, PathMap};
-use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
+use crate::path_map::PathMap;
+use crate::report::{Failure, FileReport, OsError, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::stamp::FileStat;
 use crate::time_limits::TimeLimits;
@@ -65,7 +64,7 @@ pub(crate) fn directory_jobs<'a>(
     limits: &TimeLimits,
     answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
 ) -> Vec<DirectoryJob<'a>> {
-    let mut lists: HashMap<&[u8], List<'a>, BuildHasherDefault<PathHasher>> = HashMap::default();
+    let mut lists: FxHashMap<&[u8], List<'a>> = FxHashMap::default();
     for (path, entry) in entries {
         if path.is_empty() {
             continue;
@@ -131,14 +130,15 @@ pub(crate) fn stamp_directories(
     let root_fd = match rustix::fs::open(root, directory_flags(), Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => {
-            let message = format!("cannot open the work tree {}: {e}", root.display());
+            let failure = Failure::WorkTree {
+                root: root.to_path_buf(),
+                error: OsError::of(&e.into()),
+            };
             return jobs
                 .into_iter()
                 .map(|job| FileReport {
                     path: job.path.to_vec(),
-                    outcome: Outcome::Failed {
-                        message: message.clone(),
-                    },
+                    outcome: Outcome::Failed(failure.clone()),
                 })
                 .collect();
         }
@@ -216,12 +216,7 @@ fn stamp_job(
             Err(extras) => (Outcome::Skipped(SkipReason::Untracked), Some(extras)),
         },
         Err(Refusal::Skip(reason)) => (Outcome::Skipped(reason), None),
-        Err(Refusal::Failed(e)) => (
-            Outcome::Failed {
-                message: e.to_string(),
-            },
-            None,
-        ),
+        Err(Refusal::Failed(e)) => (Outcome::Failed(Failure::Os(OsError::of(&e))), None),
     }
 }
 
@@ -278,9 +273,7 @@ fn stamp_directory(
     checkout: Checkout,
     dry_run: bool,
 ) -> Result<Outcome, Vec<ExtraEntry>> {
-    let failed = |e: io::Error| Outcome::Failed {
-        message: e.to_string(),
-    };
+    let failed = |e: io::Error| Outcome::Failed(Failure::Os(OsError::of(&e)));
     let before = match FileStat::of_fd(fd.as_fd()) {
         Ok(stat) => stat,
         Err(e) => return Ok(failed(e)),
@@ -297,9 +290,7 @@ fn stamp_directory(
         Ok(ListState::Unclean(reason)) => return Ok(Outcome::Skipped(reason)),
         Ok(ListState::Extra(extras)) => return Err(extras),
         Err(e) => {
-            return Ok(Outcome::Failed {
-                message: format!("cannot list the directory: {e}"),
-            });
+            return Ok(Outcome::Failed(Failure::ListDirectory(OsError::of(&e))));
         }
     }
     if dry_run {
@@ -318,9 +309,10 @@ fn stamp_directory(
         last_modification: spec(job.target),
     };
     if let Err(e) = rustix::fs::futimens(fd, &times) {
-        return Ok(Outcome::Failed {
-            message: crate::work_tree::cannot_set_time(&e.into(), &before),
-        });
+        return Ok(Outcome::Failed(crate::work_tree::cannot_set_time(
+            &e.into(),
+            &before,
+        )));
     }
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.

@@ -7,10 +7,8 @@ use crate::index_file::IndexFileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "{} is not inside a git work tree\n  run this in a clone, or point at one with -C DIR",
-        .path.display()
-    )]
+    /// The command line adds how to point at one (`-C DIR`).
+    #[error("{} is not inside a git work tree", .path.display())]
     NotARepository { path: PathBuf },
 
     #[error(
@@ -34,23 +32,27 @@ pub enum Error {
     /// The index (or a split index's shared index) is damaged, as far as this tool can tell.
     /// `git fsck` checks the index as thoroughly (checksums included, which `git status` does
     /// not check); only if it finds the index damaged too is rebuilding it, which loses what is
-    /// staged, the way out.
+    /// staged, the way out. The cause is part of the message, not a `#[source]` (see the
+    /// comment above `Git`).
     #[error(
-        "cannot read the index {}: {reason}\n  no file was changed; `git fsck` checks the index too: if it finds it damaged as well, `rm {} && git reset` rebuilds it from HEAD (this drops staged changes; files in the work tree stay as they are)",
+        "cannot read the index {}: {cause}\n  no file was changed; `git fsck` checks the index too: if it finds it damaged as well, `rm {} && git reset` rebuilds it from HEAD (this drops staged changes; files in the work tree stay as they are)",
         .path.display(),
         .path.display()
     )]
-    Index { path: PathBuf, reason: String },
+    Index {
+        path: PathBuf,
+        cause: IndexFileError,
+    },
 
     /// The index could not be read for a reason that is no damage: nothing staged is at risk.
     #[error(
-        "cannot read the index {}: {reason}\n  no file was changed, and nothing says the index is damaged; {remedy}",
-        .path.display()
+        "cannot read the index {}: {cause}\n  no file was changed, and nothing says the index is damaged; {}",
+        .path.display(),
+        remedy(.cause)
     )]
     IndexUnreadable {
         path: PathBuf,
-        reason: String,
-        remedy: &'static str,
+        cause: IndexFileError,
     },
 
     #[error("invalid pathspec {spec:?}: {message}")]
@@ -81,27 +83,11 @@ pub enum Error {
 
 impl Error {
     /// The error for an index at `path` that could not be read: damaged, or not.
-    pub(crate) fn index(path: PathBuf, error: IndexFileError) -> Error {
-        let reason = error.to_string();
-        if error.is_damage() {
-            return Error::Index { path, reason };
-        }
-        let cause = match &error {
-            IndexFileError::Shared { cause, .. } => cause.as_ref(),
-            error => error,
-        };
-        let remedy = match cause {
-            IndexFileError::Version(_) => {
-                "it was written by a newer git; `git update-index --index-version 4` rewrites it in a version this tool reads, keeping everything staged"
-            }
-            _ => {
-                "fix what keeps the file from being read (its permissions, say), and run this again"
-            }
-        };
-        Error::IndexUnreadable {
-            path,
-            reason,
-            remedy,
+    pub(crate) fn index(path: PathBuf, cause: IndexFileError) -> Error {
+        if cause.is_damage() {
+            Error::Index { path, cause }
+        } else {
+            Error::IndexUnreadable { path, cause }
         }
     }
 
@@ -113,5 +99,16 @@ impl Error {
     pub(crate) fn corrupt(what: impl Into<String>) -> impl FnOnce(git2::Error) -> Error {
         let what = what.into();
         move |cause| Error::Corrupt { what, cause }
+    }
+}
+
+/// What to do about an index that could not be read for a reason that is no damage.
+fn remedy(cause: &IndexFileError) -> &'static str {
+    match cause {
+        IndexFileError::Shared { cause, .. } => remedy(cause),
+        IndexFileError::Version(_) => {
+            "it was written by a newer git; `git update-index --index-version 4` rewrites it in a version this tool reads, keeping everything staged"
+        }
+        _ => "fix what keeps the file from being read (its permissions, say), and run this again",
     }
 }

@@ -63,7 +63,7 @@ impl IndexRecord {
 /// Why an index file could not be read. Most reasons mean that the file is damaged, which
 /// `git fsck` confirms; see [`IndexFileError::is_damage`].
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum IndexFileError {
+pub enum IndexFileError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("it is not an index file (it does not start with \"DIRC\")")]

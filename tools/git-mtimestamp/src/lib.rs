@@ -55,11 +55,13 @@ pub use crate::fingerprint::blob_fingerprint_nanos;
 pub use crate::history::{
     HistoryMode, KnownAnswers, LastChange, last_change_times, last_change_times_with,
 };
+pub use crate::index_file::IndexFileError;
 pub use crate::progress::Progress;
 pub use crate::report::{
-    Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,
-    quote_path,
+    Counts, Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
+    quote_directory, quote_path,
 };
+pub use crate::signals::DeferSignals;
 pub use crate::work_tree::WorkTree;
 
 /// How a sync is run.

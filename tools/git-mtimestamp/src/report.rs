@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -111,8 +113,75 @@ pub enum Outcome {
     /// The file changed while it was being stamped: its mtime was set to the current time so
     /// that no cache mistakes the new content for the committed one.
     ChangedDuringSync,
-    /// The time could not be set (permissions, a read-only file system, ...). The run went on.
-    Failed { message: String },
+    /// The time could not be set, for the reason given. The run went on.
+    Failed(Failure),
+}
+
+/// Why a path's time could not be set. Paths that failed for equal reasons are reported
+/// together ([`Report::problems`]); the usual causes have variants of their own, whose
+/// messages say what the user can do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The top of the work tree could not be opened, so no path in it could be reached.
+    WorkTree { root: PathBuf, error: OsError },
+    /// The directory's entries could not be listed, to compare them with its tree.
+    ListDirectory(OsError),
+    /// The file belongs to user `owner`, not this one, and only its owner or root may set its
+    /// time (EPERM).
+    NotOwner { owner: u32 },
+    /// The file system is mounted read-only (EROFS).
+    ReadOnly,
+    /// Opening, examining or stamping the path failed.
+    Os(OsError),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::WorkTree { root, error } => {
+                write!(f, "cannot open the work tree {}: {error}", root.display())
+            }
+            Failure::ListDirectory(error) => write!(f, "cannot list the directory: {error}"),
+            Failure::NotOwner { owner } => write!(
+                f,
+                "{}: the file belongs to user {owner}, and only its owner or root may set its time",
+                OsError(libc::EPERM)
+            ),
+            Failure::ReadOnly => write!(
+                f,
+                "{}: the file system is mounted read-only",
+                OsError(libc::EROFS)
+            ),
+            Failure::Os(error) => error.fmt(f),
+        }
+    }
+}
+
+/// An error number (errno) a system call returned, shown as the standard library shows it:
+/// `Permission denied (os error 13)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OsError(i32);
+
+impl OsError {
+    /// The errno of `error`. Every error a path's stamp meets comes from a system call; one
+    /// that did not (none does) would count as EIO.
+    pub(crate) fn of(error: &io::Error) -> OsError {
+        OsError(error.raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    pub fn raw_os_error(self) -> i32 {
+        self.0
+    }
+
+    pub fn kind(self) -> io::ErrorKind {
+        io::Error::from_raw_os_error(self.0).kind()
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        io::Error::from_raw_os_error(self.0).fmt(f)
+    }
 }
 
 /// One tracked path and what happened to it. Paths are bytes relative to the work-tree root,
@@ -204,18 +273,14 @@ impl Report {
 
     /// True when a file or directory could not be stamped or changed under the sync.
     pub fn has_problems(&self) -> bool {
-        self.all_paths().any(|(f, _)| {
-            matches!(
-                f.outcome,
-                Outcome::Failed { .. } | Outcome::ChangedDuringSync
-            )
-        })
+        self.all_paths()
+            .any(|(f, _)| matches!(f.outcome, Outcome::Failed(_) | Outcome::ChangedDuringSync))
     }
 
     /// True when some file's or directory's time could not be set.
     pub fn has_failures(&self) -> bool {
         self.all_paths()
-            .any(|(f, _)| matches!(f.outcome, Outcome::Failed { .. }))
+            .any(|(f, _)| matches!(f.outcome, Outcome::Failed(_)))
     }
 
     /// What the user should know and may want to act on, one message each: files that could
@@ -224,9 +289,9 @@ impl Report {
         let mut problems = Vec::new();
         // Failures with the same cause (a read-only file system, another owner) are one
         // message, not one per file.
-        // Paths that failed for one message: how many files and directories, and the first
+        // Paths that failed for one cause: how many files and directories, and the first
         // few names.
-        let mut failures: Vec<(&str, [usize; 2], Vec<String>)> = Vec::new();
+        let mut failures: Vec<(&Failure, [usize; 2], Vec<String>)> = Vec::new();
         for (file, directory) in self.all_paths() {
             let shown = || {
                 if directory {
@@ -236,11 +301,11 @@ impl Report {
                 }
             };
             match &file.outcome {
-                Outcome::Failed { message } => {
-                    let at = match failures.iter().position(|(known, _, _)| known == message) {
+                Outcome::Failed(failure) => {
+                    let at = match failures.iter().position(|(known, _, _)| *known == failure) {
                         Some(at) => at,
                         None => {
-                            failures.push((message, [0, 0], Vec::new()));
+                            failures.push((failure, [0, 0], Vec::new()));
                             failures.len() - 1
                         }
                     };
@@ -258,7 +323,7 @@ impl Report {
                 _ => {}
             }
         }
-        for (message, [files, directories], named) in failures {
+        for (failure, [files, directories], named) in failures {
             let named = named.join(", ");
             let count = |n: usize, one: &str, many: &str| {
                 format!("{n} {}", if n == 1 { one } else { many })
@@ -273,9 +338,9 @@ impl Report {
                 ),
             };
             problems.push(if files + directories <= 3 {
-                format!("cannot set the time of {named}: {message}")
+                format!("cannot set the time of {named}: {failure}")
             } else {
-                format!("cannot set the time of {what} ({named}, ...): {message}")
+                format!("cannot set the time of {what} ({named}, ...): {failure}")
             });
         }
         if let Some(index) = &self.no_index {
@@ -349,7 +414,7 @@ fn count(reports: &[FileReport]) -> Counts {
             Outcome::AlreadyCorrect { .. } => counts.already_correct += 1,
             Outcome::Skipped(reason) => *counts.skipped.entry(*reason).or_default() += 1,
             Outcome::ChangedDuringSync => counts.changed_during_sync += 1,
-            Outcome::Failed { .. } => counts.failed += 1,
+            Outcome::Failed(_) => counts.failed += 1,
         }
     }
     counts
@@ -438,6 +503,64 @@ mod tests {
         assert_eq!(quote_path(b"new\nline"), "\"new\\nline\"");
         assert_eq!(quote_path(b"bad\xffname"), "\"bad\\377name\"");
         assert_eq!(quote_path(b"q\"uote"), "\"q\\\"uote\"");
+    }
+
+    /// Paths that failed for equal causes make one warning, whatever their order; those of
+    /// another cause, or of another owner, another.
+    #[test]
+    fn failures_are_grouped_by_cause() {
+        let failed = |path: &str, failure: Failure| FileReport {
+            path: path.as_bytes().to_vec(),
+            outcome: Outcome::Failed(failure),
+        };
+        let denied = || Failure::Os(OsError(libc::EACCES));
+        let report = Report {
+            files: vec![
+                failed("a", Failure::NotOwner { owner: 0 }),
+                failed("b", denied()),
+                failed("c", Failure::NotOwner { owner: 1 }),
+                failed("d", Failure::NotOwner { owner: 0 }),
+            ],
+            directories: Some(vec![
+                failed("", denied()),
+                failed("e", Failure::ListDirectory(OsError(libc::EACCES))),
+            ]),
+            no_index: None,
+            clamped: 0,
+            required_filter_drivers: Vec::new(),
+            index: IndexUpdate::Unchanged,
+            approximate: 0,
+            dry_run: false,
+            no_commit_yet: false,
+            answers_not_saved: None,
+        };
+        let owned = "Operation not permitted (os error 1): the file belongs to user";
+        assert_eq!(
+            report.problems(),
+            [
+                format!(
+                    "cannot set the time of a, d: {owned} 0, and only its owner or root may set its time"
+                ),
+                "cannot set the time of b, ./: Permission denied (os error 13)".to_owned(),
+                format!(
+                    "cannot set the time of c: {owned} 1, and only its owner or root may set its time"
+                ),
+                "cannot set the time of e/: cannot list the directory: Permission denied (os error 13)"
+                    .to_owned(),
+            ]
+        );
+        assert_eq!(
+            Failure::ReadOnly.to_string(),
+            "Read-only file system (os error 30): the file system is mounted read-only"
+        );
+        assert_eq!(
+            denied(),
+            Failure::Os(OsError::of(&io::Error::from_raw_os_error(13)))
+        );
+        assert_eq!(
+            OsError(libc::EACCES).kind(),
+            io::ErrorKind::PermissionDenied
+        );
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! A git work tree and the sync of its files' mtimes.
 
-use std::collections::HashSet;
-use std::hash::BuildHasherDefault;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, Oid, Repository};
+use rustc_hash::FxHashSet;
 
 use crate::Options;
 use crate::attributes::{EarlyAttributes, GitAttributes};
@@ -26,9 +25,11 @@ use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
 use crate::object_reader::{
     ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts,
 };
-use crate::path_map::{PathHasher, PathMap};
+use crate::path_map::PathMap;
 use crate::progress::Progress;
-use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
+use crate::report::{
+    Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
+};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
 use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
@@ -219,7 +220,7 @@ impl WorkTree {
 
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
-        let signals = DeferSignals::start();
+        let signals = DeferSignals::while_writing();
         let new_answers = fresh || !changes.is_empty();
         if new_answers {
             for (_, entry) in anchor.entries.iter_mut() {
@@ -478,7 +479,7 @@ impl WorkTree {
         let rules = StatRules::new(repo, index_mtime);
         let filters_possible = filters_possible(repo, &entries);
         // Owned, so that the entries' paths can move into the report.
-        let conflicted: HashSet<Vec<u8>, BuildHasherDefault<PathHasher>> = entries
+        let conflicted: FxHashSet<Vec<u8>> = entries
             .iter()
             .filter(|e| e.stage() != 0)
             .map(|e| e.path.clone())
@@ -859,13 +860,14 @@ fn stamp_all(
         let mut paths = match SafePaths::open(root) {
             Ok(paths) => paths,
             Err(e) => {
-                let message = format!("cannot open the work tree {}: {e}", root.display());
+                let failure = Failure::WorkTree {
+                    root: root.to_path_buf(),
+                    error: OsError::of(&e),
+                };
                 return part
                     .into_iter()
                     .map(|job| {
-                        let failed = Outcome::Failed {
-                            message: message.clone(),
-                        };
+                        let failed = Outcome::Failed(failure.clone());
                         Stamped::without_stamp(job.slot, failed)
                     })
                     .collect();
@@ -1195,7 +1197,7 @@ fn classify(
     entry: &IndexRecord,
     stat: Option<Result<FileStat, SkipReason>>,
     head_entries: &mut SortedLookup<'_>,
-    conflicted: &HashSet<Vec<u8>, BuildHasherDefault<PathHasher>>,
+    conflicted: &FxHashSet<Vec<u8>>,
     rules: &StatRules,
 ) -> Result<Candidate, SkipReason> {
     if entry.mode == MODE_GITLINK {
@@ -1310,9 +1312,7 @@ fn stamp_file(
         return Outcome::Updated { time: target };
     }
     if let Err(e) = set_mtime(place.0, place.1, target, stat.atime) {
-        return Outcome::Failed {
-            message: cannot_set_time(&e, &stat),
-        };
+        return Outcome::Failed(cannot_set_time(&e, &stat));
     }
     // Read the file back: an edit that landed between the checks above and the stamp must not
     // keep the old time, or a cache keyed by size and mtime would miss it.
@@ -1335,15 +1335,14 @@ fn stamp_file(
     }
 }
 
-/// Why a file's time could not be set, with what the user can do about the usual causes.
-pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> String {
+/// Why a file's time could not be set, the usual causes told apart.
+pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> Failure {
     match error.raw_os_error() {
-        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => format!(
-            "{error}: the file belongs to user {}, and only its owner or root may set its time",
-            stat.uid
-        ),
-        Some(libc_errno::EROFS) => format!("{error}: the file system is mounted read-only"),
-        _ => error.to_string(),
+        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => {
+            Failure::NotOwner { owner: stat.uid }
+        }
+        Some(libc_errno::EROFS) => Failure::ReadOnly,
+        _ => Failure::Os(OsError::of(error)),
     }
 }
 
