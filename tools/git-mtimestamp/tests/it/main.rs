@@ -21,3 +21,4 @@ mod oracle;
 mod pathspecs;
 mod permissions;
 mod safety;
+mod signals;

@@ -2,8 +2,10 @@
 //! ends the process; while a child runs, SIGINT is only reported. A signal the process ignores
 //! stays ignored.
 //!
-//! A signal raised again ends the process, so those cases run in a child: this test binary run
-//! again, told which case by an environment variable.
+//! Every case runs in a child, this test binary run again and told which case by an
+//! environment variable: a signal raised again ends the process, and a signal's disposition
+//! is the whole process's, which the other tests here share (a SIGINT left ignored would be
+//! inherited by the tools that the interrupt tests start).
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
@@ -36,15 +38,16 @@ fn set_disposition(signal: libc::c_int, handler: libc::sighandler_t) {
     }
 }
 
-/// Runs `case` in a child and returns its stdout and the signal that ended it.
-fn in_child(case: &str) -> (String, Option<i32>) {
+/// Runs `case` in a child and returns its stdout, the signal that ended it, and whether it
+/// exited with success.
+fn in_child(case: &str) -> (String, Option<i32>, bool) {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cases_that_end_the_process", "--nocapture"])
+        .args(["--exact", "signals::cases_in_a_child", "--nocapture"])
         .env(CASE, case)
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
-    (stdout, output.status.signal())
+    (stdout, output.status.signal(), output.status.success())
 }
 
 /// Says how far the case got, where the parent reads it even if the next step ends the process.
@@ -57,14 +60,8 @@ fn reached(step: &str) {
 
 /// Not a test of its own: the body of the cases [`in_child`] runs.
 #[test]
-fn cases_that_end_the_process() {
-    let case = std::env::var(CASE);
-    if case.is_ok() {
-        // Whatever the parent process left them as (the other test here ignores SIGINT).
-        set_disposition(libc::SIGINT, libc::SIG_DFL);
-        set_disposition(libc::SIGTERM, libc::SIG_DFL);
-    }
-    match case.as_deref() {
+fn cases_in_a_child() {
+    match std::env::var(CASE).as_deref() {
         // Nested guards: the signal waits for the outer one.
         Ok("writing") => {
             let outer = DeferSignals::while_writing();
@@ -86,19 +83,37 @@ fn cases_that_end_the_process() {
             drop(writing);
             reached("writing guard dropped");
         }
+        // SIGINT while a child runs is only reported; one the process ignores stays ignored.
+        Ok("child runs") => {
+            let guard = DeferSignals::while_child_runs();
+            raise(libc::SIGINT);
+            assert_eq!(guard.finish(), Some(libc::SIGINT));
+            assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
+
+            let guard = DeferSignals::while_child_runs();
+            assert_eq!(guard.finish(), None, "nothing arrived");
+
+            set_disposition(libc::SIGINT, libc::SIG_IGN);
+            let guard = DeferSignals::while_child_runs();
+            assert_eq!(disposition(libc::SIGINT), libc::SIG_IGN);
+            raise(libc::SIGINT);
+            assert_eq!(guard.finish(), None);
+            assert_eq!(disposition(libc::SIGINT), libc::SIG_IGN);
+            reached("the end");
+        }
         _ => {}
     }
 }
 
 #[test]
 fn a_signal_while_writing_ends_the_process_when_the_last_guard_goes() {
-    let (stdout, signal) = in_child("writing");
+    let (stdout, signal, _) = in_child("writing");
     // The first signal that arrived, not the last.
     assert_eq!(signal, Some(libc::SIGTERM), "{stdout}");
     assert_eq!(stdout.matches("reached").count(), 1, "{stdout}");
     assert!(stdout.contains("reached inner dropped"), "{stdout}");
 
-    let (stdout, signal) = in_child("overlapping");
+    let (stdout, signal, _) = in_child("overlapping");
     assert_eq!(signal, Some(libc::SIGINT), "{stdout}");
     assert!(
         stdout.contains("reached child's guard finished"),
@@ -110,22 +125,10 @@ fn a_signal_while_writing_ends_the_process_when_the_last_guard_goes() {
     );
 }
 
-/// In one test: the disposition of SIGINT is the process's, and tests run on threads.
 #[test]
 fn while_a_child_runs_sigint_is_reported_and_an_ignored_one_stays_ignored() {
-    let guard = DeferSignals::while_child_runs();
-    raise(libc::SIGINT);
-    assert_eq!(guard.finish(), Some(libc::SIGINT));
-    assert_eq!(disposition(libc::SIGINT), libc::SIG_DFL);
-
-    let guard = DeferSignals::while_child_runs();
-    assert_eq!(guard.finish(), None, "nothing arrived");
-
-    set_disposition(libc::SIGINT, libc::SIG_IGN);
-    let guard = DeferSignals::while_child_runs();
-    assert_eq!(disposition(libc::SIGINT), libc::SIG_IGN);
-    raise(libc::SIGINT);
-    assert_eq!(guard.finish(), None);
-    assert_eq!(disposition(libc::SIGINT), libc::SIG_IGN);
-    set_disposition(libc::SIGINT, libc::SIG_DFL);
+    let (stdout, signal, success) = in_child("child runs");
+    assert_eq!(signal, None, "{stdout}");
+    assert!(success, "{stdout}");
+    assert!(stdout.contains("reached the end"), "{stdout}");
 }
