@@ -65,7 +65,7 @@ impl Anchor {
     /// are patched with the difference between the two trees instead of reading the whole
     /// tree of `commit`.
     pub fn of_tree(
-        reader: &mut crate::object_reader::ObjectReader<'_>,
+        reader: &mut crate::odb::ObjectReader<'_>,
         commit: Oid,
         tree: Oid,
         mode: HistoryMode,
@@ -320,7 +320,7 @@ impl AnswerCache {
     }
 
     /// The answers found while history is read through the replacements named `key` (see
-    /// [`crate::object_reader::Replacements::cache_key`]), or through none. A commit's
+    /// [`crate::odb::Replacements::cache_key`]), or through none. A commit's
     /// answers depend on them, so each set has files of its own, `<mode>-replaced-<key>-
     /// <commit>`, which the plain `<mode>-<commit>` of a history without replacements never
     /// match: a sync with replacements, then one without, gives each its own answers.
@@ -748,7 +748,7 @@ mod tests {
 
         let repo = git2::Repository::open(root).unwrap();
         let head = repo.head().unwrap().peel_to_commit().unwrap();
-        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let mut reader = crate::odb::ObjectReader::new(&repo).unwrap();
         let anchor = Anchor::of_tree(
             &mut reader,
             head.id(),
@@ -828,7 +828,7 @@ mod tests {
         commit("remove a directory");
 
         let repo = git2::Repository::open(root).unwrap();
-        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let mut reader = crate::odb::ObjectReader::new(&repo).unwrap();
         let of = |reader: &mut _, spec: &str| {
             let commit = repo
                 .revparse_single(spec)

@@ -29,10 +29,10 @@ use std::sync::Arc;
 
 use git2::{ObjectType, Oid, Repository};
 
-use crate::object_reader::{Object, ObjectReader};
 use crate::objects::{
     CommitHeader, EntryKind, common_prefix, entry_length, parse_commit, parse_entry,
 };
+use crate::odb::{Object, ObjectReader};
 
 use crate::error::Error;
 use crate::path_map::PathMap;
@@ -174,7 +174,7 @@ fn walk_in_parts(
             .map(|part| {
                 let (packs, replacements) = (Arc::clone(&packs), Arc::clone(&replacements));
                 scope.spawn(move || {
-                    let repo = crate::object_reader::reopen_despite_grafts(git_dir)
+                    let repo = crate::odb::reopen_despite_grafts(git_dir)
                         .map_err(Error::git("cannot open the repository again"))?;
                     let reader = ObjectReader::sharing(&repo, packs, replacements, budget)?;
                     walk_history(reader, part, shared)

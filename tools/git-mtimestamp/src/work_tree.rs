@@ -23,9 +23,7 @@ use crate::index_file::{
     IndexFileError, IndexRecord, is_racy, read_index,
 };
 use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
-use crate::object_reader::{
-    ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts,
-};
+use crate::odb::{ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts};
 use crate::path_map::{PathHasher, PathMap};
 use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp};
