@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use git2::{Oid, Repository};
 
-use super::{INDEX_MAGIC, ObjectReader, Packs, Replacements};
+use super::pack::{INDEX_MAGIC, Packs};
+use super::{ObjectReader, Replacements};
 use crate::test_git::git;
 
 /// A history whose trees become long delta chains once packed: 150 commits, each
