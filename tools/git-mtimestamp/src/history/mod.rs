@@ -39,6 +39,10 @@ use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::workers::worker_threads;
 
+mod path_set;
+
+use path_set::PathSet;
+
 /// Which commit counts as a path's last change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum HistoryMode {
@@ -306,100 +310,6 @@ fn shallow_commits(repo: &Repository) -> Result<HashSet<Oid>, Error> {
         .lines()
         .filter_map(|line| Oid::from_str(line.trim()).ok())
         .collect())
-}
-
-/// A set of path numbers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PathSet {
-    words: Vec<u64>,
-}
-
-impl PathSet {
-    fn empty(len: usize) -> PathSet {
-        PathSet {
-            words: vec![0; len.div_ceil(64)],
-        }
-    }
-
-    fn full(len: usize) -> PathSet {
-        let mut set = PathSet::empty(len);
-        for rank in 0..len {
-            set.insert(rank);
-        }
-        set
-    }
-
-    fn insert(&mut self, rank: usize) {
-        self.words[rank / 64] |= 1 << (rank % 64);
-    }
-
-    fn remove(&mut self, rank: usize) {
-        self.words[rank / 64] &= !(1 << (rank % 64));
-    }
-
-    fn contains(&self, rank: usize) -> bool {
-        self.words[rank / 64] & (1 << (rank % 64)) != 0
-    }
-
-    fn is_empty(&self) -> bool {
-        self.words.iter().all(|&w| w == 0)
-    }
-
-    /// True when some number in `start..end` is in the set.
-    fn any_in(&self, start: usize, end: usize) -> bool {
-        if start >= end {
-            return false;
-        }
-        let (first, last) = (start / 64, (end - 1) / 64);
-        let low_mask = !0u64 << (start % 64);
-        let high_mask = !0u64 >> (63 - (end - 1) % 64);
-        if first == last {
-            return self.words[first] & low_mask & high_mask != 0;
-        }
-        self.words[first] & low_mask != 0
-            || self.words[first + 1..last].iter().any(|&w| w != 0)
-            || self.words[last] & high_mask != 0
-    }
-
-    /// Adds every number of `start..end` that is in `source`.
-    fn copy_range_from(&mut self, source: &PathSet, start: usize, end: usize) {
-        for rank in start..end {
-            if source.contains(rank) {
-                self.insert(rank);
-            }
-        }
-    }
-
-    fn minus(&self, other: &PathSet) -> PathSet {
-        PathSet {
-            words: self
-                .words
-                .iter()
-                .zip(&other.words)
-                .map(|(a, b)| a & !b)
-                .collect(),
-        }
-    }
-
-    fn union_with(&mut self, other: &PathSet) {
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= b;
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, &word)| {
-            let mut bits = word;
-            std::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                Some(i * 64 + bit)
-            })
-        })
-    }
 }
 
 struct Walk<'r, 't> {
@@ -1025,19 +935,5 @@ mod tests {
         assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
         assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
         assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
-    }
-
-    #[test]
-    fn path_sets_answer_range_questions() {
-        let mut set = PathSet::empty(200);
-        set.insert(3);
-        set.insert(130);
-        assert!(set.any_in(0, 4));
-        assert!(!set.any_in(4, 130));
-        assert!(set.any_in(4, 131));
-        assert!(!set.any_in(131, 200));
-        assert_eq!(set.iter().collect::<Vec<_>>(), vec![3, 130]);
-        let full = PathSet::full(200);
-        assert_eq!(full.minus(&set).iter().count(), 198);
     }
 }
