@@ -227,7 +227,7 @@ impl<'a> AnchorTrees<'a> {
             at += 1;
         }
         children.sort_by(|a, b| {
-            crate::history::git_order(a.0, a.1.mode == MODE_TREE, b.0, b.1.mode == MODE_TREE)
+            crate::objects::git_order(a.0, a.1.mode == MODE_TREE, b.0, b.1.mode == MODE_TREE)
         });
         let mut data = Vec::with_capacity(children.len() * 48);
         for (name, entry) in children {

@@ -6,6 +6,8 @@
 //! order. Parsing those from the raw object is a large part of what makes the walk as fast as
 //! `git log`.
 
+use std::cmp::Ordering;
+
 use git2::Oid;
 
 /// What the walk needs of a commit.
@@ -175,6 +177,22 @@ pub(crate) fn entry_length(data: &[u8]) -> Option<usize> {
     (data.len() >= nul + 21).then_some(nul + 21)
 }
 
+/// git's order of tree entries: names compare bytewise, with a tree's name read as if it
+/// ended in '/'.
+pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |name: &[u8], is_tree: bool| match name.get(common) {
+        Some(&byte) => byte,
+        None if is_tree => b'/',
+        None => 0,
+    };
+    next(a, a_is_tree).cmp(&next(b, b_is_tree))
+}
+
 /// How many leading bytes `a` and `b` share, compared eight at a time.
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
@@ -263,6 +281,14 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
         let mut tree = b"100664 f\0".to_vec();
         tree.extend_from_slice(&[7; 20]);
         assert_eq!(parse_entry(&tree).unwrap().0.mode, 0o100644);
+    }
+
+    #[test]
+    fn git_order_reads_trees_with_a_slash() {
+        assert_eq!(git_order(b"a", true, b"a.c", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
+        assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
     }
 
     #[test]

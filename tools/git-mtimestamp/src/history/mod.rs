@@ -30,7 +30,7 @@ use std::sync::Arc;
 use git2::{ObjectType, Oid, Repository};
 
 use crate::objects::{
-    CommitHeader, EntryKind, common_prefix, entry_length, parse_commit, parse_entry,
+    CommitHeader, EntryKind, common_prefix, entry_length, git_order, parse_commit, parse_entry,
 };
 use crate::odb::{Object, ObjectReader};
 
@@ -502,22 +502,6 @@ impl Walk<'_, '_> {
     }
 }
 
-/// git's order of tree entries: names compare bytewise, with a tree's name read as if it
-/// ended in '/'.
-pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
-    let common = a.len().min(b.len());
-    match a[..common].cmp(&b[..common]) {
-        Ordering::Equal => {}
-        other => return other,
-    }
-    let next = |name: &[u8], is_tree: bool| match name.get(common) {
-        Some(&byte) => byte,
-        None if is_tree => b'/',
-        None => 0,
-    };
-    next(a, a_is_tree).cmp(&next(b, b_is_tree))
-}
-
 fn malformed(kind: &str, id: Oid) -> Error {
     Error::Corrupt {
         what: format!("{kind} {id}"),
@@ -922,18 +906,5 @@ impl From<crate::objects::RawEntry<'_>> for RawEntryOwned {
             name: entry.name.to_vec(),
             id: entry.oid(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn git_order_reads_trees_with_a_slash() {
-        assert_eq!(git_order(b"a", true, b"a.c", false), Ordering::Greater);
-        assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
-        assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
-        assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
     }
 }
