@@ -8,7 +8,7 @@
 //! the empty path) with its entry and, where it was computed, its last change: for a
 //! directory, the last change of its list of entries. A sync whose HEAD is an anchor needs no
 //! history at all; a sync after new commits reads only the commits since an anchor (see
-//! [`crate::history::FirstParentLine`]), or walks until its paths reach one.
+//! [`crate::history::first_parent_line`]), or walks until its paths reach one.
 //!
 //! A file that is truncated, corrupt, or written by another version of this tool fails its
 //! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
