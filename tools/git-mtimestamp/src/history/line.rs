@@ -4,7 +4,8 @@
 use git2::{ObjectType, Oid, Repository};
 
 use super::tree_diff::{MODE_TREE, PathChange, diff_subtrees};
-use super::{CommitCache, HistoryMode, LastChange, TreeCache, read_tree, shallow_commits};
+use super::walk::{CommitCache, TreeCache, read_tree};
+use super::{HistoryMode, LastChange, shallow_commits};
 use crate::error::Error;
 use crate::objects::CommitHeader;
 use crate::odb::{Object, ObjectReader};

@@ -7,7 +7,8 @@ use std::cmp::Ordering;
 
 use git2::Oid;
 
-use super::{TreeCache, malformed, read_tree};
+use super::malformed;
+use super::walk::{TreeCache, read_tree};
 use crate::error::Error;
 use crate::objects::{EntryKind, git_order, parse_entry};
 use crate::odb::{Object, ObjectReader};
