@@ -52,9 +52,7 @@ mod workers;
 
 pub use crate::error::Error;
 pub use crate::fingerprint::blob_fingerprint_nanos;
-pub use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, last_change_times, last_change_times_with,
-};
+pub use crate::history::{HistoryMode, KnownAnswers, LastChange, WalkOptions, last_change_times};
 pub use crate::progress::Progress;
 pub use crate::report::{
     Counts, FileReport, IndexUpdate, Outcome, Report, SkipReason, Timestamp, quote_directory,

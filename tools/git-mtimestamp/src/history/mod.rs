@@ -69,6 +69,44 @@ pub struct KnownAnswers<'a> {
     pub answers: &'a (dyn Fn(&[u8]) -> Option<LastChange> + Sync),
 }
 
+/// How a walk of history runs, beyond the commit it starts from and the paths it answers
+/// for: by default git's simplified history, with no answers known beforehand, no progress
+/// counters, and a reader of its own.
+#[derive(Default)]
+pub struct WalkOptions<'a> {
+    mode: HistoryMode,
+    known: &'a [KnownAnswers<'a>],
+    progress: Option<&'a Progress>,
+    reader: Option<ObjectReader<'a>>,
+}
+
+impl<'a> WalkOptions<'a> {
+    /// Which commit counts as a path's last change.
+    pub fn mode(self, mode: HistoryMode) -> Self {
+        WalkOptions { mode, ..self }
+    }
+
+    /// Answers already known for the walk from some commits: a path's walk ends at any
+    /// commit of `known`, with the answer found there.
+    pub fn known(self, known: &'a [KnownAnswers<'a>]) -> Self {
+        WalkOptions { known, ..self }
+    }
+
+    /// Counters the walk updates as it goes, for a progress display.
+    pub fn progress(self, progress: Option<&'a Progress>) -> Self {
+        WalkOptions { progress, ..self }
+    }
+
+    /// Reads objects through `reader` (of the walk's repository), which keeps the objects it
+    /// has already resolved: HEAD's trees, when the caller just read them.
+    pub(crate) fn reader(self, reader: ObjectReader<'a>) -> Self {
+        WalkOptions {
+            reader: Some(reader),
+            ..self
+        }
+    }
+}
+
 /// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history
 /// that stops once every path is resolved. The result is index-aligned with `paths`. Paths
 /// must exist in `head`'s tree. A path that ends in a slash names a directory, and the empty
@@ -78,35 +116,18 @@ pub fn last_change_times(
     repo: &Repository,
     head: Oid,
     paths: &[&[u8]],
-    mode: HistoryMode,
+    options: WalkOptions<'_>,
 ) -> Result<Vec<LastChange>, Error> {
-    last_change_times_with(repo, head, paths, mode, &[], None)
-}
-
-/// [`last_change_times`], ending a path's walk at any commit of `known`.
-pub fn last_change_times_with(
-    repo: &Repository,
-    head: Oid,
-    paths: &[&[u8]],
-    mode: HistoryMode,
-    known: &[KnownAnswers<'_>],
-    progress: Option<&Progress>,
-) -> Result<Vec<LastChange>, Error> {
-    let reader = ObjectReader::new(repo)?;
-    last_change_times_reading(repo, reader, head, paths, mode, known, progress)
-}
-
-/// [`last_change_times_with`] reading objects through `reader` (of `repo`), which keeps
-/// the objects it has already resolved: HEAD's trees, when the caller just read them.
-pub(crate) fn last_change_times_reading(
-    repo: &Repository,
-    reader: ObjectReader<'_>,
-    head: Oid,
-    paths: &[&[u8]],
-    mode: HistoryMode,
-    known: &[KnownAnswers<'_>],
-    progress: Option<&Progress>,
-) -> Result<Vec<LastChange>, Error> {
+    let WalkOptions {
+        mode,
+        known,
+        progress,
+        reader,
+    } = options;
+    let reader = match reader {
+        Some(reader) => reader,
+        None => ObjectReader::new(repo)?,
+    };
     let shallow_boundary = shallow_commits(repo)?;
     // Paths are numbered in byte order, so that the paths below any directory form one
     // contiguous range of numbers and sets of paths can be bit sets.
