@@ -20,7 +20,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use git2::Oid;
-use sha1::Digest;
 
 use crate::history::{HistoryMode, LastChange, LineAnswer, LineChange, MODE_TREE, PathChange};
 use crate::path_map::PathMap;
@@ -226,20 +225,11 @@ impl<'a> AnchorTrees<'a> {
             children.push((name, entry));
             at += 1;
         }
-        children.sort_by(|a, b| {
-            crate::objects::git_order(a.0, a.1.mode == MODE_TREE, b.0, b.1.mode == MODE_TREE)
-        });
-        let mut data = Vec::with_capacity(children.len() * 48);
-        for (name, entry) in children {
-            data.extend_from_slice(format!("{:o} ", entry.mode).as_bytes());
-            data.extend_from_slice(name);
-            data.push(0);
-            data.extend_from_slice(entry.blob.as_bytes());
-        }
-        let mut hasher = sha1::Sha1::new();
-        hasher.update(format!("tree {}\0", data.len()).as_bytes());
-        hasher.update(&data);
-        (hasher.finalize().as_slice() == id.as_bytes()).then_some(data)
+        let entries = children
+            .into_iter()
+            .map(|(name, entry)| (name, entry.mode, entry.blob));
+        let data = crate::objects::tree_object(entries);
+        (crate::objects::tree_id(&data) == id).then_some(data)
     }
 }
 

@@ -193,6 +193,32 @@ pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) ->
     next(a, a_is_tree).cmp(&next(b, b_is_tree))
 }
 
+/// The bytes of the tree object that lists `entries` (name, mode, id), sorted in git's order:
+/// for each entry its mode in octal, a space, its name, a NUL and the 20 bytes of its id.
+pub(crate) fn tree_object<'a>(entries: impl IntoIterator<Item = (&'a [u8], u32, Oid)>) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], u32, Oid)> = entries.into_iter().collect();
+    let is_tree = |mode: u32| mode == 0o040000;
+    entries.sort_by(|a, b| git_order(a.0, is_tree(a.1), b.0, is_tree(b.1)));
+    let mut data = Vec::with_capacity(entries.len() * 48);
+    for (name, mode, id) in entries {
+        data.extend_from_slice(format!("{mode:o} ").as_bytes());
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(id.as_bytes());
+    }
+    data
+}
+
+/// The id git gives the tree object whose bytes are `data`: the SHA-1 of `tree <size>\0`
+/// and the bytes.
+pub(crate) fn tree_id(data: &[u8]) -> Oid {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("tree {}\0", data.len()).as_bytes());
+    hasher.update(data);
+    Oid::from_bytes(&hasher.finalize()).expect("twenty bytes")
+}
+
 /// How many leading bytes `a` and `b` share, compared eight at a time.
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
@@ -289,6 +315,28 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
         assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
         assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
         assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
+    }
+
+    #[test]
+    fn trees_are_written_as_git_writes_them() {
+        let id = |byte: u8| Oid::from_bytes(&[byte; 20]).unwrap();
+        let empty = tree_object([]);
+        assert_eq!(
+            tree_id(&empty).to_string(),
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        );
+        // In any order; `git mktree --missing` gives the tree of these three entries this id.
+        let entries = [
+            (&b"b"[..], 0o120000, id(3)),
+            (&b"a"[..], 0o040000, id(2)),
+            (&b"a.c"[..], 0o100644, id(1)),
+        ];
+        let tree = tree_object(entries);
+        assert!(tree.starts_with(b"100644 a.c\0"));
+        assert_eq!(
+            tree_id(&tree).to_string(),
+            "4b290f20e04cbe028d6f8a5c0441543138975c9c"
+        );
     }
 
     #[test]
