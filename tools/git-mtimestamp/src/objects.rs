@@ -5,6 +5,9 @@
 //! the walk needs only a commit's tree, parents and committer time, and a tree's entries in
 //! order. Parsing those from the raw object is a large part of what makes the walk as fast as
 //! `git log`.
+//!
+//! Trees are also sorted and written here as git sorts and writes them ([`git_order`],
+//! [`tree_object`]), for the stored answers' rebuilt trees.
 
 use std::cmp::Ordering;
 

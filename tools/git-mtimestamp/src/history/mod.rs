@@ -13,7 +13,7 @@
 //! parents.
 //!
 //! A directory is walked the same way, with its list of entries (names and kinds, see
-//! [`EntryKind`]) standing in for a file's content. In the table of paths a directory is its
+//! [`crate::objects::EntryKind`]) standing in for a file's content. In the table of paths a directory is its
 //! path followed by a slash, and the root is the empty path, so that a directory's key sorts
 //! right before everything below it.
 //!
@@ -22,6 +22,14 @@
 //!
 //! The answer for a path depends only on the path and the commit the walk starts from, so
 //! answers found earlier for some commit end a path's walk as soon as it reaches that commit.
+//!
+//! Where each part lives: this module has the entry point, [`last_change_times`] and its
+//! [`WalkOptions`], and the types of the answers; `walk.rs` the walk itself, in parts on
+//! several threads, with the caches of commits and trees that all parts read through;
+//! `path_set.rs` the sets of path numbers that travel down the graph; `tree_diff.rs` the full
+//! diff of two trees; `line.rs` the first-parent line, which a sync after new commits reads
+//! instead of walking. git's formats (commits, trees, their order) are in `objects.rs`, and
+//! reading objects is in `odb/`.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,4 +1,5 @@
-//! Reading the history walk's commits and trees straight from the repository's pack files.
+//! The object database: the history walk's commits and trees, read straight from the
+//! repository's pack files and loose objects.
 //!
 //! A cold walk reads every commit and hundreds of thousands of trees, and in a packed
 //! repository almost every tree is a delta on a neighbouring version of itself, in chains up
@@ -25,6 +26,13 @@
 //! History is read as `git log` reads it: an object replaced by a replace ref (`git replace`)
 //! reads as its replacement, and a commit grafted in `info/grafts` gets the graft's parents
 //! (see [`Replacements`]).
+//!
+//! Where each part lives, as in gitoxide's crates: this module has the reader and the order
+//! in which it tries the packs, the loose objects and libgit2; `pack.rs` the packs (the
+//! alternates' too) and the search for an id in their indexes; `delta.rs` the resolving of a
+//! chain of deltas and the applying of one; `lru.rs` the cache of resolved objects;
+//! `loose.rs` loose objects; `replacements.rs` replace refs and grafts. Why the reader is
+//! this crate's own is recorded in `docs/proposals/object-reads/`.
 
 use std::rc::Rc;
 use std::sync::Arc;
