@@ -8,7 +8,7 @@
 //! the empty path) with its entry and, where it was computed, its last change: for a
 //! directory, the last change of its list of entries. A sync whose HEAD is an anchor needs no
 //! history at all; a sync after new commits reads only the commits since an anchor (see
-//! [`crate::history::FirstParentLine`]), or walks until its paths reach one.
+//! [`crate::history::first_parent_line`]), or walks until its paths reach one.
 //!
 //! A file that is truncated, corrupt, or written by another version of this tool fails its
 //! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
@@ -20,7 +20,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use git2::Oid;
-use sha1::Digest;
 
 use crate::history::{HistoryMode, LastChange, LineAnswer, LineChange, MODE_TREE, PathChange};
 use crate::path_map::PathMap;
@@ -65,7 +64,7 @@ impl Anchor {
     /// are patched with the difference between the two trees instead of reading the whole
     /// tree of `commit`.
     pub fn of_tree(
-        reader: &mut crate::object_reader::ObjectReader<'_>,
+        reader: &mut crate::odb::ObjectReader<'_>,
         commit: Oid,
         tree: Oid,
         mode: HistoryMode,
@@ -226,20 +225,11 @@ impl<'a> AnchorTrees<'a> {
             children.push((name, entry));
             at += 1;
         }
-        children.sort_by(|a, b| {
-            crate::history::git_order(a.0, a.1.mode == MODE_TREE, b.0, b.1.mode == MODE_TREE)
-        });
-        let mut data = Vec::with_capacity(children.len() * 48);
-        for (name, entry) in children {
-            data.extend_from_slice(format!("{:o} ", entry.mode).as_bytes());
-            data.extend_from_slice(name);
-            data.push(0);
-            data.extend_from_slice(entry.blob.as_bytes());
-        }
-        let mut hasher = sha1::Sha1::new();
-        hasher.update(format!("tree {}\0", data.len()).as_bytes());
-        hasher.update(&data);
-        (hasher.finalize().as_slice() == id.as_bytes()).then_some(data)
+        let entries = children
+            .into_iter()
+            .map(|(name, entry)| (name, entry.mode, entry.blob));
+        let data = crate::objects::tree_object(entries);
+        (crate::objects::tree_id(&data) == id).then_some(data)
     }
 }
 
@@ -320,7 +310,7 @@ impl AnswerCache {
     }
 
     /// The answers found while history is read through the replacements named `key` (see
-    /// [`crate::object_reader::Replacements::cache_key`]), or through none. A commit's
+    /// [`crate::odb::Replacements::cache_key`]), or through none. A commit's
     /// answers depend on them, so each set has files of its own, `<mode>-replaced-<key>-
     /// <commit>`, which the plain `<mode>-<commit>` of a history without replacements never
     /// match: a sync with replacements, then one without, gives each its own answers.
@@ -738,7 +728,7 @@ mod tests {
 
         let repo = git2::Repository::open(root).unwrap();
         let head = repo.head().unwrap().peel_to_commit().unwrap();
-        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let mut reader = crate::odb::ObjectReader::new(&repo).unwrap();
         let anchor = Anchor::of_tree(
             &mut reader,
             head.id(),
@@ -818,7 +808,7 @@ mod tests {
         commit("remove a directory");
 
         let repo = git2::Repository::open(root).unwrap();
-        let mut reader = crate::object_reader::ObjectReader::new(&repo).unwrap();
+        let mut reader = crate::odb::ObjectReader::new(&repo).unwrap();
         let of = |reader: &mut _, spec: &str| {
             let commit = repo
                 .revparse_single(spec)

@@ -35,8 +35,8 @@ mod git_cli;
 mod history;
 mod index_file;
 mod index_refresh;
-mod object_reader;
 mod objects;
+mod odb;
 mod path_map;
 mod progress;
 mod report;
@@ -52,9 +52,7 @@ mod workers;
 
 pub use crate::error::Error;
 pub use crate::fingerprint::blob_fingerprint_nanos;
-pub use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, last_change_times, last_change_times_with,
-};
+pub use crate::history::{HistoryMode, KnownAnswers, LastChange, WalkOptions, last_change_times};
 pub use crate::index_file::IndexFileError;
 pub use crate::progress::Progress;
 pub use crate::report::{

@@ -5,6 +5,11 @@
 //! the walk needs only a commit's tree, parents and committer time, and a tree's entries in
 //! order. Parsing those from the raw object is a large part of what makes the walk as fast as
 //! `git log`.
+//!
+//! Trees are also sorted and written here as git sorts and writes them ([`git_order`],
+//! [`tree_object`]), for the stored answers' rebuilt trees.
+
+use std::cmp::Ordering;
 
 use git2::Oid;
 
@@ -175,6 +180,48 @@ pub(crate) fn entry_length(data: &[u8]) -> Option<usize> {
     (data.len() >= nul + 21).then_some(nul + 21)
 }
 
+/// git's order of tree entries: names compare bytewise, with a tree's name read as if it
+/// ended in '/'.
+pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) -> Ordering {
+    let common = a.len().min(b.len());
+    match a[..common].cmp(&b[..common]) {
+        Ordering::Equal => {}
+        other => return other,
+    }
+    let next = |name: &[u8], is_tree: bool| match name.get(common) {
+        Some(&byte) => byte,
+        None if is_tree => b'/',
+        None => 0,
+    };
+    next(a, a_is_tree).cmp(&next(b, b_is_tree))
+}
+
+/// The bytes of the tree object that lists `entries` (name, mode, id), sorted in git's order:
+/// for each entry its mode in octal, a space, its name, a NUL and the 20 bytes of its id.
+pub(crate) fn tree_object<'a>(entries: impl IntoIterator<Item = (&'a [u8], u32, Oid)>) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], u32, Oid)> = entries.into_iter().collect();
+    let is_tree = |mode: u32| mode == 0o040000;
+    entries.sort_by(|a, b| git_order(a.0, is_tree(a.1), b.0, is_tree(b.1)));
+    let mut data = Vec::with_capacity(entries.len() * 48);
+    for (name, mode, id) in entries {
+        data.extend_from_slice(format!("{mode:o} ").as_bytes());
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(id.as_bytes());
+    }
+    data
+}
+
+/// The id git gives the tree object whose bytes are `data`: the SHA-1 of `tree <size>\0`
+/// and the bytes.
+pub(crate) fn tree_id(data: &[u8]) -> Oid {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("tree {}\0", data.len()).as_bytes());
+    hasher.update(data);
+    Oid::from_bytes(&hasher.finalize()).expect("twenty bytes")
+}
+
 /// How many leading bytes `a` and `b` share, compared eight at a time.
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
@@ -263,6 +310,36 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
         let mut tree = b"100664 f\0".to_vec();
         tree.extend_from_slice(&[7; 20]);
         assert_eq!(parse_entry(&tree).unwrap().0.mode, 0o100644);
+    }
+
+    #[test]
+    fn git_order_reads_trees_with_a_slash() {
+        assert_eq!(git_order(b"a", true, b"a.c", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", false, b"a.c", false), Ordering::Less);
+        assert_eq!(git_order(b"a", true, b"a", false), Ordering::Greater);
+        assert_eq!(git_order(b"a", true, b"a0", false), Ordering::Less);
+    }
+
+    #[test]
+    fn trees_are_written_as_git_writes_them() {
+        let id = |byte: u8| Oid::from_bytes(&[byte; 20]).unwrap();
+        let empty = tree_object([]);
+        assert_eq!(
+            tree_id(&empty).to_string(),
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        );
+        // In any order; `git mktree --missing` gives the tree of these three entries this id.
+        let entries = [
+            (&b"b"[..], 0o120000, id(3)),
+            (&b"a"[..], 0o040000, id(2)),
+            (&b"a.c"[..], 0o100644, id(1)),
+        ];
+        let tree = tree_object(entries);
+        assert!(tree.starts_with(b"100644 a.c\0"));
+        assert_eq!(
+            tree_id(&tree).to_string(),
+            "4b290f20e04cbe028d6f8a5c0441543138975c9c"
+        );
     }
 
     #[test]

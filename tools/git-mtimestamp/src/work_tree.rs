@@ -14,17 +14,15 @@ use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, s
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, MODE_TREE, commit_tree, first_parent_line,
-    last_change_times_reading,
+    HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
+    last_change_times,
 };
 use crate::index_file::{
     FLAG_ASSUME_UNCHANGED, FLAG_EXTENDED_INTENT_TO_ADD, FLAG_EXTENDED_SKIP_WORKTREE,
     IndexFileError, IndexRecord, is_racy, read_index,
 };
 use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
-use crate::object_reader::{
-    ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts,
-};
+use crate::odb::{ObjectReader, Replacements, open_despite_grafts, reopen_despite_grafts};
 use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::report::{
@@ -751,15 +749,12 @@ fn find_answers(
             answers: lookup,
         })
         .collect();
-    let changes = last_change_times_reading(
-        repo,
-        reader,
-        head_id,
-        &unresolved,
-        options.history,
-        &known,
-        options.progress.as_deref(),
-    )?;
+    let walk = WalkOptions::default()
+        .mode(options.history)
+        .known(&known)
+        .progress(options.progress.as_deref())
+        .reader(reader);
+    let changes = last_change_times(repo, head_id, &unresolved, walk)?;
     trace.phase("history walk (second thread)");
     drop(unresolved);
     Ok((anchor, changes, fresh))

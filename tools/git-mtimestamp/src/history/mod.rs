@@ -1,0 +1,202 @@
+//! Which commit last changed each path, for many paths in one walk of history.
+//!
+//! The answer for a path P is the commit that `git log -1 -- P` shows. Under git's default
+//! history simplification the walk for P follows a single line: at a commit whose P equals
+//! its first such parent's P ("TREESAME"), git follows only that parent and does not show the
+//! commit; the first commit that differs from every parent (or a root commit holding P) is
+//! shown. Every commit before the first one shown is TREESAME and so has exactly one followed
+//! parent, which means git's date-ordered queue never holds more than one commit for P until
+//! the answer is popped. The answer therefore does not depend on commit dates or clock skew,
+//! only on the chain of TREESAME parents, and that chain can be followed for all paths at once:
+//! paths travel down the graph as sets, each commit is compared with its parents only below
+//! the directories that hold paths of its set, and a set splits where paths follow different
+//! parents.
+//!
+//! A directory is walked the same way, with its list of entries (names and kinds, see
+//! [`crate::objects::EntryKind`]) standing in for a file's content. In the table of paths a directory is its
+//! path followed by a slash, and the root is the empty path, so that a directory's key sorts
+//! right before everything below it.
+//!
+//! With `--first-parent`, git compares a commit only with its first parent, so a path travels
+//! down the first-parent line until the commit at which its current content arrived there.
+//!
+//! The answer for a path depends only on the path and the commit the walk starts from, so
+//! answers found earlier for some commit end a path's walk as soon as it reaches that commit.
+//!
+//! Where each part lives: this module has the entry point, [`last_change_times`] and its
+//! [`WalkOptions`], and the types of the answers; `walk.rs` the walk itself, in parts on
+//! several threads, with the caches of commits and trees that all parts read through;
+//! `path_set.rs` the sets of path numbers that travel down the graph; `tree_diff.rs` the full
+//! diff of two trees; `line.rs` the first-parent line, which a sync after new commits reads
+//! instead of walking. git's formats (commits, trees, their order) are in `objects.rs`, and
+//! reading objects is in `odb/`.
+
+use std::collections::{HashMap, HashSet};
+
+use git2::{Oid, Repository};
+
+use crate::error::Error;
+use crate::odb::ObjectReader;
+use crate::progress::Progress;
+
+mod line;
+mod path_set;
+mod tree_diff;
+mod walk;
+
+pub(crate) use line::{LineAnswer, LineChange, first_parent_line};
+pub(crate) use tree_diff::{MODE_TREE, PathChange, tree_delta};
+pub(crate) use walk::commit_tree;
+use walk::{WalkShared, walk_in_parts};
+
+/// Which commit counts as a path's last change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum HistoryMode {
+    /// What `git log -1 -- PATH` shows: git's default history simplification.
+    #[default]
+    Simplified,
+    /// What `git log --first-parent -1 -- PATH` shows.
+    FirstParent,
+}
+
+/// The commit that last changed a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastChange {
+    pub commit: Oid,
+    /// Committer time, seconds since the Unix epoch.
+    pub time: i64,
+    /// The walk reached the boundary of a shallow clone before finding the real change: the
+    /// time is the boundary commit's, which is later than the real one.
+    pub approximate: bool,
+}
+
+/// Answers already known for the walk from some commit: a path that reaches `commit` takes
+/// its answer from `answers` instead of walking on.
+pub struct KnownAnswers<'a> {
+    pub commit: Oid,
+    pub answers: &'a (dyn Fn(&[u8]) -> Option<LastChange> + Sync),
+}
+
+/// How a walk of history runs, beyond the commit it starts from and the paths it answers
+/// for: by default git's simplified history, with no answers known beforehand, no progress
+/// counters, and a reader of its own.
+#[derive(Default)]
+pub struct WalkOptions<'a> {
+    mode: HistoryMode,
+    known: &'a [KnownAnswers<'a>],
+    progress: Option<&'a Progress>,
+    reader: Option<ObjectReader<'a>>,
+}
+
+impl<'a> WalkOptions<'a> {
+    /// Which commit counts as a path's last change.
+    pub fn mode(self, mode: HistoryMode) -> Self {
+        WalkOptions { mode, ..self }
+    }
+
+    /// Answers already known for the walk from some commits: a path's walk ends at any
+    /// commit of `known`, with the answer found there.
+    pub fn known(self, known: &'a [KnownAnswers<'a>]) -> Self {
+        WalkOptions { known, ..self }
+    }
+
+    /// Counters the walk updates as it goes, for a progress display.
+    pub fn progress(self, progress: Option<&'a Progress>) -> Self {
+        WalkOptions { progress, ..self }
+    }
+
+    /// Reads objects through `reader` (of the walk's repository), which keeps the objects it
+    /// has already resolved: HEAD's trees, when the caller just read them.
+    pub(crate) fn reader(self, reader: ObjectReader<'a>) -> Self {
+        WalkOptions {
+            reader: Some(reader),
+            ..self
+        }
+    }
+}
+
+/// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history
+/// that stops once every path is resolved. The result is index-aligned with `paths`. Paths
+/// must exist in `head`'s tree. A path that ends in a slash names a directory, and the empty
+/// path the root: their last change is the last commit that changed their list of entries
+/// (names and kinds; not the entries' content or file modes).
+pub fn last_change_times(
+    repo: &Repository,
+    head: Oid,
+    paths: &[&[u8]],
+    options: WalkOptions<'_>,
+) -> Result<Vec<LastChange>, Error> {
+    let WalkOptions {
+        mode,
+        known,
+        progress,
+        reader,
+    } = options;
+    let reader = match reader {
+        Some(reader) => reader,
+        None => ObjectReader::new(repo)?,
+    };
+    let shallow_boundary = shallow_commits(repo)?;
+    // Paths are numbered in byte order, so that the paths below any directory form one
+    // contiguous range of numbers and sets of paths can be bit sets.
+    let paths_sorted = paths.is_sorted();
+    let mut table: Vec<&[u8]> = paths.to_vec();
+    if !paths_sorted {
+        table.sort_unstable();
+    }
+    table.dedup();
+    Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
+    let shared = WalkShared {
+        head,
+        mode,
+        known,
+        shallow_boundary: &shallow_boundary,
+        progress,
+    };
+    let answers = walk_in_parts(repo, reader, &table, shared)?;
+
+    let answers: Vec<LastChange> = answers
+        .into_iter()
+        .zip(&table)
+        .map(|(answer, path)| {
+            answer.ok_or_else(|| Error::Corrupt {
+                what: format!(
+                    "the history of {} (not found in HEAD)",
+                    String::from_utf8_lossy(path)
+                ),
+                cause: git2::Error::from_str("path not tracked in HEAD"),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // Callers usually pass sorted, distinct paths: then the table is their order.
+    if paths_sorted && table.len() == paths.len() {
+        return Ok(answers);
+    }
+    let by_path: HashMap<&[u8], LastChange> = table.iter().copied().zip(answers).collect();
+    Ok(paths.iter().map(|path| by_path[path]).collect())
+}
+
+/// The commits at which a shallow clone's history was cut. libgit2 already treats them as
+/// root commits; the list tells which answers are only approximate.
+fn shallow_commits(repo: &Repository) -> Result<HashSet<Oid>, Error> {
+    if !repo.is_shallow() {
+        return Ok(HashSet::new());
+    }
+    let file = repo.commondir().join("shallow");
+    let text = std::fs::read_to_string(&file).map_err(|cause| Error::Io {
+        context: "cannot read the shallow clone's boundary list",
+        path: file.clone(),
+        cause,
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|line| Oid::from_str(line.trim()).ok())
+        .collect())
+}
+
+fn malformed(kind: &str, id: Oid) -> Error {
+    Error::Corrupt {
+        what: format!("{kind} {id}"),
+        cause: git2::Error::from_str("the object is malformed"),
+    }
+}
