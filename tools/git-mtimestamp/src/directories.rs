@@ -31,12 +31,12 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
 use crate::cache::AnchorEntry;
 use crate::fingerprint::list_fingerprint_nanos;
+use crate::fs::FileStat;
 use crate::history::{LastChange, MODE_TREE};
 use crate::objects::EntryKind;
 use crate::path_map::PathMap;
 use crate::report::{Failure, FileReport, OsError, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
-use crate::stamp::FileStat;
 use crate::time_limits::TimeLimits;
 use crate::workers::on_worker_threads;
 

@@ -136,7 +136,7 @@ pub(crate) fn read_index(
 pub(crate) fn read_with_mtime(path: &Path) -> std::io::Result<(Vec<u8>, Timestamp)> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;
-    let mtime = crate::stamp::FileStat::from_metadata(&file.metadata()?).mtime;
+    let mtime = crate::fs::FileStat::from_metadata(&file.metadata()?).mtime;
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
     Ok((data, mtime))

@@ -34,12 +34,12 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use sha1::Digest;
 
+use crate::fs::FileStat;
 use crate::index_file::{
     IndexRecord, Replacement, parse_index, read_with_mtime, with_replacements,
 };
 use crate::path_map::PathMap;
 use crate::report::{IndexUpdate, Timestamp};
-use crate::stamp::FileStat;
 
 /// A file whose content was verified to equal `blob`, with the stat data it had while it was
 /// being verified.

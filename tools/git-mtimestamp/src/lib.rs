@@ -31,6 +31,7 @@ mod convert;
 mod directories;
 mod error;
 mod fingerprint;
+mod fs;
 mod git_cli;
 mod history;
 mod index_file;
@@ -42,7 +43,6 @@ mod progress;
 mod report;
 mod scope;
 mod signals;
-mod stamp;
 mod sync_lock;
 #[cfg(test)]
 mod test_git;

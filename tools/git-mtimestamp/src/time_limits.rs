@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{Timespec, Timestamps};
 
+use crate::fs::FileStat;
 use crate::report::Timestamp;
-use crate::stamp::FileStat;
 
 pub(crate) struct TimeLimits {
     /// A file of the sync's own on the work tree's file system, whose times may be changed;

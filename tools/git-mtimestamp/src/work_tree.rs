@@ -13,6 +13,7 @@ use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, So
 use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
+use crate::fs::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
 use crate::history::{
     HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
     last_change_times,
@@ -30,7 +31,6 @@ use crate::report::{
 };
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
-use crate::stamp::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
 use crate::sync_lock::SyncLock;
 use crate::time_limits::TimeLimits;
 use crate::workers::on_worker_threads;
