@@ -13,7 +13,8 @@ use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED, So
 use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
-use crate::fs::{ContentHasher, FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
+use crate::fs::content::ContentHasher;
+use crate::fs::{FileStat, SafePaths, TreeStats, set_mtime, set_mtime_now};
 use crate::history::{
     HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
     last_change_times,

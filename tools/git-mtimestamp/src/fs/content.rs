@@ -1,0 +1,187 @@
+//! Reading a work-tree file and comparing it with a blob, as `git status` does: through the
+//! conversions git applies on the way into the repository. The file is reached as every file
+//! is (see [`crate::fs`]): by name in its open directory, never through a symlink.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use git2::{ObjectType, Oid, Repository};
+use rustix::fs::{Mode, OFlags};
+use sha1::Digest;
+
+use crate::attributes::{AttrState, ConversionAttributes, GitAttributes};
+use crate::convert::{ConvertConfig, FilterDriver, ToGit};
+
+/// Reads work-tree files and compares them with blobs the way `git status` does: through the
+/// conversions git applies on the way into the repository (see [`crate::convert`]).
+pub(crate) struct ContentHasher<'r> {
+    /// None when no attributes file or config can make a conversion apply: then the bytes on
+    /// disk are the blob, and hashing needs no attribute lookups.
+    filters: Option<Filters<'r>>,
+}
+
+struct Filters<'r> {
+    repo: &'r Repository,
+    config: ConvertConfig,
+    /// git's own attributes for the files about to be read, when git could be asked; libgit2
+    /// answers for the others.
+    asked: Option<&'r GitAttributes>,
+}
+
+impl<'r> ContentHasher<'r> {
+    pub fn with_filters(repo: &'r Repository) -> Self {
+        ContentHasher {
+            filters: Some(Filters {
+                repo,
+                config: ConvertConfig::of(repo),
+                asked: None,
+            }),
+        }
+    }
+
+    pub fn without_filters() -> Self {
+        ContentHasher { filters: None }
+    }
+
+    /// Takes the attributes of the paths `asked` holds from it, that is from git.
+    pub fn answered_by(mut self, asked: Option<&'r GitAttributes>) -> Self {
+        if let Some(filters) = &mut self.filters {
+            filters.asked = asked;
+        }
+        self
+    }
+
+    /// The `filter` driver of `relative` (Git LFS, git-crypt, ...), when one is configured:
+    /// this tool cannot run drivers, so such a file's content cannot be compared with its
+    /// blob. A driver the configuration does not define is a no-op for git, and for this tool.
+    /// git's answer when it was asked about `relative`, libgit2's otherwise.
+    pub fn filter_driver(&self, relative: &[u8]) -> Option<FilterDriver> {
+        let filters = self.filters.as_ref()?;
+        // No driver configured, none to find: a warm sync of a repository with attributes
+        // files (git/git, dagger/dagger) spent most of its time on these look-ups.
+        if !filters.config.any_driver() {
+            return None;
+        }
+        if let Some(attributes) = filters.asked.and_then(|asked| asked.get(relative)) {
+            return filters.config.driver(&attributes.filter);
+        }
+        let path = Path::new(OsStr::from_bytes(relative));
+        let flags = git2::AttrCheckFlags::FILE_THEN_INDEX;
+        match filters.repo.get_attr_bytes(path, "filter", flags) {
+            Ok(value) => filters.config.driver(&AttrState::from_libgit2(value)),
+            // When the attributes cannot be read, assume the worst: the file is left alone.
+            Err(_) => Some(FilterDriver {
+                name: b"(attributes unreadable)".to_vec(),
+                required: false,
+            }),
+        }
+    }
+
+    /// True when git's `git status` would find `name` in `dir` (tracked as `relative`, and as
+    /// `blob` in the index) unchanged: its content, converted as git converts it, is the blob.
+    /// `symlink`: compare the symlink's target instead. The file is opened without following
+    /// a symlink; `size` is its size as the stat call before found it, and a file that is
+    /// read to another length is an error.
+    pub fn matches(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        relative: &[u8],
+        (symlink, size): (bool, u64),
+        blob: Oid,
+    ) -> io::Result<bool> {
+        if symlink {
+            let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
+            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes());
+            return Ok(id.map_err(io::Error::other)? == blob);
+        }
+        let file: std::fs::File = rustix::fs::openat(
+            dir,
+            OsStr::from_bytes(name),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?
+        .into();
+        let Some(filters) = &self.filters else {
+            return Ok(hash_blob(file, size)? == blob);
+        };
+        let from_git = filters.asked.and_then(|asked| asked.get(relative));
+        let attributes = match from_git {
+            Some(attributes) => attributes.clone(),
+            None => ConversionAttributes::from_libgit2(filters.repo, relative)
+                .map_err(io::Error::other)?,
+        };
+        let to_git = ToGit::new(&attributes, &filters.config).map_err(|reason| {
+            io::Error::other(format!("cannot compare the content with git's: {reason:?}"))
+        })?;
+        if to_git.keeps_content() {
+            return Ok(hash_blob(file, size)? == blob);
+        }
+        Ok(to_git.matches(read_whole(file, size)?, blob))
+    }
+}
+
+/// The whole content of `file`, which must be `size` bytes long.
+fn read_whole(mut file: std::fs::File, size: u64) -> io::Result<Vec<u8>> {
+    let mut content = Vec::with_capacity(usize::try_from(size).map_err(io::Error::other)?);
+    file.read_to_end(&mut content)?;
+    if content.len() as u64 != size {
+        return Err(io::Error::other("the file changed while it was read"));
+    }
+    Ok(content)
+}
+
+/// The blob id of `file`'s content, which must be `size` bytes long: the SHA-1 of
+/// `blob <size>\0` and the bytes, read in pieces so that a large file is never held in memory
+/// whole. Each thread keeps its buffer: a fresh one per file would be zeroed each time, 64 KiB
+/// for every file of a cold sync.
+fn hash_blob(mut file: std::fs::File, size: u64) -> io::Result<Oid> {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    }
+    let mut sha = sha1::Sha1::new();
+    sha.update(format!("blob {size}\0").as_bytes());
+    let read = BUFFER.with_borrow_mut(|buffer| -> io::Result<u64> {
+        let mut read = 0u64;
+        loop {
+            let n = file.read(buffer)?;
+            if n == 0 {
+                return Ok(read);
+            }
+            read += n as u64;
+            sha.update(&buffer[..n]);
+        }
+    })?;
+    if read != size {
+        // The file changed length while it was read: it cannot be the blob.
+        return Err(io::Error::other("the file changed while it was read"));
+    }
+    Oid::from_bytes(&sha.finalize()).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_hash_like_git() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "hello\n").unwrap();
+        let file = std::fs::File::open(dir.path().join("f")).unwrap();
+        // `echo hello | git hash-object --stdin`
+        assert_eq!(
+            hash_blob(file, 6).unwrap().to_string(),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+        // A file whose length is not the one stat found changed in between: no answer.
+        for size in [5, 7] {
+            let file = std::fs::File::open(dir.path().join("f")).unwrap();
+            assert!(hash_blob(file, size).is_err(), "{size}");
+            let file = std::fs::File::open(dir.path().join("f")).unwrap();
+            assert!(read_whole(file, size).is_err(), "{size}");
+        }
+    }
+}
