@@ -38,6 +38,7 @@ mod index_file;
 mod index_refresh;
 mod objects;
 mod odb;
+mod open;
 mod path_map;
 mod progress;
 mod report;
@@ -54,13 +55,13 @@ pub use crate::error::Error;
 pub use crate::fingerprint::blob_fingerprint_nanos;
 pub use crate::history::{HistoryMode, KnownAnswers, LastChange, WalkOptions, last_change_times};
 pub use crate::index_file::IndexFileError;
+pub use crate::open::WorkTree;
 pub use crate::progress::Progress;
 pub use crate::report::{
     Counts, Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
     quote_directory, quote_path,
 };
 pub use crate::signals::DeferSignals;
-pub use crate::work_tree::WorkTree;
 
 /// How a sync is run.
 #[derive(Debug, Clone, Default)]
