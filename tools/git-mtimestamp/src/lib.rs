@@ -26,6 +26,7 @@
 
 mod attributes;
 mod cache;
+mod classify;
 pub mod cli;
 mod convert;
 mod directories;
