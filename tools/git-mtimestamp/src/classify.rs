@@ -410,3 +410,6 @@ fn classify(
         walk_slot,
     })
 }
+
+#[cfg(test)]
+mod tests;
