@@ -309,7 +309,7 @@ fn stamp_directory(
         last_modification: spec(job.target),
     };
     if let Err(e) = rustix::fs::futimens(fd, &times) {
-        return Ok(Outcome::Failed(crate::work_tree::cannot_set_time(
+        return Ok(Outcome::Failed(crate::stamp::cannot_set_time(
             &e.into(),
             &before,
         )));

@@ -45,6 +45,7 @@ mod progress;
 mod report;
 mod scope;
 mod signals;
+mod stamp;
 mod sync_lock;
 #[cfg(test)]
 mod test_git;

@@ -1,6 +1,5 @@
 //! A git work tree and the sync of its files' mtimes.
 
-use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -10,29 +9,23 @@ use crate::Options;
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED};
 use crate::classify::{
-    Candidate, Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
+    Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
 use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
-use crate::fs::content::ContentHasher;
-use crate::fs::{FileStat, SafePaths, set_mtime, set_mtime_now};
 use crate::history::{
     HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
     last_change_times,
 };
-use crate::index_file::IndexRecord;
-use crate::index_refresh::{IndexSnapshot, VerifiedStat, refresh_index};
+use crate::index_refresh::{IndexSnapshot, refresh_index};
 use crate::odb::{ObjectReader, Replacements};
 use crate::open::{WorkTree, is_partial_clone, open_again};
-use crate::progress::Progress;
-use crate::report::{
-    Failure, FileReport, IndexUpdate, OsError, Outcome, Report, SkipReason, Timestamp,
-};
+use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
+use crate::stamp::stamp_all;
 use crate::sync_lock::SyncLock;
 use crate::time_limits::TimeLimits;
-use crate::workers::on_worker_threads;
 
 pub(crate) const MODE_GITLINK: u32 = 0o160000;
 
@@ -536,129 +529,6 @@ fn new_anchor(
     Anchor::of_tree(reader, head_id, tree, mode, base)
 }
 
-/// Stamps the candidates on as many threads as there are cores (reading every stamped file
-/// back is most of the work), each with its own repository handle for content filters.
-fn stamp_all(
-    git_dir: &Path,
-    root: &Path,
-    candidates: Vec<StampJob>,
-    options: &Options,
-    limits: &TimeLimits,
-    filters_possible: bool,
-    early_attributes: EarlyAttributes,
-) -> Vec<Stamped> {
-    if candidates.is_empty() {
-        return Vec::new();
-    }
-    Progress::add(
-        options.progress.as_deref().map(|p| &p.files_to_stamp),
-        candidates.len(),
-    );
-    // git's attributes for the files whose content is read, in one `git check-attr`: libgit2
-    // expands attribute macros differently (see attributes.rs). Some may have been asked,
-    // or git started, while HEAD's answers were found.
-    let asked = filters_possible
-        .then(|| {
-            let files = candidates
-                .iter()
-                .filter(|job| !job.candidate.stat.is_symlink());
-            let paths = files.map(|job| job.entry.path.as_slice());
-            early_attributes.complete(git_dir, root, paths)
-        })
-        .flatten();
-    on_worker_threads(candidates, 256, |part| {
-        let own_repo = if filters_possible {
-            open_again(git_dir, root).ok()
-        } else {
-            None
-        };
-        let hasher = match &own_repo {
-            Some(repo) => ContentHasher::with_filters(repo).answered_by(asked.as_ref()),
-            None => ContentHasher::without_filters(),
-        };
-        let mut paths = match SafePaths::open(root) {
-            Ok(paths) => paths,
-            Err(e) => {
-                let failure = Failure::WorkTree {
-                    root: root.to_path_buf(),
-                    error: OsError::of(&e),
-                };
-                return part
-                    .into_iter()
-                    .map(|job| {
-                        let failed = Outcome::Failed(failure.clone());
-                        Stamped::without_stamp(job.slot, failed)
-                    })
-                    .collect();
-            }
-        };
-        part.into_iter()
-            .map(|job| {
-                Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
-                let change = job.change.expect("answered before stamping");
-                // Looked up only now, for a file whose time is wrong or whose content is
-                // read, and answered by git: a warm sync with git-lfs configured looked up
-                // every file's attributes through libgit2 while classifying.
-                if let Some(driver) = hasher.filter_driver(&job.entry.path) {
-                    let mut stamped = Stamped::without_stamp(
-                        job.slot,
-                        Outcome::Skipped(SkipReason::FilterDriver),
-                    );
-                    stamped.required_driver = driver.required.then_some(driver.name);
-                    return stamped;
-                }
-                let requested = target_time(change, job.entry.id, options.whole_seconds);
-                let target = limits.storable(requested);
-                let mut verified = None;
-                let outcome = stamp_file(
-                    &job.entry,
-                    &mut paths,
-                    job.candidate,
-                    target,
-                    options.dry_run,
-                    &hasher,
-                    &mut verified,
-                );
-                if matches!(outcome, Outcome::Updated { .. }) {
-                    limits.note_stamped(requested);
-                }
-                Stamped {
-                    slot: job.slot,
-                    outcome,
-                    approximate_change: change.approximate,
-                    verified,
-                    required_driver: None,
-                }
-            })
-            .collect()
-    })
-}
-
-/// What became of one file handed to the stamping threads.
-struct Stamped {
-    /// The file's place in the report.
-    slot: usize,
-    outcome: Outcome,
-    /// Its answer is a shallow clone's boundary, not its real last change.
-    approximate_change: bool,
-    /// Its stat data, when its content was verified: for the index.
-    verified: Option<VerifiedStat>,
-    /// The required filter driver it was left alone for.
-    required_driver: Option<Vec<u8>>,
-}
-
-impl Stamped {
-    fn without_stamp(slot: usize, outcome: Outcome) -> Stamped {
-        Stamped {
-            slot,
-            outcome,
-            approximate_change: false,
-            verified: None,
-            required_driver: None,
-        }
-    }
-}
-
 /// A stored anchor that is read from disk the first time it is needed.
 struct LazyAnchor<'c> {
     cache: &'c AnswerCache,
@@ -732,106 +602,4 @@ fn walk_key<'a>(
         Some(directory) => directory,
         None => &entries[key.0].0,
     }
-}
-
-/// Reads `absolute` and compares it with `blob`, between two stat calls that must agree.
-/// Returns the stat data the file had while it was read, or None if the content differs or the
-/// file changed while it was being read.
-fn read_and_compare(
-    hasher: &ContentHasher<'_>,
-    (dir, name): (BorrowedFd<'_>, &[u8]),
-    relative: &[u8],
-    symlink: bool,
-    blob: Oid,
-) -> Option<FileStat> {
-    let before = FileStat::at(dir, name).ok()?;
-    if before.is_symlink() != symlink {
-        return None;
-    }
-    let same = hasher
-        .matches(dir, name, relative, (symlink, before.size), blob)
-        .ok()?;
-    let after = FileStat::at(dir, name).ok()?;
-    (same && before.same_file_state(&after)).then_some(before)
-}
-
-fn stamp_file(
-    entry: &IndexRecord,
-    paths: &mut SafePaths,
-    candidate: Candidate,
-    target: Timestamp,
-    dry_run: bool,
-    hasher: &ContentHasher<'_>,
-    verified: &mut Option<VerifiedStat>,
-) -> Outcome {
-    // A leading directory that is now a symlink (or a file, or gone) leads outside git's
-    // view: nothing below it is touched.
-    let place = match paths.locate(&entry.path) {
-        Ok(place) => place,
-        Err(reason) => return Outcome::Skipped(reason),
-    };
-    // What classification found on disk: a symlink, or a file (which, for a symlink entry,
-    // stands for it under core.symlinks=false). A change of type since is caught below.
-    let symlink = candidate.stat.is_symlink();
-    let mut stat = candidate.stat;
-    if candidate.needs_content_check {
-        match read_and_compare(hasher, place, &entry.path, symlink, entry.id) {
-            Some(checked) => stat = checked,
-            None => return Outcome::Skipped(SkipReason::Modified),
-        }
-        if stat.mtime == target && !dry_run {
-            // Clean and already right, but the index's stat data is stale.
-            *verified = Some(VerifiedStat {
-                path: entry.path.clone(),
-                offset: entry.offset,
-                blob: entry.id,
-                stat,
-            });
-        }
-    }
-    if stat.mtime == target {
-        return Outcome::AlreadyCorrect { time: target };
-    }
-    if dry_run {
-        return Outcome::Updated { time: target };
-    }
-    if let Err(e) = set_mtime(place.0, place.1, target, stat.atime) {
-        return Outcome::Failed(cannot_set_time(&e, &stat));
-    }
-    // Read the file back: an edit that landed between the checks above and the stamp must not
-    // keep the old time, or a cache keyed by size and mtime would miss it.
-    // The stored mtime may differ from the target on file systems with coarse timestamps;
-    // what matters is that the content read back under stable stat data is the blob.
-    match read_and_compare(hasher, place, &entry.path, symlink, entry.id) {
-        Some(after) => {
-            *verified = Some(VerifiedStat {
-                path: entry.path.clone(),
-                offset: entry.offset,
-                blob: entry.id,
-                stat: after,
-            });
-            Outcome::Updated { time: target }
-        }
-        None => {
-            let _ = set_mtime_now(place.0, place.1);
-            Outcome::ChangedDuringSync
-        }
-    }
-}
-
-/// Why a file's time could not be set, the usual causes told apart.
-pub(crate) fn cannot_set_time(error: &std::io::Error, stat: &FileStat) -> Failure {
-    match error.raw_os_error() {
-        Some(libc_errno::EPERM) if stat.uid != rustix::process::geteuid().as_raw() => {
-            Failure::NotOwner { owner: stat.uid }
-        }
-        Some(libc_errno::EROFS) => Failure::ReadOnly,
-        _ => Failure::Os(OsError::of(error)),
-    }
-}
-
-/// The errno values this module tells apart.
-mod libc_errno {
-    pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
-    pub const EROFS: i32 = rustix::io::Errno::ROFS.raw_os_error();
 }
