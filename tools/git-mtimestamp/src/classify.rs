@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use git2::{Oid, Repository};
 use rustc_hash::FxHashSet;
 
-use crate::cache::{Anchor, SortedLookup};
+use crate::answers::{Anchor, SortedLookup};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::fs::{FileStat, TreeStats};

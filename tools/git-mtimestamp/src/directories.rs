@@ -29,7 +29,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
-use crate::cache::AnchorEntry;
+use crate::answers::AnchorEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::fs::FileStat;
 use crate::history::{LastChange, MODE_TREE};

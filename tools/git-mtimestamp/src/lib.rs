@@ -24,8 +24,8 @@
 //! # Ok::<(), git_mtimestamp::Error>(())
 //! ```
 
+mod answers;
 mod attributes;
-mod cache;
 mod classify;
 pub mod cli;
 mod convert;

@@ -6,8 +6,8 @@ use std::path::Path;
 use git2::{ErrorCode, Oid, Repository};
 
 use crate::Options;
+use crate::answers::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED};
 use crate::attributes::{EarlyAttributes, GitAttributes};
-use crate::cache::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };

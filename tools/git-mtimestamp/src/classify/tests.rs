@@ -1,7 +1,7 @@
 //! The rules of [`crate::classify`], each on entries, stat data and answers built here.
 
 use super::*;
-use crate::cache::{AnchorEntry, NOT_WALKED};
+use crate::answers::{AnchorEntry, NOT_WALKED};
 use crate::history::HistoryMode;
 
 const BLOB: &str = "1111111111111111111111111111111111111111";

@@ -1,18 +1,5 @@
-//! Answers of earlier syncs, kept in the git directory so that the next sync need not walk
-//! history again.
-//!
-//! The last change of a path as seen from a commit is a function of that commit's history
-//! alone, and history is immutable, so an answer once found stays true. Each file under
-//! `<git common dir>/mtimestamp/` holds, for one commit that was HEAD at a sync (an "anchor")
-//! and one history mode, every path of that commit's tree (directories too, and the root as
-//! the empty path) with its entry and, where it was computed, its last change: for a
-//! directory, the last change of its list of entries. A sync whose HEAD is an anchor needs no
-//! history at all; a sync after new commits reads only the commits since an anchor (see
-//! [`crate::history::first_parent_line`]), or walks until its paths reach one.
-//!
-//! A file that is truncated, corrupt, or written by another version of this tool fails its
-//! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
-//! shallow clone's boundary are approximate and are not stored.
+//! The answers kept in `<git common dir>/mtimestamp/`: one file per commit and history mode,
+//! its format (a header, every entry, a checksum), and which files are kept.
 
 use std::collections::HashMap;
 use std::fs;
