@@ -1,0 +1,164 @@
+//! What the answers of one commit are: every path of its tree with its entry and, where it is
+//! known, its last change; and the lookups a sync makes in them.
+
+use git2::Oid;
+
+use crate::history::{HistoryMode, LastChange, MODE_TREE};
+
+/// A tracked path of the anchor commit's tree, or one of its directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnchorEntry {
+    /// The blob, the submodule's commit, or for a directory ([`MODE_TREE`]) its tree.
+    pub blob: Oid,
+    pub mode: u32,
+    pub change: Option<(Oid, i64)>,
+    /// While a sync runs: the path's place in the sorted list of paths its history walk
+    /// answers, or [`NOT_WALKED`]. Answers come back in that order and reach the entry and
+    /// its file by position, with no lookups by path. Not stored.
+    pub walk_slot: u32,
+}
+
+pub(crate) const NOT_WALKED: u32 = u32::MAX;
+
+/// Every path of one commit's tree, directories included (the root as the empty path), with
+/// the answers known for the walk from that commit. The directories' tree ids let a later sync rebuild this commit's
+/// trees instead of reading them (see [`super::AnchorTrees`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Anchor {
+    pub commit: Oid,
+    pub mode: HistoryMode,
+    /// Sorted bytewise by path, each path once: the order of git's index, so that a sync
+    /// matches the two in one pass instead of looking every path up, and the order the
+    /// history walk numbers paths in.
+    pub entries: Vec<(Vec<u8>, AnchorEntry)>,
+}
+
+impl Anchor {
+    /// The entry of `path`.
+    pub fn get(&self, path: &[u8]) -> Option<&AnchorEntry> {
+        let at = self
+            .entries
+            .binary_search_by(|(other, _)| other.as_slice().cmp(path))
+            .ok()?;
+        Some(&self.entries[at].1)
+    }
+
+    /// The stored answer for a key of the history walk: a file's path, or a directory's path
+    /// followed by a slash (the root: the empty path).
+    pub fn answer(&self, key: &[u8]) -> Option<LastChange> {
+        let (path, directory) = match key.strip_suffix(b"/") {
+            Some(path) => (path, true),
+            None => (key, key.is_empty()),
+        };
+        let entry = self.get(path)?;
+        if (entry.mode == MODE_TREE) != directory {
+            return None;
+        }
+        let (commit, time) = entry.change?;
+        Some(LastChange {
+            commit,
+            time,
+            approximate: false,
+        })
+    }
+}
+
+/// Finds anchor entries for paths that come in sorted order, as the index's do: each lookup
+/// starts where the last one ended, so matching every index entry is one pass over the
+/// anchor. A path out of order is still found, by a search of the whole list.
+pub(crate) struct SortedLookup<'a> {
+    entries: &'a [(Vec<u8>, AnchorEntry)],
+    next: usize,
+}
+
+impl<'a> SortedLookup<'a> {
+    pub fn new(anchor: &'a Anchor) -> Self {
+        SortedLookup {
+            entries: &anchor.entries,
+            next: 0,
+        }
+    }
+
+    pub fn get(&mut self, path: &[u8]) -> Option<&'a AnchorEntry> {
+        while let Some((other, entry)) = self.entries.get(self.next) {
+            match other.as_slice().cmp(path) {
+                std::cmp::Ordering::Less => self.next += 1,
+                std::cmp::Ordering::Equal => {
+                    self.next += 1;
+                    return Some(entry);
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        // Not here: a path the anchor lacks (a staged new file), or one out of order.
+        let at = self
+            .entries
+            .binary_search_by(|(other, _)| other.as_slice().cmp(path))
+            .ok()?;
+        Some(&self.entries[at].1)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(crate) fn id(s: &str) -> Oid {
+        Oid::from_str(s).unwrap()
+    }
+
+    pub(crate) fn entry(blob: &str, change: Option<i64>) -> AnchorEntry {
+        AnchorEntry {
+            blob: id(blob),
+            mode: 0o100644,
+            change: change.map(|time| (id("2222222222222222222222222222222222222222"), time)),
+            walk_slot: NOT_WALKED,
+        }
+    }
+
+    pub(crate) fn sample() -> Anchor {
+        let symlink = AnchorEntry {
+            mode: 0o120000,
+            ..entry("3333333333333333333333333333333333333333", None)
+        };
+        Anchor {
+            commit: id("4444444444444444444444444444444444444444"),
+            mode: HistoryMode::FirstParent,
+            entries: vec![
+                (
+                    b"a/b.txt".to_vec(),
+                    entry(
+                        "1111111111111111111111111111111111111111",
+                        Some(1_700_000_000),
+                    ),
+                ),
+                (b"odd\xffname".to_vec(), symlink),
+            ],
+        }
+    }
+
+    #[test]
+    fn sorted_lookups_find_paths_in_any_order() {
+        let mut anchor = sample();
+        anchor.entries.insert(
+            1,
+            (
+                b"m".to_vec(),
+                entry("5555555555555555555555555555555555555555", None),
+            ),
+        );
+        let mut lookup = SortedLookup::new(&anchor);
+        let blob = |found: Option<&AnchorEntry>| found.map(|e| e.blob.to_string()[..1].to_owned());
+        // In order, with a path the anchor lacks in between.
+        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
+        assert_eq!(blob(lookup.get(b"b")), None);
+        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        // Out of order, after the cursor moved past it.
+        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
+        assert_eq!(blob(lookup.get(b"odd\xffname")), Some("3".to_owned()));
+        assert_eq!(blob(lookup.get(b"zzz")), None);
+        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        assert_eq!(blob(anchor.get(b"m")), Some("5".to_owned()));
+        assert_eq!(blob(anchor.get(b"a")), None);
+    }
+}
