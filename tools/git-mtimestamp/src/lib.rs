@@ -50,6 +50,7 @@ mod sync_lock;
 #[cfg(test)]
 mod test_git;
 mod time_limits;
+mod trace;
 mod work_tree;
 mod workers;
 

@@ -26,6 +26,7 @@ use crate::signals::DeferSignals;
 use crate::stamp::stamp_all;
 use crate::sync_lock::SyncLock;
 use crate::time_limits::TimeLimits;
+use crate::trace::Trace;
 
 pub(crate) const MODE_GITLINK: u32 = 0o160000;
 
@@ -378,29 +379,6 @@ impl WorkTree {
         EarlyAttributes {
             answered: GitAttributes::ask(git_dir, root, regular_files),
             started: None,
-        }
-    }
-}
-
-/// Phase timings on stderr when `GIT_MTIMESTAMP_TRACE` is set, for finding where a slow
-/// sync spends its time.
-struct Trace {
-    start: Option<std::time::Instant>,
-}
-
-impl Trace {
-    fn from_env() -> Trace {
-        Trace {
-            start: std::env::var_os("GIT_MTIMESTAMP_TRACE").map(|_| std::time::Instant::now()),
-        }
-    }
-
-    fn phase(&self, name: &str) {
-        if let Some(start) = self.start {
-            eprintln!(
-                "trace: {name} done at {:.3} s",
-                start.elapsed().as_secs_f64()
-            );
         }
     }
 }
