@@ -14,10 +14,12 @@
 //! header or checksum and is ignored (and later replaced): it is never trusted. Answers from a
 //! shallow clone's boundary are approximate and are not stored.
 
+mod find;
 mod model;
 mod store;
 mod trees;
 
+pub(crate) use find::{AnswerSources, LazyAnchor, find_answers};
 pub(crate) use model::{Anchor, AnchorEntry, NOT_WALKED, SortedLookup};
 pub(crate) use store::AnswerCache;
 pub(crate) use trees::AnchorTrees;

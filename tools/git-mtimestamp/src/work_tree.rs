@@ -3,23 +3,20 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use git2::{ErrorCode, Oid, Repository};
+use git2::ErrorCode;
 
 use crate::Options;
-use crate::answers::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED};
+use crate::answers::{AnchorEntry, AnswerCache, AnswerSources, LazyAnchor, find_answers};
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
 use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
 use crate::error::Error;
-use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
-    last_change_times,
-};
+use crate::history::LastChange;
 use crate::index_refresh::{IndexSnapshot, refresh_index};
-use crate::odb::{ObjectReader, Replacements};
-use crate::open::{WorkTree, is_partial_clone, open_again};
+use crate::odb::Replacements;
+use crate::open::{WorkTree, is_partial_clone};
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
@@ -380,204 +377,5 @@ impl WorkTree {
             answered: GitAttributes::ask(git_dir, root, regular_files),
             started: None,
         }
-    }
-}
-
-/// Where HEAD's answers come from.
-struct AnswerSources<'a, 'c> {
-    git_dir: &'a Path,
-    root: &'a Path,
-    head_id: Oid,
-    cache: &'c AnswerCache,
-    /// Stored anchors of other commits, newest first.
-    others: &'a [LazyAnchor<'c>],
-    /// What history is read through.
-    replacements: std::sync::Arc<Replacements>,
-}
-
-/// HEAD's anchor, with the answers of a history walk for the paths it does not answer yet
-/// (in the order of their `walk_slot`), and whether the anchor is new (not stored yet). Runs
-/// on a thread of its own, with its own repository handle, opened only if the anchor or the
-/// walk needs one.
-fn find_answers(
-    sources: AnswerSources<'_, '_>,
-    options: &Options,
-    trace: &Trace,
-) -> Result<(Anchor, Vec<LastChange>, bool), Error> {
-    let AnswerSources {
-        git_dir,
-        root,
-        head_id,
-        cache,
-        others,
-        replacements,
-    } = sources;
-    // This thread reads the pathspecs itself, which is cheap.
-    let scope = Scope::new(options)?;
-    let open = || -> Result<Repository, Error> { open_again(git_dir, root) };
-    // A sync at a HEAD seen before reads neither its commit, nor its tree, nor history.
-    let loaded = cache.load(head_id, options.history);
-    let fresh = loaded.is_none();
-    let repo = match loaded {
-        Some(_) => None,
-        None => Some(open()?),
-    };
-    // One reader for HEAD's tree and the walk, which starts with the trees just read.
-    let reader_of =
-        |repo| ObjectReader::with_replacements(repo, std::sync::Arc::clone(&replacements));
-    let mut reader = repo.as_ref().map(reader_of).transpose()?;
-    let mut anchor = match (loaded, &repo, &mut reader) {
-        (Some(anchor), _, _) => anchor,
-        (None, Some(repo), Some(reader)) => {
-            new_anchor(repo, reader, head_id, options.history, others)?
-        }
-        (None, _, _) => unreachable!("the repository is opened when no anchor is stored"),
-    };
-    trace.phase("head tree (second thread)");
-    let keys = number_paths_to_walk(&mut anchor, &scope, !options.no_directories);
-    if keys.is_empty() {
-        return Ok((anchor, Vec::new(), fresh));
-    }
-    let opened_now;
-    let (repo, reader) = match (&repo, reader) {
-        (Some(repo), Some(reader)) => (repo, reader),
-        _ => {
-            opened_now = open()?;
-            (&opened_now, reader_of(&opened_now)?)
-        }
-    };
-    let unresolved: Vec<&[u8]> = keys
-        .iter()
-        .map(|key| walk_key(&anchor.entries, key))
-        .collect();
-    // Other anchors end the walk early; each is read only if the walk reaches its commit.
-    let lookups: Vec<_> = others
-        .iter()
-        .map(|other| move |path: &[u8]| other.get()?.answer(path))
-        .collect();
-    let known: Vec<KnownAnswers<'_>> = others
-        .iter()
-        .zip(&lookups)
-        .map(|(other, lookup)| KnownAnswers {
-            commit: other.commit,
-            answers: lookup,
-        })
-        .collect();
-    let walk = WalkOptions::default()
-        .mode(options.history)
-        .known(&known)
-        .progress(options.progress.as_deref())
-        .reader(reader);
-    let changes = last_change_times(repo, head_id, &unresolved, walk)?;
-    trace.phase("history walk (second thread)");
-    drop(unresolved);
-    Ok((anchor, changes, fresh))
-}
-
-/// HEAD's paths, with the answers known without a walk. When HEAD's first-parent line reaches
-/// a stored anchor (the HEAD of the last sync, a few commits back), only the line's changes
-/// are read, and every path they leave alone keeps the anchor's answer. Otherwise the newest
-/// stored anchor still saves reading HEAD's whole tree: its paths are patched with the
-/// difference of the two trees, and every answer is left to the walk.
-fn new_anchor(
-    repo: &Repository,
-    reader: &mut ObjectReader<'_>,
-    head_id: Oid,
-    mode: HistoryMode,
-    others: &[LazyAnchor<'_>],
-) -> Result<Anchor, Error> {
-    let anchors: Vec<Oid> = others.iter().map(|other| other.commit).collect();
-    if let Some(line) = first_parent_line(repo, reader, head_id, &anchors)?
-        && let Some(base) = others
-            .iter()
-            .find(|other| other.commit == line.anchor)
-            .and_then(LazyAnchor::get)
-    {
-        let base_trees = AnchorTrees::new(base, line.anchor_tree);
-        let changed = line.changes(reader, mode, &|id| base_trees.tree(id))?;
-        return Ok(Anchor::at_end_of_line(base, head_id, changed));
-    }
-    // Through the reader, which reads a replaced commit as its replacement, as git does.
-    let tree = commit_tree(reader, head_id)?;
-    let base = others.first().and_then(|newest| {
-        let base = newest.get()?;
-        let base_tree = commit_tree(reader, base.commit).ok()?;
-        Some((base, base_tree))
-    });
-    Anchor::of_tree(reader, head_id, tree, mode, base)
-}
-
-/// A stored anchor that is read from disk the first time it is needed.
-struct LazyAnchor<'c> {
-    cache: &'c AnswerCache,
-    commit: Oid,
-    mode: HistoryMode,
-    anchor: std::sync::OnceLock<Option<Anchor>>,
-}
-
-impl<'c> LazyAnchor<'c> {
-    fn new(cache: &'c AnswerCache, commit: Oid, mode: HistoryMode) -> Self {
-        LazyAnchor {
-            cache,
-            commit,
-            mode,
-            anchor: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn get(&self) -> Option<&Anchor> {
-        self.anchor
-            .get_or_init(|| self.cache.load(self.commit, self.mode))
-            .as_ref()
-    }
-}
-
-/// Numbers the paths whose last change the history walk must find (in scope, not answered by
-/// the anchor, not submodules; directories only when they are synced) in the order of their
-/// keys for the walk, and returns them in that order: each entry's place in the anchor, with
-/// its key when it is a directory. A directory's key is its path and a slash, the root's the
-/// empty path (see [`crate::history`]); a file's key is its path.
-fn number_paths_to_walk(
-    anchor: &mut Anchor,
-    scope: &Scope,
-    directories: bool,
-) -> Vec<(usize, Option<Vec<u8>>)> {
-    let mut keys: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
-    for (at, (path, entry)) in anchor.entries.iter_mut().enumerate() {
-        entry.walk_slot = NOT_WALKED;
-        if entry.change.is_some() || entry.mode == MODE_GITLINK {
-            continue;
-        }
-        if entry.mode != MODE_TREE {
-            if scope.contains(path) {
-                keys.push((at, None));
-            }
-        } else if directories && scope.contains_directory(path) {
-            let mut key = path.clone();
-            if !key.is_empty() {
-                key.push(b'/');
-            }
-            keys.push((at, Some(key)));
-        }
-    }
-    let entries = &anchor.entries;
-    // The anchor's order differs only where a directory's key moves past names that sort
-    // between its path and its path and a slash ("a" < "a.c" < "a/"): nearly sorted, which
-    // the standard library's sort handles in about one pass.
-    keys.sort_by(|a, b| walk_key(entries, a).cmp(walk_key(entries, b)));
-    for (slot, (at, _)) in keys.iter().enumerate() {
-        anchor.entries[*at].1.walk_slot = slot as u32;
-    }
-    keys
-}
-
-/// The key of an entry numbered by [`number_paths_to_walk`].
-fn walk_key<'a>(
-    entries: &'a [(Vec<u8>, AnchorEntry)],
-    key: &'a (usize, Option<Vec<u8>>),
-) -> &'a [u8] {
-    match &key.1 {
-        Some(directory) => directory,
-        None => &entries[key.0].0,
     }
 }
