@@ -24,8 +24,8 @@ use crate::open::WorkTree;
 use crate::path_map::PathMap;
 use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
+use crate::sync::MODE_GITLINK;
 use crate::time_limits::TimeLimits;
-use crate::work_tree::MODE_GITLINK;
 use crate::workers::on_worker_threads;
 
 const MODE_SYMLINK: u32 = 0o120000;

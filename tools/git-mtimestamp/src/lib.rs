@@ -46,12 +46,12 @@ mod report;
 mod scope;
 mod signals;
 mod stamp;
+mod sync;
 mod sync_lock;
 #[cfg(test)]
 mod test_git;
 mod time_limits;
 mod trace;
-mod work_tree;
 mod workers;
 
 pub use crate::error::Error;

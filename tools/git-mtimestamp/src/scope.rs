@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use crate::Options;
 use crate::error::Error;
 use crate::index_file::IndexRecord;
-use crate::work_tree::MODE_GITLINK;
+use crate::sync::MODE_GITLINK;
 
 use self::pathspec::{Globals, Item};
 

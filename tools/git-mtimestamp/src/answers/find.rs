@@ -17,8 +17,8 @@ use crate::history::{
 use crate::odb::{ObjectReader, Replacements};
 use crate::open::open_again;
 use crate::scope::Scope;
+use crate::sync::MODE_GITLINK;
 use crate::trace::Trace;
-use crate::work_tree::MODE_GITLINK;
 
 /// Where HEAD's answers come from.
 pub(crate) struct AnswerSources<'a, 'c> {

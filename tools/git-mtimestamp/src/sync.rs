@@ -1,4 +1,9 @@
-//! A git work tree and the sync of its files' mtimes.
+//! The sync, phase by phase. HEAD's answers are found on a second thread (see
+//! [`crate::answers`]) while this one reads the index and every file's stat data; the two meet
+//! to classify the files (see [`crate::classify`]). Then, while the answers are stored, the
+//! files whose time is wrong are stamped and read back (see [`crate::stamp`]), the index is
+//! refreshed (see [`crate::index_refresh`]), and the directories are stamped (see
+//! [`crate::directories`]).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
