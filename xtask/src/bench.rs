@@ -315,7 +315,7 @@ impl Bench<'_> {
             // As after `git pull`: ten new commits on top of a synced HEAD.
             self.git(&["reset", "-q", "--hard", &main])?;
             self.sync()?;
-            self.forget_anchor(&next)?;
+            self.forget_answers(&next)?;
             self.git(&["merge", "-q", "--ff-only", &next])?;
             results.incremental.push(self.sync()?);
             self.git(&["reset", "-q", "--hard", &main])?;
@@ -390,7 +390,7 @@ impl Bench<'_> {
         Ok(next)
     }
 
-    fn forget_anchor(&self, commit: &str) -> anyhow::Result<()> {
+    fn forget_answers(&self, commit: &str) -> anyhow::Result<()> {
         let common = PathBuf::from(self.git(&["rev-parse", "--git-common-dir"])?);
         let common = if common.is_absolute() {
             common

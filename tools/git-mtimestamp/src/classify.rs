@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use git2::{Oid, Repository};
 use rustc_hash::FxHashSet;
 
-use crate::answers::{Anchor, SortedLookup};
+use crate::answers::{Answers, SortedLookup};
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::fs::{FileStat, TreeStats};
@@ -69,7 +69,7 @@ impl WorkTree {
     pub(crate) fn classify_entries(
         &self,
         indexed: IndexedFiles,
-        anchor: &Anchor,
+        head_answers: &Answers,
         whole_seconds: bool,
         limits: &TimeLimits,
     ) -> Classified {
@@ -90,7 +90,7 @@ impl WorkTree {
             .filter(|e| e.stage() != 0)
             .map(|e| e.path.clone())
             .collect();
-        let mut head_entries = SortedLookup::new(anchor);
+        let mut head_entries = SortedLookup::new(head_answers);
         let mut files: Vec<FileReport> = Vec::with_capacity(entries.len());
         let mut candidates = Vec::new();
         for (entry, stat) in entries.into_iter().zip(stats) {

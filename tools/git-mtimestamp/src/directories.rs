@@ -29,7 +29,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
-use crate::answers::AnchorEntry;
+use crate::answers::AnswerEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::fs::FileStat;
 use crate::history::{LastChange, MODE_TREE};
@@ -58,11 +58,11 @@ pub(crate) struct DirectoryJob<'a> {
 /// time: the last change of its list (`answer`), and a fingerprint of the list as nanoseconds
 /// unless `whole_seconds`.
 pub(crate) fn directory_jobs<'a>(
-    entries: &'a [(Vec<u8>, AnchorEntry)],
+    entries: &'a [(Vec<u8>, AnswerEntry)],
     scope: &Scope,
     whole_seconds: bool,
     limits: &TimeLimits,
-    answer: impl Fn(&AnchorEntry) -> Option<LastChange>,
+    answer: impl Fn(&AnswerEntry) -> Option<LastChange>,
 ) -> Vec<DirectoryJob<'a>> {
     let mut lists: FxHashMap<&[u8], List<'a>> = FxHashMap::default();
     for (path, entry) in entries {

@@ -11,7 +11,7 @@ use std::path::Path;
 use git2::ErrorCode;
 
 use crate::Options;
-use crate::answers::{AnchorEntry, AnswerCache, AnswerSources, LazyAnchor, find_answers};
+use crate::answers::{AnswerCache, AnswerEntry, AnswerSources, LazyAnswers, find_answers};
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
@@ -69,17 +69,17 @@ impl WorkTree {
         );
         let cache = AnswerCache::new(repo.commondir()).replaced(replacements.cache_key());
         let trace = Trace::from_env();
-        // Stored answers of other commits, newest first: the newest is the base of a new
-        // anchor, and each ends the walk where it reaches that commit (read only then).
+        // Stored answers of other commits, newest first: the newest is the base of HEAD's
+        // new answers, and each ends the walk where it reaches that commit (read only then).
         let stored_commits = cache.commits(options.history);
         // Nothing stored: every answer comes from the walk, and on a fresh clone every file
         // is read (see `attributes_before_classifying`).
         let nothing_stored = stored_commits.is_empty();
         let head_stored = stored_commits.contains(&head_id);
-        let others: Vec<LazyAnchor<'_>> = stored_commits
+        let others: Vec<LazyAnswers<'_>> = stored_commits
             .into_iter()
             .filter(|commit| *commit != head_id)
-            .map(|commit| LazyAnchor::new(&cache, commit, options.history))
+            .map(|commit| LazyAnswers::new(&cache, commit, options.history))
             .collect();
         let scope = Scope::new(options)?;
 
@@ -117,14 +117,15 @@ impl WorkTree {
             (answers, indexed.map(|indexed| (indexed, early_attributes)))
         });
         trace.phase("both threads");
-        let (mut anchor, changes, fresh) = answers.map_err(|e| match e {
+        let (mut head_answers, changes, fresh) = answers.map_err(|e| match e {
             Error::Corrupt { what, cause } if is_partial_clone(repo) => {
                 Error::PartialClone { what, cause }
             }
             e => e,
         })?;
         let (indexed, early_attributes) = indexed?;
-        let classified = self.classify_entries(indexed, &anchor, options.whole_seconds, &limits);
+        let classified =
+            self.classify_entries(indexed, &head_answers, options.whole_seconds, &limits);
         trace.phase("classified");
         let Classified {
             files,
@@ -140,18 +141,18 @@ impl WorkTree {
         let signals = DeferSignals::while_writing();
         let new_answers = fresh || !changes.is_empty();
         if new_answers {
-            for (_, entry) in anchor.entries.iter_mut() {
+            for (_, entry) in head_answers.entries.iter_mut() {
                 if let Some(change) = changes.get(entry.walk_slot as usize) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
                     entry.change = (!change.approximate).then_some((change.commit, change.time));
                 }
             }
         }
-        let anchor = &anchor;
+        let head_answers = &head_answers;
         std::thread::scope(|threads| {
             // The answers go to a file of their own, written while the files are stamped.
             let stored = (new_answers && !options.dry_run)
-                .then(|| threads.spawn(|| cache.store(anchor).err().map(|e| e.to_string())));
+                .then(|| threads.spawn(|| cache.store(head_answers).err().map(|e| e.to_string())));
             let (files, index_update, approximate, required_drivers) = self.stamp_and_refresh(
                 files,
                 candidates,
@@ -167,7 +168,7 @@ impl WorkTree {
             // Directories after their files: nothing that happens to a file changes the
             // stat data of its directory, but a directory is judged on what is there now.
             let directories = (!options.no_directories).then(|| {
-                let answer = |entry: &AnchorEntry| match entry.change {
+                let answer = |entry: &AnswerEntry| match entry.change {
                     Some((commit, time)) => Some(LastChange {
                         commit,
                         time,
@@ -176,7 +177,7 @@ impl WorkTree {
                     None => changes.get(entry.walk_slot as usize).copied(),
                 };
                 let jobs = directory_jobs(
-                    &anchor.entries,
+                    &head_answers.entries,
                     &scope,
                     options.whole_seconds,
                     &limits,
@@ -255,7 +256,7 @@ impl WorkTree {
                     time,
                     approximate: false,
                 },
-                // This walk's answer, which may be an approximate one the anchor left out.
+                // This walk's answer, which may be an approximate one HEAD's answers left out.
                 None => *changes
                     .get(job.candidate.walk_slot as usize)
                     .expect("every candidate is a HEAD path with an answer"),

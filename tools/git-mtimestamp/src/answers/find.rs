@@ -7,7 +7,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use super::{Anchor, AnchorEntry, AnchorTrees, AnswerCache, NOT_WALKED};
+use super::{AnswerCache, AnswerEntry, AnswerTrees, Answers, NOT_WALKED};
 use crate::Options;
 use crate::error::Error;
 use crate::history::{
@@ -26,21 +26,21 @@ pub(crate) struct AnswerSources<'a, 'c> {
     pub root: &'a Path,
     pub head_id: Oid,
     pub cache: &'c AnswerCache,
-    /// Stored anchors of other commits, newest first.
-    pub others: &'a [LazyAnchor<'c>],
+    /// Stored answers of other commits, newest first.
+    pub others: &'a [LazyAnswers<'c>],
     /// What history is read through.
     pub replacements: std::sync::Arc<Replacements>,
 }
 
-/// HEAD's anchor, with the answers of a history walk for the paths it does not answer yet
-/// (in the order of their `walk_slot`), and whether the anchor is new (not stored yet). Runs
-/// on a thread of its own, with its own repository handle, opened only if the anchor or the
+/// HEAD's answers, with those of a history walk for the paths they do not answer yet (in the
+/// order of their `walk_slot`), and whether HEAD's answers are new (not stored yet). Runs on
+/// a thread of its own, with its own repository handle, opened only if HEAD's answers or the
 /// walk needs one.
 pub(crate) fn find_answers(
     sources: AnswerSources<'_, '_>,
     options: &Options,
     trace: &Trace,
-) -> Result<(Anchor, Vec<LastChange>, bool), Error> {
+) -> Result<(Answers, Vec<LastChange>, bool), Error> {
     let AnswerSources {
         git_dir,
         root,
@@ -63,17 +63,17 @@ pub(crate) fn find_answers(
     let reader_of =
         |repo| ObjectReader::with_replacements(repo, std::sync::Arc::clone(&replacements));
     let mut reader = repo.as_ref().map(reader_of).transpose()?;
-    let mut anchor = match (loaded, &repo, &mut reader) {
-        (Some(anchor), _, _) => anchor,
+    let mut answers = match (loaded, &repo, &mut reader) {
+        (Some(answers), _, _) => answers,
         (None, Some(repo), Some(reader)) => {
-            new_anchor(repo, reader, head_id, options.history, others)?
+            answers_before_walk(repo, reader, head_id, options.history, others)?
         }
-        (None, _, _) => unreachable!("the repository is opened when no anchor is stored"),
+        (None, _, _) => unreachable!("the repository is opened when no answers are stored"),
     };
     trace.phase("head tree (second thread)");
-    let keys = number_paths_to_walk(&mut anchor, &scope, !options.no_directories);
+    let keys = number_paths_to_walk(&mut answers, &scope, !options.no_directories);
     if keys.is_empty() {
-        return Ok((anchor, Vec::new(), fresh));
+        return Ok((answers, Vec::new(), fresh));
     }
     let opened_now;
     let (repo, reader) = match (&repo, reader) {
@@ -85,9 +85,10 @@ pub(crate) fn find_answers(
     };
     let unresolved: Vec<&[u8]> = keys
         .iter()
-        .map(|key| walk_key(&anchor.entries, key))
+        .map(|key| walk_key(&answers.entries, key))
         .collect();
-    // Other anchors end the walk early; each is read only if the walk reaches its commit.
+    // Other commits' answers end the walk early; each is read only if the walk reaches its
+    // commit.
     let lookups: Vec<_> = others
         .iter()
         .map(|other| move |path: &[u8]| other.get()?.answer(path))
@@ -108,31 +109,31 @@ pub(crate) fn find_answers(
     let changes = last_change_times(repo, head_id, &unresolved, walk)?;
     trace.phase("history walk (second thread)");
     drop(unresolved);
-    Ok((anchor, changes, fresh))
+    Ok((answers, changes, fresh))
 }
 
 /// HEAD's paths, with the answers known without a walk. When HEAD's first-parent line reaches
-/// a stored anchor (the HEAD of the last sync, a few commits back), only the line's changes
-/// are read, and every path they leave alone keeps the anchor's answer. Otherwise the newest
-/// stored anchor still saves reading HEAD's whole tree: its paths are patched with the
-/// difference of the two trees, and every answer is left to the walk.
-fn new_anchor(
+/// a commit with stored answers (the HEAD of the last sync, a few commits back), only the
+/// line's changes are read, and every path they leave alone keeps its stored answer.
+/// Otherwise the newest stored answers still save reading HEAD's whole tree: their paths are
+/// patched with the difference of the two trees, and every answer is left to the walk.
+fn answers_before_walk(
     repo: &Repository,
     reader: &mut ObjectReader<'_>,
     head_id: Oid,
     mode: HistoryMode,
-    others: &[LazyAnchor<'_>],
-) -> Result<Anchor, Error> {
-    let anchors: Vec<Oid> = others.iter().map(|other| other.commit).collect();
-    if let Some(line) = first_parent_line(repo, reader, head_id, &anchors)?
+    others: &[LazyAnswers<'_>],
+) -> Result<Answers, Error> {
+    let stored: Vec<Oid> = others.iter().map(|other| other.commit).collect();
+    if let Some(line) = first_parent_line(repo, reader, head_id, &stored)?
         && let Some(base) = others
             .iter()
             .find(|other| other.commit == line.anchor)
-            .and_then(LazyAnchor::get)
+            .and_then(LazyAnswers::get)
     {
-        let base_trees = AnchorTrees::new(base, line.anchor_tree);
+        let base_trees = AnswerTrees::new(base, line.anchor_tree);
         let changed = line.changes(reader, mode, &|id| base_trees.tree(id))?;
-        return Ok(Anchor::at_end_of_line(base, head_id, changed));
+        return Ok(Answers::at_end_of_line(base, head_id, changed));
     }
     // Through the reader, which reads a replaced commit as its replacement, as git does.
     let tree = commit_tree(reader, head_id)?;
@@ -141,46 +142,46 @@ fn new_anchor(
         let base_tree = commit_tree(reader, base.commit).ok()?;
         Some((base, base_tree))
     });
-    Anchor::of_tree(reader, head_id, tree, mode, base)
+    Answers::of_tree(reader, head_id, tree, mode, base)
 }
 
-/// A stored anchor that is read from disk the first time it is needed.
-pub(crate) struct LazyAnchor<'c> {
+/// A commit's stored answers, read from disk the first time they are needed.
+pub(crate) struct LazyAnswers<'c> {
     cache: &'c AnswerCache,
     commit: Oid,
     mode: HistoryMode,
-    anchor: std::sync::OnceLock<Option<Anchor>>,
+    answers: std::sync::OnceLock<Option<Answers>>,
 }
 
-impl<'c> LazyAnchor<'c> {
+impl<'c> LazyAnswers<'c> {
     pub fn new(cache: &'c AnswerCache, commit: Oid, mode: HistoryMode) -> Self {
-        LazyAnchor {
+        LazyAnswers {
             cache,
             commit,
             mode,
-            anchor: std::sync::OnceLock::new(),
+            answers: std::sync::OnceLock::new(),
         }
     }
 
-    pub fn get(&self) -> Option<&Anchor> {
-        self.anchor
+    pub fn get(&self) -> Option<&Answers> {
+        self.answers
             .get_or_init(|| self.cache.load(self.commit, self.mode))
             .as_ref()
     }
 }
 
-/// Numbers the paths whose last change the history walk must find (in scope, not answered by
-/// the anchor, not submodules; directories only when they are synced) in the order of their
-/// keys for the walk, and returns them in that order: each entry's place in the anchor, with
-/// its key when it is a directory. A directory's key is its path and a slash, the root's the
-/// empty path (see [`crate::history`]); a file's key is its path.
+/// Numbers the paths whose last change the history walk must find (in scope, not answered
+/// yet, not submodules; directories only when they are synced) in the order of their keys for
+/// the walk, and returns them in that order: each entry's place in `answers`, with its key
+/// when it is a directory. A directory's key is its path and a slash, the root's the empty
+/// path (see [`crate::history`]); a file's key is its path.
 fn number_paths_to_walk(
-    anchor: &mut Anchor,
+    answers: &mut Answers,
     scope: &Scope,
     directories: bool,
 ) -> Vec<(usize, Option<Vec<u8>>)> {
     let mut keys: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
-    for (at, (path, entry)) in anchor.entries.iter_mut().enumerate() {
+    for (at, (path, entry)) in answers.entries.iter_mut().enumerate() {
         entry.walk_slot = NOT_WALKED;
         if entry.change.is_some() || entry.mode == MODE_GITLINK {
             continue;
@@ -197,20 +198,20 @@ fn number_paths_to_walk(
             keys.push((at, Some(key)));
         }
     }
-    let entries = &anchor.entries;
-    // The anchor's order differs only where a directory's key moves past names that sort
+    let entries = &answers.entries;
+    // The answers' order differs only where a directory's key moves past names that sort
     // between its path and its path and a slash ("a" < "a.c" < "a/"): nearly sorted, which
     // the standard library's sort handles in about one pass.
     keys.sort_by(|a, b| walk_key(entries, a).cmp(walk_key(entries, b)));
     for (slot, (at, _)) in keys.iter().enumerate() {
-        anchor.entries[*at].1.walk_slot = slot as u32;
+        answers.entries[*at].1.walk_slot = slot as u32;
     }
     keys
 }
 
 /// The key of an entry numbered by [`number_paths_to_walk`].
 fn walk_key<'a>(
-    entries: &'a [(Vec<u8>, AnchorEntry)],
+    entries: &'a [(Vec<u8>, AnswerEntry)],
     key: &'a (usize, Option<Vec<u8>>),
 ) -> &'a [u8] {
     match &key.1 {

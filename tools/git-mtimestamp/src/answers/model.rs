@@ -5,9 +5,9 @@ use git2::Oid;
 
 use crate::history::{HistoryMode, LastChange, MODE_TREE};
 
-/// A tracked path of the anchor commit's tree, or one of its directories.
+/// A tracked path of the answered commit's tree, or one of its directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AnchorEntry {
+pub(crate) struct AnswerEntry {
     /// The blob, the submodule's commit, or for a directory ([`MODE_TREE`]) its tree.
     pub blob: Oid,
     pub mode: u32,
@@ -20,22 +20,23 @@ pub(crate) struct AnchorEntry {
 
 pub(crate) const NOT_WALKED: u32 = u32::MAX;
 
-/// Every path of one commit's tree, directories included (the root as the empty path), with
-/// the answers known for the walk from that commit. The directories' tree ids let a later sync rebuild this commit's
-/// trees instead of reading them (see [`super::AnchorTrees`]).
+/// The answers of one commit: every path of its tree, directories included (the root as the
+/// empty path), with the answers known for the walk from that commit. The directories' tree
+/// ids let a later sync rebuild this commit's trees instead of reading them (see
+/// [`super::AnswerTrees`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Anchor {
+pub(crate) struct Answers {
     pub commit: Oid,
     pub mode: HistoryMode,
     /// Sorted bytewise by path, each path once: the order of git's index, so that a sync
     /// matches the two in one pass instead of looking every path up, and the order the
     /// history walk numbers paths in.
-    pub entries: Vec<(Vec<u8>, AnchorEntry)>,
+    pub entries: Vec<(Vec<u8>, AnswerEntry)>,
 }
 
-impl Anchor {
+impl Answers {
     /// The entry of `path`.
-    pub fn get(&self, path: &[u8]) -> Option<&AnchorEntry> {
+    pub fn get(&self, path: &[u8]) -> Option<&AnswerEntry> {
         let at = self
             .entries
             .binary_search_by(|(other, _)| other.as_slice().cmp(path))
@@ -63,23 +64,23 @@ impl Anchor {
     }
 }
 
-/// Finds anchor entries for paths that come in sorted order, as the index's do: each lookup
+/// Finds the entries of answers for paths that come in sorted order, as the index's do: each lookup
 /// starts where the last one ended, so matching every index entry is one pass over the
-/// anchor. A path out of order is still found, by a search of the whole list.
+/// answers. A path out of order is still found, by a search of the whole list.
 pub(crate) struct SortedLookup<'a> {
-    entries: &'a [(Vec<u8>, AnchorEntry)],
+    entries: &'a [(Vec<u8>, AnswerEntry)],
     next: usize,
 }
 
 impl<'a> SortedLookup<'a> {
-    pub fn new(anchor: &'a Anchor) -> Self {
+    pub fn new(answers: &'a Answers) -> Self {
         SortedLookup {
-            entries: &anchor.entries,
+            entries: &answers.entries,
             next: 0,
         }
     }
 
-    pub fn get(&mut self, path: &[u8]) -> Option<&'a AnchorEntry> {
+    pub fn get(&mut self, path: &[u8]) -> Option<&'a AnswerEntry> {
         while let Some((other, entry)) = self.entries.get(self.next) {
             match other.as_slice().cmp(path) {
                 std::cmp::Ordering::Less => self.next += 1,
@@ -90,7 +91,7 @@ impl<'a> SortedLookup<'a> {
                 std::cmp::Ordering::Greater => break,
             }
         }
-        // Not here: a path the anchor lacks (a staged new file), or one out of order.
+        // Not here: a path the answers lack (a staged new file), or one out of order.
         let at = self
             .entries
             .binary_search_by(|(other, _)| other.as_slice().cmp(path))
@@ -107,8 +108,8 @@ pub(super) mod tests {
         Oid::from_str(s).unwrap()
     }
 
-    pub(crate) fn entry(blob: &str, change: Option<i64>) -> AnchorEntry {
-        AnchorEntry {
+    pub(crate) fn entry(blob: &str, change: Option<i64>) -> AnswerEntry {
+        AnswerEntry {
             blob: id(blob),
             mode: 0o100644,
             change: change.map(|time| (id("2222222222222222222222222222222222222222"), time)),
@@ -116,12 +117,12 @@ pub(super) mod tests {
         }
     }
 
-    pub(crate) fn sample() -> Anchor {
-        let symlink = AnchorEntry {
+    pub(crate) fn sample() -> Answers {
+        let symlink = AnswerEntry {
             mode: 0o120000,
             ..entry("3333333333333333333333333333333333333333", None)
         };
-        Anchor {
+        Answers {
             commit: id("4444444444444444444444444444444444444444"),
             mode: HistoryMode::FirstParent,
             entries: vec![
@@ -139,17 +140,17 @@ pub(super) mod tests {
 
     #[test]
     fn sorted_lookups_find_paths_in_any_order() {
-        let mut anchor = sample();
-        anchor.entries.insert(
+        let mut answers = sample();
+        answers.entries.insert(
             1,
             (
                 b"m".to_vec(),
                 entry("5555555555555555555555555555555555555555", None),
             ),
         );
-        let mut lookup = SortedLookup::new(&anchor);
-        let blob = |found: Option<&AnchorEntry>| found.map(|e| e.blob.to_string()[..1].to_owned());
-        // In order, with a path the anchor lacks in between.
+        let mut lookup = SortedLookup::new(&answers);
+        let blob = |found: Option<&AnswerEntry>| found.map(|e| e.blob.to_string()[..1].to_owned());
+        // In order, with a path the answers lack in between.
         assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
         assert_eq!(blob(lookup.get(b"b")), None);
         assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
@@ -158,7 +159,7 @@ pub(super) mod tests {
         assert_eq!(blob(lookup.get(b"odd\xffname")), Some("3".to_owned()));
         assert_eq!(blob(lookup.get(b"zzz")), None);
         assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
-        assert_eq!(blob(anchor.get(b"m")), Some("5".to_owned()));
-        assert_eq!(blob(anchor.get(b"a")), None);
+        assert_eq!(blob(answers.get(b"m")), Some("5".to_owned()));
+        assert_eq!(blob(answers.get(b"a")), None);
     }
 }

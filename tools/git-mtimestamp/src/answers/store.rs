@@ -7,16 +7,16 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use super::model::{Anchor, AnchorEntry, NOT_WALKED};
+use super::model::{AnswerEntry, Answers, NOT_WALKED};
 use crate::history::HistoryMode;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
 const FORMAT: u32 = 5;
-/// How many anchors are kept: enough for switching between a few branches.
+/// How many answer files are kept: enough for switching between a few branches.
 const KEEP: usize = 4;
 
-/// The folder of anchor files.
+/// The folder of answer files.
 pub(crate) struct AnswerCache {
     dir: PathBuf,
     /// The replacements history is read through (replace refs, grafts), when there are any:
@@ -56,14 +56,14 @@ impl AnswerCache {
         self.dir.join(format!("{}{commit}", self.prefix(mode)))
     }
 
-    /// The anchor for `commit`, if a sound one is stored.
-    pub fn load(&self, commit: Oid, mode: HistoryMode) -> Option<Anchor> {
+    /// The answers for `commit`, if a sound file of them is stored.
+    pub fn load(&self, commit: Oid, mode: HistoryMode) -> Option<Answers> {
         let bytes = fs::read(self.file(commit, mode)).ok()?;
-        let anchor = decode(&bytes)?;
-        (anchor.commit == commit && anchor.mode == mode).then_some(anchor)
+        let answers = decode(&bytes)?;
+        (answers.commit == commit && answers.mode == mode).then_some(answers)
     }
 
-    /// The commits with a stored anchor for `mode`, newest first.
+    /// The commits with stored answers for `mode`, newest first.
     pub fn commits(&self, mode: HistoryMode) -> Vec<Oid> {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Vec::new();
@@ -81,16 +81,16 @@ impl AnswerCache {
         found.into_iter().map(|(_, commit)| commit).collect()
     }
 
-    /// Stores `anchor` atomically (replacing any file of the same commit and mode) and drops
-    /// the least recently written anchors beyond a few. A failure (a read-only git directory,
+    /// Stores `answers` atomically (replacing any file of the same commit and mode) and drops
+    /// the least recently written answer files beyond a few. A failure (a read-only git directory,
     /// a full disk) costs only the next sync's time, so the caller reports it and goes on; no
     /// partial file is left behind.
-    pub fn store(&self, anchor: &Anchor) -> std::io::Result<()> {
+    pub fn store(&self, answers: &Answers) -> std::io::Result<()> {
         let in_dir = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display()))
         };
         fs::create_dir_all(&self.dir).map_err(in_dir)?;
-        let path = self.file(anchor.commit, anchor.mode);
+        let path = self.file(answers.commit, answers.mode);
         // A name of its own in the same directory, so that the rename is atomic and no other
         // sync writing the same answers at the same time can meet it; it is removed if
         // anything fails before the rename.
@@ -98,9 +98,9 @@ impl AnswerCache {
             .prefix(TEMPORARY_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(in_dir)?;
-        temporary.write_all(&encode(anchor)).map_err(in_dir)?;
+        temporary.write_all(&encode(answers)).map_err(in_dir)?;
         temporary.persist(&path).map_err(|e| in_dir(e.error))?;
-        // Old anchors are only a matter of space.
+        // Old answer files are only a matter of space.
         let _ = self.evict();
         Ok(())
     }
@@ -166,20 +166,20 @@ fn mode_name(mode: HistoryMode) -> &'static str {
     }
 }
 
-fn encode(anchor: &Anchor) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + anchor.entries.len() * 96);
+fn encode(answers: &Answers) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + answers.entries.len() * 96);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     let version = env!("CARGO_PKG_VERSION").as_bytes();
     out.extend_from_slice(&(version.len() as u32).to_le_bytes());
     out.extend_from_slice(version);
-    out.push(match anchor.mode {
+    out.push(match answers.mode {
         HistoryMode::Simplified => 0,
         HistoryMode::FirstParent => 1,
     });
-    out.extend_from_slice(anchor.commit.as_bytes());
-    out.extend_from_slice(&(anchor.entries.len() as u32).to_le_bytes());
-    for (path, entry) in &anchor.entries {
+    out.extend_from_slice(answers.commit.as_bytes());
+    out.extend_from_slice(&(answers.entries.len() as u32).to_le_bytes());
+    for (path, entry) in &answers.entries {
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path);
         out.extend_from_slice(entry.blob.as_bytes());
@@ -198,7 +198,7 @@ fn encode(anchor: &Anchor) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<Anchor> {
+fn decode(bytes: &[u8]) -> Option<Answers> {
     let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
     if checksum(body) != u32::from_le_bytes(sum.try_into().ok()?) {
         return None;
@@ -218,7 +218,7 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
     };
     let commit = reader.oid()?;
     let count = reader.u32()? as usize;
-    let mut entries: Vec<(Vec<u8>, AnchorEntry)> = Vec::with_capacity(count.min(body.len() / 29));
+    let mut entries: Vec<(Vec<u8>, AnswerEntry)> = Vec::with_capacity(count.min(body.len() / 29));
     for _ in 0..count {
         let path_len = reader.u32()? as usize;
         let path = reader.take(path_len)?.to_vec();
@@ -239,7 +239,7 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
         let walk_slot = NOT_WALKED;
         entries.push((
             path,
-            AnchorEntry {
+            AnswerEntry {
                 blob,
                 mode,
                 change,
@@ -250,7 +250,7 @@ fn decode(bytes: &[u8]) -> Option<Anchor> {
     if !reader.bytes.is_empty() {
         return None;
     }
-    Some(Anchor {
+    Some(Answers {
         commit,
         mode,
         entries,
@@ -289,19 +289,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn anchors_round_trip() {
-        let anchor = sample();
-        assert_eq!(decode(&encode(&anchor)), Some(anchor));
+    fn answers_round_trip() {
+        let answers = sample();
+        assert_eq!(decode(&encode(&answers)), Some(answers));
     }
 
     #[test]
-    fn anchors_out_of_order_are_rejected() {
-        let mut anchor = sample();
-        anchor.entries.reverse();
-        assert_eq!(decode(&encode(&anchor)), None);
-        let mut anchor = sample();
-        anchor.entries[1].0 = anchor.entries[0].0.clone();
-        assert_eq!(decode(&encode(&anchor)), None, "a path twice");
+    fn answers_out_of_order_are_rejected() {
+        let mut answers = sample();
+        answers.entries.reverse();
+        assert_eq!(decode(&encode(&answers)), None);
+        let mut answers = sample();
+        answers.entries[1].0 = answers.entries[0].0.clone();
+        assert_eq!(decode(&encode(&answers)), None, "a path twice");
     }
 
     /// Eviction keeps the newest answer files, removes temporary files only once they are
@@ -326,12 +326,12 @@ mod tests {
         write(".tmp-being-written", None);
         write(".tmp-abandoned", Some(old));
         write("notes.txt", Some(old));
-        let mut anchor = sample();
+        let mut answers = sample();
         for n in 0..KEEP + 2 {
-            anchor.commit = Oid::from_str(&format!("{n:040}")).unwrap();
-            cache.store(&anchor).unwrap();
+            answers.commit = Oid::from_str(&format!("{n:040}")).unwrap();
+            cache.store(&answers).unwrap();
             // Distinct times, oldest first.
-            let path = cache.file(anchor.commit, anchor.mode);
+            let path = cache.file(answers.commit, answers.mode);
             set_modified(&path, old + std::time::Duration::from_secs(60 * n as u64));
         }
         cache.evict().unwrap();
@@ -340,7 +340,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let mode = mode_name(anchor.mode);
+        let mode = mode_name(answers.mode);
         let mut expected: Vec<String> = (2..KEEP + 2)
             .map(|n| format!("{mode}-{n:040}"))
             .chain([".tmp-being-written".to_owned(), "notes.txt".to_owned()])
@@ -348,11 +348,11 @@ mod tests {
         expected.sort();
         assert_eq!(names, expected);
         // What store wrote was whole, and no temporary file of its own is left.
-        assert_eq!(cache.load(anchor.commit, anchor.mode), Some(anchor));
+        assert_eq!(cache.load(answers.commit, answers.mode), Some(answers));
     }
 
     #[test]
-    fn damaged_anchors_are_rejected() {
+    fn damaged_answers_are_rejected() {
         let bytes = encode(&sample());
         for cut in [0, 1, 10, bytes.len() / 2, bytes.len() - 1] {
             assert_eq!(decode(&bytes[..cut]), None, "truncated at {cut}");
@@ -368,8 +368,8 @@ mod tests {
     /// the next store replaces it.
     #[test]
     fn files_of_another_format_are_ignored_and_replaced() {
-        let anchor = sample();
-        let mut bytes = encode(&anchor);
+        let answers = sample();
+        let mut bytes = encode(&answers);
         let at = MAGIC.len();
         bytes[at..at + 4].copy_from_slice(&(FORMAT - 1).to_le_bytes());
         let body = bytes.len() - 4;
@@ -378,12 +378,12 @@ mod tests {
         assert_eq!(decode(&bytes), None);
         let dir = tempfile::tempdir().unwrap();
         let cache = AnswerCache::new(dir.path());
-        let file = cache.file(anchor.commit, anchor.mode);
+        let file = cache.file(answers.commit, answers.mode);
         fs::create_dir_all(file.parent().unwrap()).unwrap();
         fs::write(&file, &bytes).unwrap();
-        assert_eq!(cache.load(anchor.commit, anchor.mode), None);
-        cache.store(&anchor).unwrap();
-        assert_eq!(cache.load(anchor.commit, anchor.mode), Some(anchor));
+        assert_eq!(cache.load(answers.commit, answers.mode), None);
+        cache.store(&answers).unwrap();
+        assert_eq!(cache.load(answers.commit, answers.mode), Some(answers));
     }
 
     /// Answers found through one set of replacements (replace refs, grafts) are stored apart
@@ -391,19 +391,19 @@ mod tests {
     #[test]
     fn answers_through_replacements_have_files_of_their_own() {
         let dir = tempfile::tempdir().unwrap();
-        let anchor = sample();
-        let (commit, mode) = (anchor.commit, anchor.mode);
+        let answers = sample();
+        let (commit, mode) = (answers.commit, answers.mode);
         let plain = AnswerCache::new(dir.path());
         let replaced = AnswerCache::new(dir.path()).replaced(Some("0123456789abcdef".into()));
         let other = AnswerCache::new(dir.path()).replaced(Some("fedcba9876543210".into()));
-        replaced.store(&anchor).unwrap();
-        assert_eq!(replaced.load(commit, mode), Some(anchor.clone()));
+        replaced.store(&answers).unwrap();
+        assert_eq!(replaced.load(commit, mode), Some(answers.clone()));
         assert_eq!(replaced.commits(mode), vec![commit]);
         for cache in [&plain, &other] {
             assert_eq!(cache.load(commit, mode), None);
             assert!(cache.commits(mode).is_empty());
         }
-        plain.store(&anchor).unwrap();
+        plain.store(&answers).unwrap();
         assert_eq!(plain.commits(mode), vec![commit]);
         let mut names: Vec<String> = fs::read_dir(dir.path().join("mtimestamp"))
             .unwrap()

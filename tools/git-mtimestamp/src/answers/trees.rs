@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use git2::Oid;
 
-use super::model::{Anchor, AnchorEntry, NOT_WALKED};
+use super::model::{AnswerEntry, Answers, NOT_WALKED};
 use crate::history::{HistoryMode, LineAnswer, LineChange, MODE_TREE, PathChange};
 use crate::path_map::PathMap;
 
-impl Anchor {
-    /// An anchor for `commit` with every path of its tree and no answers yet. When `base`
-    /// (an anchor of another commit, usually the HEAD of the last sync) is given, its paths
+impl Answers {
+    /// Answers for `commit` with every path of its tree and no answers yet. When `base` (the
+    /// answers of another commit, usually the HEAD of the last sync) is given, its paths
     /// are patched with the difference between the two trees instead of reading the whole
     /// tree of `commit`.
     pub fn of_tree(
@@ -19,8 +19,8 @@ impl Anchor {
         commit: Oid,
         tree: Oid,
         mode: HistoryMode,
-        base: Option<(&Anchor, Oid)>,
-    ) -> Result<Anchor, crate::Error> {
+        base: Option<(&Answers, Oid)>,
+    ) -> Result<Answers, crate::Error> {
         let mut delta = crate::history::tree_delta(reader, base.map(|(_, tree)| tree), tree)?;
         delta.push(PathChange {
             path: Vec::new(),
@@ -28,7 +28,7 @@ impl Anchor {
             list_changed: true,
         });
         let changes = delta.into_iter().map(|change| {
-            let entry = change.now.map(|(blob, mode)| AnchorEntry {
+            let entry = change.now.map(|(blob, mode)| AnswerEntry {
                 blob,
                 mode,
                 change: None,
@@ -36,14 +36,14 @@ impl Anchor {
             });
             (change.path, entry)
         });
-        let unanswered = |entry: &AnchorEntry| AnchorEntry {
+        let unanswered = |entry: &AnswerEntry| AnswerEntry {
             change: None,
             ..*entry
         };
         let entries = match base {
             Some((base, _)) => patched(&base.entries, unanswered, changes.collect()),
             None => {
-                let mut entries: Vec<(Vec<u8>, AnchorEntry)> = changes
+                let mut entries: Vec<(Vec<u8>, AnswerEntry)> = changes
                     .filter_map(|(path, entry)| Some((path, entry?)))
                     .collect();
                 // A tree lists a directory's entries as if its name ended in '/'.
@@ -51,21 +51,21 @@ impl Anchor {
                 entries
             }
         };
-        Ok(Anchor {
+        Ok(Answers {
             commit,
             mode,
             entries,
         })
     }
 
-    /// The anchor of HEAD, from the anchor `line` reached: the paths the line did not change
-    /// keep their entries and answers, the others take their entries in HEAD and the answers
-    /// the line decided.
-    pub fn at_end_of_line(base: &Anchor, head: Oid, changed: PathMap<LineChange>) -> Anchor {
+    /// The answers of HEAD, from the answers of the commit `line` reached: the paths the line
+    /// did not change keep their entries and answers, the others take their entries in HEAD
+    /// and the answers the line decided.
+    pub fn at_end_of_line(base: &Answers, head: Oid, changed: PathMap<LineChange>) -> Answers {
         let changes = changed
             .into_iter()
             .map(|(path, LineChange { now, answer })| {
-                let entry = now.map(|(blob, mode)| AnchorEntry {
+                let entry = now.map(|(blob, mode)| AnswerEntry {
                     blob,
                     mode,
                     change: match answer {
@@ -81,7 +81,7 @@ impl Anchor {
                 (path, entry)
             })
             .collect();
-        Anchor {
+        Answers {
             commit: head,
             mode: base.mode,
             entries: patched(&base.entries, |entry| *entry, changes),
@@ -89,17 +89,17 @@ impl Anchor {
     }
 }
 
-/// The trees of an anchor's commit, rebuilt from its entries: the bytes of the tree object
-/// of any of its directories, by the tree's id.
-pub(crate) struct AnchorTrees<'a> {
-    entries: &'a [(Vec<u8>, AnchorEntry)],
+/// The trees of an answered commit, rebuilt from its answers' entries: the bytes of the tree
+/// object of any of its directories, by the tree's id.
+pub(crate) struct AnswerTrees<'a> {
+    entries: &'a [(Vec<u8>, AnswerEntry)],
     /// Each directory's tree id, with the position of its entry (None: the root).
     directories: HashMap<Oid, Option<usize>>,
 }
 
-impl<'a> AnchorTrees<'a> {
-    pub fn new(anchor: &'a Anchor, root_tree: Oid) -> Self {
-        let mut directories: HashMap<Oid, Option<usize>> = anchor
+impl<'a> AnswerTrees<'a> {
+    pub fn new(answers: &'a Answers, root_tree: Oid) -> Self {
+        let mut directories: HashMap<Oid, Option<usize>> = answers
             .entries
             .iter()
             .enumerate()
@@ -107,15 +107,15 @@ impl<'a> AnchorTrees<'a> {
             .map(|(at, (_, entry))| (entry.blob, Some(at)))
             .collect();
         directories.insert(root_tree, None);
-        AnchorTrees {
-            entries: &anchor.entries,
+        AnswerTrees {
+            entries: &answers.entries,
             directories,
         }
     }
 
-    /// The tree object `id`, when it is one of the anchor's directories. It is rebuilt from
-    /// the entries below it and hashed: bytes that do not hash to `id` are not returned, so a
-    /// rebuilt tree is always the tree itself.
+    /// The tree object `id`, when it is one of the answered commit's directories. It is
+    /// rebuilt from the entries below it and hashed: bytes that do not hash to `id` are not
+    /// returned, so a rebuilt tree is always the tree itself.
     pub fn tree(&self, id: Oid) -> Option<Vec<u8>> {
         let directory = match *self.directories.get(&id)? {
             Some(at) => {
@@ -129,7 +129,7 @@ impl<'a> AnchorTrees<'a> {
         let start = self
             .entries
             .partition_point(|(path, _)| path.as_slice() < directory.as_slice());
-        let mut children: Vec<(&[u8], &AnchorEntry)> = Vec::new();
+        let mut children: Vec<(&[u8], &AnswerEntry)> = Vec::new();
         let mut at = start;
         while let Some((path, entry)) = self.entries.get(at).filter(|(path, _)| below(path)) {
             if path.is_empty() {
@@ -160,10 +160,10 @@ impl<'a> AnchorTrees<'a> {
 /// removed when it has none; every other path keeps `kept(entry)`. One merge of two sorted
 /// lists.
 fn patched(
-    base: &[(Vec<u8>, AnchorEntry)],
-    kept: impl Fn(&AnchorEntry) -> AnchorEntry,
-    mut changes: Vec<(Vec<u8>, Option<AnchorEntry>)>,
-) -> Vec<(Vec<u8>, AnchorEntry)> {
+    base: &[(Vec<u8>, AnswerEntry)],
+    kept: impl Fn(&AnswerEntry) -> AnswerEntry,
+    mut changes: Vec<(Vec<u8>, Option<AnswerEntry>)>,
+) -> Vec<(Vec<u8>, AnswerEntry)> {
     changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut entries = Vec::with_capacity(base.len() + changes.len());
     let mut base = base.iter().peekable();
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn patching_merges_changes_in_order() {
-        let paths = |entries: &[(Vec<u8>, AnchorEntry)]| -> Vec<String> {
+        let paths = |entries: &[(Vec<u8>, AnswerEntry)]| -> Vec<String> {
             entries
                 .iter()
                 .map(|(path, entry)| {
@@ -197,7 +197,7 @@ mod tests {
                 })
                 .collect()
         };
-        let base: Vec<(Vec<u8>, AnchorEntry)> = ["a", "b/c", "b/d", "e"]
+        let base: Vec<(Vec<u8>, AnswerEntry)> = ["a", "b/c", "b/d", "e"]
             .iter()
             .map(|p| {
                 let blob = "1111111111111111111111111111111111111111";
@@ -224,7 +224,7 @@ mod tests {
                 new("8888888888888888888888888888888888888888"),
             ),
         ];
-        let kept = |entry: &AnchorEntry| AnchorEntry {
+        let kept = |entry: &AnswerEntry| AnswerEntry {
             change: None,
             ..*entry
         };
@@ -248,9 +248,9 @@ mod tests {
 
     /// Every tree of a repository with nested directories, a name that is a file in one
     /// directory and a directory in another, an executable, a symlink and a submodule, is
-    /// rebuilt from an anchor byte for byte as git stores it.
+    /// rebuilt from its answers byte for byte as git stores it.
     #[test]
-    fn anchor_trees_are_rebuilt_as_git_stores_them() {
+    fn trees_are_rebuilt_from_answers_as_git_stores_them() {
         use crate::test_git::git;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -275,7 +275,7 @@ mod tests {
         let repo = git2::Repository::open(root).unwrap();
         let head = repo.head().unwrap().peel_to_commit().unwrap();
         let mut reader = crate::odb::ObjectReader::new(&repo).unwrap();
-        let anchor = Anchor::of_tree(
+        let answers = Answers::of_tree(
             &mut reader,
             head.id(),
             head.tree_id(),
@@ -283,7 +283,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let trees = AnchorTrees::new(&anchor, head.tree_id());
+        let trees = AnswerTrees::new(&answers, head.tree_id());
         let listing = git(root, &["ls-tree", "-r", "-t", "HEAD"]);
         let mut ids: Vec<String> = String::from_utf8(listing)
             .unwrap()
@@ -298,14 +298,14 @@ mod tests {
             assert_eq!(trees.tree(id.parse().unwrap()), Some(stored), "tree {id}");
         }
         // An entry that disagrees with its tree: the tree is not rebuilt.
-        let mut changed = anchor.clone();
+        let mut changed = answers.clone();
         let at = changed
             .entries
             .iter()
             .position(|(path, _)| path == b"b/a-c")
             .unwrap();
         changed.entries[at].1.mode = 0o100755;
-        let trees = AnchorTrees::new(&changed, head.tree_id());
+        let trees = AnswerTrees::new(&changed, head.tree_id());
         let b = ids
             .iter()
             .find(|id| trees.tree(id.parse().unwrap()).is_none());
@@ -313,11 +313,11 @@ mod tests {
         assert!(trees.tree(Oid::ZERO_SHA1).is_none());
     }
 
-    /// An anchor carried along a first-parent line (files and directories changed, removed,
-    /// added, a directory turned into a file and back, a merge) holds what an anchor made
-    /// from the end's whole tree holds, and rebuilds every tree of it.
+    /// Answers carried along a first-parent line (files and directories changed, removed,
+    /// added, a directory turned into a file and back, a merge) hold what answers made from
+    /// the end's whole tree hold, and rebuild every tree of it.
     #[test]
-    fn an_anchor_carried_along_a_line_equals_one_read_whole() {
+    fn answers_carried_along_a_line_equal_those_read_whole() {
         use crate::test_git::git;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -362,7 +362,7 @@ mod tests {
                 .peel_to_commit()
                 .unwrap();
             let mode = HistoryMode::Simplified;
-            Anchor::of_tree(reader, commit.id(), commit.tree_id(), mode, None).unwrap()
+            Answers::of_tree(reader, commit.id(), commit.tree_id(), mode, None).unwrap()
         };
         let base = of(&mut reader, start.trim());
         let whole = of(&mut reader, "HEAD");
@@ -370,22 +370,22 @@ mod tests {
             crate::history::first_parent_line(&repo, &mut reader, whole.commit, &[base.commit])
                 .unwrap()
                 .expect("the line reaches the start");
-        let base_trees = AnchorTrees::new(&base, line.anchor_tree);
+        let base_trees = AnswerTrees::new(&base, line.anchor_tree);
         let changed = line
             .changes(&mut reader, HistoryMode::Simplified, &|id| {
                 base_trees.tree(id)
             })
             .unwrap();
-        let carried = Anchor::at_end_of_line(&base, whole.commit, changed);
-        let unanswered = |anchor: &Anchor| -> Vec<(Vec<u8>, Oid, u32)> {
-            let entries = anchor.entries.iter();
+        let carried = Answers::at_end_of_line(&base, whole.commit, changed);
+        let unanswered = |answers: &Answers| -> Vec<(Vec<u8>, Oid, u32)> {
+            let entries = answers.entries.iter();
             entries
                 .map(|(path, e)| (path.clone(), e.blob, e.mode))
                 .collect()
         };
         assert_eq!(unanswered(&carried), unanswered(&whole));
         let head_tree = repo.head().unwrap().peel_to_tree().unwrap().id();
-        let trees = AnchorTrees::new(&carried, head_tree);
+        let trees = AnswerTrees::new(&carried, head_tree);
         let listing = String::from_utf8(git(root, &["ls-tree", "-r", "-t", "HEAD"])).unwrap();
         let directories = listing.lines().filter(|line| line.contains(" tree "));
         for id in directories

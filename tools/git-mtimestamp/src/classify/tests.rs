@@ -1,7 +1,7 @@
 //! The rules of [`crate::classify`], each on entries, stat data and answers built here.
 
 use super::*;
-use crate::answers::{AnchorEntry, NOT_WALKED};
+use crate::answers::{AnswerEntry, NOT_WALKED};
 use crate::history::HistoryMode;
 
 const BLOB: &str = "1111111111111111111111111111111111111111";
@@ -66,11 +66,11 @@ fn rules() -> StatRules {
 }
 
 /// HEAD's answers: `entries` as committed, each changed last at second 500.
-fn head(entries: &[&IndexRecord]) -> Anchor {
-    let mut entries: Vec<(Vec<u8>, AnchorEntry)> = entries
+fn head(entries: &[&IndexRecord]) -> Answers {
+    let mut entries: Vec<(Vec<u8>, AnswerEntry)> = entries
         .iter()
         .map(|entry| {
-            let answer = AnchorEntry {
+            let answer = AnswerEntry {
                 blob: entry.id,
                 mode: entry.mode,
                 change: Some((id(COMMIT), 500)),
@@ -80,7 +80,7 @@ fn head(entries: &[&IndexRecord]) -> Anchor {
         })
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    Anchor {
+    Answers {
         commit: id(COMMIT),
         mode: HistoryMode::Simplified,
         entries,
@@ -91,7 +91,7 @@ fn head(entries: &[&IndexRecord]) -> Anchor {
 fn classified(
     entry: &IndexRecord,
     stat: Option<Result<FileStat, SkipReason>>,
-    head: &Anchor,
+    head: &Answers,
     rules: &StatRules,
 ) -> Result<Candidate, SkipReason> {
     let no_conflicts = FxHashSet::default();
@@ -105,7 +105,7 @@ fn classified(
 }
 
 /// The reason `entry` is skipped, None when it is a candidate.
-fn skipped(entry: &IndexRecord, stat: FileStat, head: &Anchor) -> Option<SkipReason> {
+fn skipped(entry: &IndexRecord, stat: FileStat, head: &Answers) -> Option<SkipReason> {
     classified(entry, Some(Ok(stat)), head, &rules()).err()
 }
 
