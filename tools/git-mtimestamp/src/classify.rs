@@ -342,8 +342,9 @@ pub(crate) struct Candidate {
     pub needs_content_check: bool,
     /// The last change as stored in the answer cache, when it is known there.
     pub known_change: Option<(Oid, i64)>,
-    /// Otherwise, where the history walk's answer for the path is.
-    pub walk_slot: u32,
+    /// The place of its entry in HEAD's answers: where the history walk's answer for the path
+    /// is found otherwise (see [`crate::answers::Walked`]).
+    pub answer_at: usize,
 }
 
 impl Candidate {
@@ -373,10 +374,8 @@ fn classify(
     if entry.flags_extended & FLAG_EXTENDED_INTENT_TO_ADD != 0 {
         return Err(SkipReason::IntentToAdd);
     }
-    let (known_change, walk_slot) = match head_entries.get(&entry.path) {
-        Some(head) if head.blob == entry.id && head.mode == entry.mode => {
-            (head.change, head.walk_slot)
-        }
+    let (known_change, answer_at) = match head_entries.get(&entry.path) {
+        Some((at, head)) if head.blob == entry.id && head.mode == entry.mode => (head.change, at),
         _ => return Err(SkipReason::Staged),
     };
     // A file that cannot be stat'ed (missing, below a symlink or a file) is left alone.
@@ -407,7 +406,7 @@ fn classify(
         needs_content_check: assume_unchanged || !rules.proves_clean(entry, &stat),
         stat,
         known_change,
-        walk_slot,
+        answer_at,
     })
 }
 

@@ -55,14 +55,14 @@ pub(crate) struct DirectoryJob<'a> {
 }
 
 /// The tracked directories (the root included) that `scope` covers, each with its target
-/// time: the last change of its list (`answer`), and a fingerprint of the list as nanoseconds
-/// unless `whole_seconds`.
+/// time: the last change of its list (`answer`, given the entry and its place in `entries`),
+/// and a fingerprint of the list as nanoseconds unless `whole_seconds`.
 pub(crate) fn directory_jobs<'a>(
     entries: &'a [(Vec<u8>, AnswerEntry)],
     scope: &Scope,
     whole_seconds: bool,
     limits: &TimeLimits,
-    answer: impl Fn(&AnswerEntry) -> Option<LastChange>,
+    answer: impl Fn(usize, &AnswerEntry) -> Option<LastChange>,
 ) -> Vec<DirectoryJob<'a>> {
     let mut lists: FxHashMap<&[u8], List<'a>> = FxHashMap::default();
     for (path, entry) in entries {
@@ -82,11 +82,11 @@ pub(crate) fn directory_jobs<'a>(
             .push((name, EntryKind::of_mode(entry.mode)));
     }
     let mut jobs = Vec::new();
-    for (path, entry) in entries {
+    for (at, (path, entry)) in entries.iter().enumerate() {
         if entry.mode != MODE_TREE || !scope.contains_directory(path) {
             continue;
         }
-        let Some(change) = answer(entry) else {
+        let Some(change) = answer(at, entry) else {
             continue;
         };
         let mut list = lists.remove(path.as_slice()).unwrap_or_default();

@@ -11,7 +11,7 @@ use std::path::Path;
 use git2::ErrorCode;
 
 use crate::Options;
-use crate::answers::{AnswerCache, AnswerEntry, AnswerSources, LazyAnswers, find_answers};
+use crate::answers::{AnswerCache, AnswerEntry, AnswerSources, LazyAnswers, Walked, find_answers};
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
@@ -117,7 +117,7 @@ impl WorkTree {
             (answers, indexed.map(|indexed| (indexed, early_attributes)))
         });
         trace.phase("both threads");
-        let (mut head_answers, changes, fresh) = answers.map_err(|e| match e {
+        let (mut head_answers, walked, fresh) = answers.map_err(|e| match e {
             Error::Corrupt { what, cause } if is_partial_clone(repo) => {
                 Error::PartialClone { what, cause }
             }
@@ -139,10 +139,10 @@ impl WorkTree {
         // From here on files, the answer cache and the index are written: an interrupt waits
         // until they are consistent (see signals.rs).
         let signals = DeferSignals::while_writing();
-        let new_answers = fresh || !changes.is_empty();
+        let new_answers = fresh || !walked.is_empty();
         if new_answers {
-            for (_, entry) in head_answers.entries.iter_mut() {
-                if let Some(change) = changes.get(entry.walk_slot as usize) {
+            for (at, (_, entry)) in head_answers.entries.iter_mut().enumerate() {
+                if let Some(change) = walked.get(at) {
                     // Approximate answers (a shallow boundary) would not survive an unshallow.
                     entry.change = (!change.approximate).then_some((change.commit, change.time));
                 }
@@ -156,7 +156,7 @@ impl WorkTree {
             let (files, index_update, approximate, required_drivers) = self.stamp_and_refresh(
                 files,
                 candidates,
-                &changes,
+                &walked,
                 options,
                 &limits,
                 filters_possible,
@@ -168,13 +168,13 @@ impl WorkTree {
             // Directories after their files: nothing that happens to a file changes the
             // stat data of its directory, but a directory is judged on what is there now.
             let directories = (!options.no_directories).then(|| {
-                let answer = |entry: &AnswerEntry| match entry.change {
+                let answer = |at: usize, entry: &AnswerEntry| match entry.change {
                     Some((commit, time)) => Some(LastChange {
                         commit,
                         time,
                         approximate: false,
                     }),
-                    None => changes.get(entry.walk_slot as usize).copied(),
+                    None => walked.get(at),
                 };
                 let jobs = directory_jobs(
                     &head_answers.entries,
@@ -236,7 +236,7 @@ impl WorkTree {
         &self,
         mut files: Vec<FileReport>,
         candidates: Vec<StampJob>,
-        changes: &[LastChange],
+        walked: &Walked,
         options: &Options,
         limits: &TimeLimits,
         filters_possible: bool,
@@ -257,8 +257,8 @@ impl WorkTree {
                     approximate: false,
                 },
                 // This walk's answer, which may be an approximate one HEAD's answers left out.
-                None => *changes
-                    .get(job.candidate.walk_slot as usize)
+                None => walked
+                    .get(job.candidate.answer_at)
                     .expect("every candidate is a HEAD path with an answer"),
             };
             job.change = Some(change);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use super::{AnswerCache, AnswerEntry, AnswerTrees, Answers, NOT_WALKED};
+use super::{AnswerCache, AnswerEntry, AnswerTrees, Answers};
 use crate::Options;
 use crate::error::Error;
 use crate::history::{
@@ -32,15 +32,14 @@ pub(crate) struct AnswerSources<'a, 'c> {
     pub replacements: std::sync::Arc<Replacements>,
 }
 
-/// HEAD's answers, with those of a history walk for the paths they do not answer yet (in the
-/// order of their `walk_slot`), and whether HEAD's answers are new (not stored yet). Runs on
-/// a thread of its own, with its own repository handle, opened only if HEAD's answers or the
-/// walk needs one.
+/// HEAD's answers, with those of a history walk for the paths they do not answer yet, and
+/// whether HEAD's answers are new (not stored yet). Runs on a thread of its own, with its own
+/// repository handle, opened only if HEAD's answers or the walk needs one.
 pub(crate) fn find_answers(
     sources: AnswerSources<'_, '_>,
     options: &Options,
     trace: &Trace,
-) -> Result<(Answers, Vec<LastChange>, bool), Error> {
+) -> Result<(Answers, Walked, bool), Error> {
     let AnswerSources {
         git_dir,
         root,
@@ -63,7 +62,7 @@ pub(crate) fn find_answers(
     let reader_of =
         |repo| ObjectReader::with_replacements(repo, std::sync::Arc::clone(&replacements));
     let mut reader = repo.as_ref().map(reader_of).transpose()?;
-    let mut answers = match (loaded, &repo, &mut reader) {
+    let answers = match (loaded, &repo, &mut reader) {
         (Some(answers), _, _) => answers,
         (None, Some(repo), Some(reader)) => {
             answers_before_walk(repo, reader, head_id, options.history, others)?
@@ -71,9 +70,9 @@ pub(crate) fn find_answers(
         (None, _, _) => unreachable!("the repository is opened when no answers are stored"),
     };
     trace.phase("head tree (second thread)");
-    let keys = number_paths_to_walk(&mut answers, &scope, !options.no_directories);
+    let (keys, slots) = number_paths_to_walk(&answers, &scope, !options.no_directories);
     if keys.is_empty() {
-        return Ok((answers, Vec::new(), fresh));
+        return Ok((answers, Walked::default(), fresh));
     }
     let opened_now;
     let (repo, reader) = match (&repo, reader) {
@@ -109,7 +108,35 @@ pub(crate) fn find_answers(
     let changes = last_change_times(repo, head_id, &unresolved, walk)?;
     trace.phase("history walk (second thread)");
     drop(unresolved);
-    Ok((answers, changes, fresh))
+    Ok((answers, Walked { slots, changes }, fresh))
+}
+
+/// The history walk's answers for the paths HEAD's answers left open, each reached by the
+/// place of its entry in HEAD's answers, with no lookups by path. The numbering holds for one
+/// sync only, so it is kept here, apart from the answers that are stored.
+#[derive(Debug, Default)]
+pub(crate) struct Walked {
+    /// For each entry of HEAD's answers, its place in `changes`, or [`NOT_WALKED`]; empty when
+    /// nothing was walked.
+    slots: Vec<u32>,
+    /// The walk's answers, in the order of its keys (see [`number_paths_to_walk`]).
+    changes: Vec<LastChange>,
+}
+
+/// The slot of an entry the walk did not answer.
+const NOT_WALKED: u32 = u32::MAX;
+
+impl Walked {
+    /// True when the walk answered no path.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The walk's answer for the entry at `at` in HEAD's answers, when it walked that path.
+    pub fn get(&self, at: usize) -> Option<LastChange> {
+        let slot = *self.slots.get(at)?;
+        self.changes.get(slot as usize).copied()
+    }
 }
 
 /// HEAD's paths, with the answers known without a walk. When HEAD's first-parent line reaches
@@ -173,16 +200,16 @@ impl<'c> LazyAnswers<'c> {
 /// Numbers the paths whose last change the history walk must find (in scope, not answered
 /// yet, not submodules; directories only when they are synced) in the order of their keys for
 /// the walk, and returns them in that order: each entry's place in `answers`, with its key
-/// when it is a directory. A directory's key is its path and a slash, the root's the empty
-/// path (see [`crate::history`]); a file's key is its path.
+/// when it is a directory; and, for each entry of `answers`, its place in that order (see
+/// [`Walked`]). A directory's key is its path and a slash, the root's the empty path (see
+/// [`crate::history`]); a file's key is its path.
 fn number_paths_to_walk(
-    answers: &mut Answers,
+    answers: &Answers,
     scope: &Scope,
     directories: bool,
-) -> Vec<(usize, Option<Vec<u8>>)> {
-    let mut keys: Vec<(usize, Option<Vec<u8>>)> = Vec::new();
-    for (at, (path, entry)) in answers.entries.iter_mut().enumerate() {
-        entry.walk_slot = NOT_WALKED;
+) -> (Vec<WalkKey>, Vec<u32>) {
+    let mut keys: Vec<WalkKey> = Vec::new();
+    for (at, (path, entry)) in answers.entries.iter().enumerate() {
         if entry.change.is_some() || entry.mode == MODE_GITLINK {
             continue;
         }
@@ -203,19 +230,86 @@ fn number_paths_to_walk(
     // between its path and its path and a slash ("a" < "a.c" < "a/"): nearly sorted, which
     // the standard library's sort handles in about one pass.
     keys.sort_by(|a, b| walk_key(entries, a).cmp(walk_key(entries, b)));
-    for (slot, (at, _)) in keys.iter().enumerate() {
-        answers.entries[*at].1.walk_slot = slot as u32;
+    let mut slots = Vec::new();
+    if !keys.is_empty() {
+        slots = vec![NOT_WALKED; entries.len()];
+        for (slot, (at, _)) in keys.iter().enumerate() {
+            slots[*at] = slot as u32;
+        }
     }
-    keys
+    (keys, slots)
 }
 
+/// An entry numbered for the walk: its place in the answers, with its key when it is a
+/// directory (see [`number_paths_to_walk`]).
+type WalkKey = (usize, Option<Vec<u8>>);
+
 /// The key of an entry numbered by [`number_paths_to_walk`].
-fn walk_key<'a>(
-    entries: &'a [(Vec<u8>, AnswerEntry)],
-    key: &'a (usize, Option<Vec<u8>>),
-) -> &'a [u8] {
+fn walk_key<'a>(entries: &'a [(Vec<u8>, AnswerEntry)], key: &'a WalkKey) -> &'a [u8] {
     match &key.1 {
         Some(directory) => directory,
         None => &entries[key.0].0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::HistoryMode;
+
+    /// The walk's keys come sorted as the walk wants them (a directory as its path and a
+    /// slash, after names that sort between), and each answer comes back to the entry it
+    /// was numbered for.
+    #[test]
+    fn walked_answers_reach_the_entries_they_were_numbered_for() {
+        let blob = Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+        let answer = |time: i64| LastChange {
+            commit: blob,
+            time,
+            approximate: false,
+        };
+        let entry = |path: &str, mode: u32, answered: bool| {
+            let change = answered.then_some((blob, 1));
+            (path.as_bytes().to_vec(), AnswerEntry { blob, mode, change })
+        };
+        let answers = Answers {
+            commit: blob,
+            mode: HistoryMode::Simplified,
+            entries: vec![
+                entry("", MODE_TREE, false),
+                entry("a", MODE_TREE, false),
+                entry("a.c", 0o100644, false),
+                entry("a/x", 0o100644, true),
+                entry("b", MODE_GITLINK, false),
+                entry("c", 0o100644, false),
+            ],
+        };
+        let scope = Scope::new(&Options::default()).unwrap();
+        let keys_of = |keys: &[WalkKey]| -> Vec<String> {
+            let key = |key| String::from_utf8_lossy(walk_key(&answers.entries, key)).into_owned();
+            keys.iter().map(key).collect()
+        };
+        let (keys, slots) = number_paths_to_walk(&answers, &scope, true);
+        assert_eq!(keys_of(&keys), ["", "a.c", "a/", "c"]);
+        let changes = (0..keys.len() as i64).map(|n| answer(100 + n)).collect();
+        let walked = Walked { slots, changes };
+        let times: Vec<Option<i64>> = (0..answers.entries.len())
+            .map(|at| walked.get(at).map(|change| change.time))
+            .collect();
+        assert_eq!(
+            times,
+            [Some(100), Some(102), Some(101), None, None, Some(103)]
+        );
+        // Without directories, and with nothing to walk.
+        let (keys, slots) = number_paths_to_walk(&answers, &scope, false);
+        assert_eq!(keys_of(&keys), ["a.c", "c"]);
+        assert_eq!(slots.iter().filter(|&&slot| slot != NOT_WALKED).count(), 2);
+        let mut all_answered = answers.clone();
+        for (_, entry) in &mut all_answered.entries {
+            entry.change = Some((blob, 1));
+        }
+        let (keys, slots) = number_paths_to_walk(&all_answered, &scope, true);
+        assert!(keys.is_empty() && slots.is_empty());
+        assert_eq!(Walked::default().get(0), None);
     }
 }

@@ -12,13 +12,7 @@ pub(crate) struct AnswerEntry {
     pub blob: Oid,
     pub mode: u32,
     pub change: Option<(Oid, i64)>,
-    /// While a sync runs: the path's place in the sorted list of paths its history walk
-    /// answers, or [`NOT_WALKED`]. Answers come back in that order and reach the entry and
-    /// its file by position, with no lookups by path. Not stored.
-    pub walk_slot: u32,
 }
-
-pub(crate) const NOT_WALKED: u32 = u32::MAX;
 
 /// The answers of one commit: every path of its tree, directories included (the root as the
 /// empty path), with the answers known for the walk from that commit. The directories' tree
@@ -80,13 +74,15 @@ impl<'a> SortedLookup<'a> {
         }
     }
 
-    pub fn get(&mut self, path: &[u8]) -> Option<&'a AnswerEntry> {
+    /// The place of `path` among the answers' entries, and its entry.
+    pub fn get(&mut self, path: &[u8]) -> Option<(usize, &'a AnswerEntry)> {
         while let Some((other, entry)) = self.entries.get(self.next) {
             match other.as_slice().cmp(path) {
                 std::cmp::Ordering::Less => self.next += 1,
                 std::cmp::Ordering::Equal => {
+                    let at = self.next;
                     self.next += 1;
-                    return Some(entry);
+                    return Some((at, entry));
                 }
                 std::cmp::Ordering::Greater => break,
             }
@@ -96,7 +92,7 @@ impl<'a> SortedLookup<'a> {
             .entries
             .binary_search_by(|(other, _)| other.as_slice().cmp(path))
             .ok()?;
-        Some(&self.entries[at].1)
+        Some((at, &self.entries[at].1))
     }
 }
 
@@ -113,7 +109,6 @@ pub(super) mod tests {
             blob: id(blob),
             mode: 0o100644,
             change: change.map(|time| (id("2222222222222222222222222222222222222222"), time)),
-            walk_slot: NOT_WALKED,
         }
     }
 
@@ -150,15 +145,18 @@ pub(super) mod tests {
         );
         let mut lookup = SortedLookup::new(&answers);
         let blob = |found: Option<&AnswerEntry>| found.map(|e| e.blob.to_string()[..1].to_owned());
+        let placed =
+            |found: Option<(usize, &AnswerEntry)>| found.map(|(at, e)| (at, blob(Some(e))));
+        let at = |at: usize, blob: &str| Some((at, Some(blob.to_owned())));
         // In order, with a path the answers lack in between.
-        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
-        assert_eq!(blob(lookup.get(b"b")), None);
-        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        assert_eq!(placed(lookup.get(b"a/b.txt")), at(0, "1"));
+        assert_eq!(placed(lookup.get(b"b")), None);
+        assert_eq!(placed(lookup.get(b"m")), at(1, "5"));
         // Out of order, after the cursor moved past it.
-        assert_eq!(blob(lookup.get(b"a/b.txt")), Some("1".to_owned()));
-        assert_eq!(blob(lookup.get(b"odd\xffname")), Some("3".to_owned()));
-        assert_eq!(blob(lookup.get(b"zzz")), None);
-        assert_eq!(blob(lookup.get(b"m")), Some("5".to_owned()));
+        assert_eq!(placed(lookup.get(b"a/b.txt")), at(0, "1"));
+        assert_eq!(placed(lookup.get(b"odd\xffname")), at(2, "3"));
+        assert_eq!(placed(lookup.get(b"zzz")), None);
+        assert_eq!(placed(lookup.get(b"m")), at(1, "5"));
         assert_eq!(blob(answers.get(b"m")), Some("5".to_owned()));
         assert_eq!(blob(answers.get(b"a")), None);
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use git2::Oid;
 
-use super::model::{AnswerEntry, Answers, NOT_WALKED};
+use super::model::{AnswerEntry, Answers};
 use crate::history::HistoryMode;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
@@ -236,16 +236,7 @@ fn decode(bytes: &[u8]) -> Option<Answers> {
         if entries.last().is_some_and(|(last, _)| *last >= path) {
             return None;
         }
-        let walk_slot = NOT_WALKED;
-        entries.push((
-            path,
-            AnswerEntry {
-                blob,
-                mode,
-                change,
-                walk_slot,
-            },
-        ));
+        entries.push((path, AnswerEntry { blob, mode, change }));
     }
     if !reader.bytes.is_empty() {
         return None;

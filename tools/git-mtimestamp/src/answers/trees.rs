@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use git2::Oid;
 
-use super::model::{AnswerEntry, Answers, NOT_WALKED};
+use super::model::{AnswerEntry, Answers};
 use crate::history::{HistoryMode, LineAnswer, LineChange, MODE_TREE, PathChange};
 use crate::path_map::PathMap;
 
@@ -32,7 +32,6 @@ impl Answers {
                 blob,
                 mode,
                 change: None,
-                walk_slot: NOT_WALKED,
             });
             (change.path, entry)
         });
@@ -76,7 +75,6 @@ impl Answers {
                             .filter(|old| old.mode == MODE_TREE && mode == MODE_TREE)
                             .and_then(|old| old.change),
                     },
-                    walk_slot: NOT_WALKED,
                 });
                 (path, entry)
             })

@@ -1,7 +1,7 @@
 //! The rules of [`crate::classify`], each on entries, stat data and answers built here.
 
 use super::*;
-use crate::answers::{AnswerEntry, NOT_WALKED};
+use crate::answers::AnswerEntry;
 use crate::history::HistoryMode;
 
 const BLOB: &str = "1111111111111111111111111111111111111111";
@@ -74,7 +74,6 @@ fn head(entries: &[&IndexRecord]) -> Answers {
                 blob: entry.id,
                 mode: entry.mode,
                 change: Some((id(COMMIT), 500)),
-                walk_slot: NOT_WALKED,
             };
             (entry.path.clone(), answer)
         })
@@ -238,7 +237,7 @@ fn a_file_is_already_correct_only_when_proven_clean_at_its_stored_time() {
         },
         needs_content_check: false,
         known_change: Some((id(COMMIT), 500)),
-        walk_slot: NOT_WALKED,
+        answer_at: 0,
     };
     assert_eq!(
         already_correct(&candidate(target), blob, false, &limits),
@@ -268,7 +267,6 @@ fn a_file_is_already_correct_only_when_proven_clean_at_its_stored_time() {
     assert_eq!(already_correct(&unproven, blob, false, &limits), None);
     let walked = Candidate {
         known_change: None,
-        walk_slot: 0,
         ..candidate(target)
     };
     assert_eq!(already_correct(&walked, blob, false, &limits), None);
@@ -277,16 +275,13 @@ fn a_file_is_already_correct_only_when_proven_clean_at_its_stored_time() {
 #[test]
 fn a_clean_file_is_a_candidate_with_its_stored_answer() {
     let entry = entry("f");
-    let candidate = classified(
-        &entry,
-        Some(Ok(stat_of(&entry))),
-        &head(&[&entry]),
-        &rules(),
-    )
-    .unwrap();
+    let head = head(&[&crate::classify::tests::entry("e"), &entry]);
+    let candidate = classified(&entry, Some(Ok(stat_of(&entry))), &head, &rules()).unwrap();
     assert!(!candidate.needs_content_check);
     assert_eq!(candidate.known_change, Some((id(COMMIT), 500)));
     assert_eq!(candidate.stat, stat_of(&entry));
+    // Where the walk's answer would be: the place of its entry in HEAD's answers.
+    assert_eq!(candidate.answer_at, 1);
 }
 
 #[test]
