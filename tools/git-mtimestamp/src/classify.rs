@@ -24,12 +24,8 @@ use crate::open::WorkTree;
 use crate::path_map::PathMap;
 use crate::report::{FileReport, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
-use crate::sync::MODE_GITLINK;
 use crate::time_limits::TimeLimits;
 use crate::workers::on_worker_threads;
-
-const MODE_SYMLINK: u32 = 0o120000;
-const MODE_EXECUTABLE: u32 = 0o100755;
 
 impl WorkTree {
     /// The index's entries, its mtime and its bytes; none for a repository that has no index
@@ -362,7 +358,7 @@ fn classify(
     conflicted: &FxHashSet<Vec<u8>>,
     rules: &StatRules,
 ) -> Result<Candidate, SkipReason> {
-    if entry.mode == MODE_GITLINK {
+    if entry.mode.is_gitlink() {
         return Err(SkipReason::Submodule);
     }
     if !conflicted.is_empty() && conflicted.contains(entry.path.as_slice()) {
@@ -380,7 +376,7 @@ fn classify(
     };
     // A file that cannot be stat'ed (missing, below a symlink or a file) is left alone.
     let stat = stat.unwrap_or(Err(SkipReason::Deleted))?;
-    let type_matches = if entry.mode == MODE_SYMLINK {
+    let type_matches = if entry.mode.is_symlink() {
         // With core.symlinks=false git checks a symlink out as a plain file holding its
         // target, and compares that file's content.
         stat.is_symlink() || (!rules.symlinks && stat.is_file())
@@ -391,8 +387,8 @@ fn classify(
         return Err(SkipReason::TypeChanged);
     }
     if rules.file_mode
-        && entry.mode != MODE_SYMLINK
-        && stat.is_executable() != (entry.mode == MODE_EXECUTABLE)
+        && !entry.mode.is_symlink()
+        && stat.is_executable() != entry.mode.is_executable()
     {
         return Err(SkipReason::ModeChanged);
     }

@@ -32,7 +32,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use crate::answers::AnswerEntry;
 use crate::fingerprint::list_fingerprint_nanos;
 use crate::fs::FileStat;
-use crate::history::{LastChange, MODE_TREE};
+use crate::history::LastChange;
 use crate::objects::EntryKind;
 use crate::path_map::PathMap;
 use crate::report::{Failure, FileReport, OsError, Outcome, SkipReason, Timestamp};
@@ -79,11 +79,11 @@ pub(crate) fn directory_jobs<'a>(
         lists
             .entry(parent)
             .or_default()
-            .push((name, EntryKind::of_mode(entry.mode)));
+            .push((name, entry.mode.kind()));
     }
     let mut jobs = Vec::new();
     for (at, (path, entry)) in entries.iter().enumerate() {
-        if entry.mode != MODE_TREE || !scope.contains_directory(path) {
+        if !entry.mode.is_tree() || !scope.contains_directory(path) {
             continue;
         }
         let Some(change) = answer(at, entry) else {

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 
 use crate::report::{SkipReason, Timestamp};
 
@@ -100,16 +100,19 @@ impl FileStat {
         }
     }
 
+    // The mode is the file system's (`st_mode`), not git's: its kind and permissions are
+    // read with the file system's types.
     pub fn is_symlink(&self) -> bool {
-        self.mode & 0o170000 == 0o120000
+        FileType::from_raw_mode(self.mode).is_symlink()
     }
 
     pub fn is_file(&self) -> bool {
-        self.mode & 0o170000 == 0o100000
+        FileType::from_raw_mode(self.mode).is_file()
     }
 
+    /// Executable for its owner: what git's `core.filemode` compares.
     pub fn is_executable(&self) -> bool {
-        self.mode & 0o100 != 0
+        Mode::from_raw_mode(self.mode).contains(Mode::XUSR)
     }
 
     /// True when nothing that a write, a rename or a chmod changes differs. The access time is

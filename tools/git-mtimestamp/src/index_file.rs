@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use git2::Oid;
 use sha1::Digest;
 
+use crate::objects::EntryMode;
 use crate::report::Timestamp;
 
 pub(crate) use split::{Replacement, SplitIndex, with_replacements};
@@ -39,7 +40,7 @@ pub(crate) struct IndexRecord {
     pub ctime: Timestamp,
     pub mtime: Timestamp,
     pub ino: u32,
-    pub mode: u32,
+    pub mode: EntryMode,
     pub uid: u32,
     pub gid: u32,
     pub size: u32,
@@ -256,7 +257,7 @@ fn parse_file(data: &[u8]) -> Result<IndexFile, IndexFileError> {
                 ctime: time(0)?,
                 mtime: time(2)?,
                 ino: word(5)?,
-                mode: word(6)?,
+                mode: EntryMode::from_raw(word(6)?),
                 uid: word(7)?,
                 gid: word(8)?,
                 size: word(9)?,

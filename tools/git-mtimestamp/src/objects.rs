@@ -7,7 +7,8 @@
 //! `git log`.
 //!
 //! Trees are also sorted and written here as git sorts and writes them ([`git_order`],
-//! [`tree_object`]), for the stored answers' rebuilt trees.
+//! [`tree_object`]), for the stored answers' rebuilt trees. The modes of tree entries, index
+//! entries and answers are [`EntryMode`]s.
 
 use std::cmp::Ordering;
 
@@ -93,6 +94,95 @@ pub(crate) fn parse_graft_line(line: &[u8]) -> Result<Option<(Oid, Vec<Oid>)>, B
     Ok(Some((commit, parents)))
 }
 
+/// The mode of a tree entry or an index entry, as git writes it: its kind in the bits of
+/// `S_IFMT` and, for a regular file, whether it is executable. Trees (read through
+/// [`parse_entry`]), the index and the answers hold canonical modes (see
+/// [`EntryMode::canonical`]): one per kind, two for regular files, so comparing a mode with
+/// these constants is comparing kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct EntryMode(u32);
+
+impl EntryMode {
+    /// A directory.
+    pub const TREE: EntryMode = EntryMode(0o040000);
+    pub const REGULAR: EntryMode = EntryMode(0o100644);
+    pub const EXECUTABLE: EntryMode = EntryMode(0o100755);
+    pub const SYMLINK: EntryMode = EntryMode(0o120000);
+    /// A submodule: the entry's id is a commit of another repository.
+    pub const GITLINK: EntryMode = EntryMode(0o160000);
+    /// The kind of a regular file, executable or not.
+    const FILE_KIND: EntryMode = EntryMode(0o100000);
+    /// `S_IFMT`: the bits that say what kind of entry it is.
+    const KIND_BITS: u32 = 0o170000;
+    /// `S_IXUSR`: the bit that makes a regular file executable for git.
+    const OWNER_EXECUTE: u32 = 0o100;
+
+    pub const fn from_raw(mode: u32) -> EntryMode {
+        EntryMode(mode)
+    }
+
+    /// The mode as git writes it.
+    pub const fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// The mode git reads a tree entry's mode as (`canon_mode` in its tree-walk.c): old
+    /// repositories, git/git among them, hold regular files as `100664`, which git treats as
+    /// `100644`, so rewriting one as the other is no change, and the index holds `100644`.
+    pub fn canonical(mode: u32) -> EntryMode {
+        let mode = EntryMode(mode);
+        match mode.kind_bits() {
+            EntryMode::FILE_KIND if mode.0 & EntryMode::OWNER_EXECUTE != 0 => EntryMode::EXECUTABLE,
+            EntryMode::FILE_KIND => EntryMode::REGULAR,
+            EntryMode::SYMLINK => EntryMode::SYMLINK,
+            EntryMode::TREE => EntryMode::TREE,
+            _ => EntryMode::GITLINK,
+        }
+    }
+
+    fn kind_bits(self) -> EntryMode {
+        EntryMode(self.0 & EntryMode::KIND_BITS)
+    }
+
+    pub fn is_tree(self) -> bool {
+        self == EntryMode::TREE
+    }
+
+    pub fn is_gitlink(self) -> bool {
+        self == EntryMode::GITLINK
+    }
+
+    pub fn is_symlink(self) -> bool {
+        self == EntryMode::SYMLINK
+    }
+
+    pub fn is_executable(self) -> bool {
+        self == EntryMode::EXECUTABLE
+    }
+
+    /// A regular file, executable or not.
+    pub fn is_regular(self) -> bool {
+        self.kind_bits() == EntryMode::FILE_KIND
+    }
+
+    /// What the entry is in its directory's list of entries.
+    pub fn kind(self) -> EntryKind {
+        match self.kind_bits() {
+            EntryMode::TREE => EntryKind::Directory,
+            EntryMode::SYMLINK => EntryKind::Symlink,
+            EntryMode::GITLINK => EntryKind::Submodule,
+            _ => EntryKind::File,
+        }
+    }
+}
+
+/// Octal, as git writes a mode in a tree and `git ls-files --stage` prints it.
+impl std::fmt::Octal for EntryMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Octal::fmt(&self.0, f)
+    }
+}
+
 /// What a tree entry is, as far as its directory's list of entries is concerned: a file's
 /// mode bits (644, 755, or the legacy 664) are left out, as a chmod does not change a
 /// directory's mtime on disk either.
@@ -105,13 +195,9 @@ pub(crate) enum EntryKind {
 }
 
 impl EntryKind {
+    /// The kind of an entry of mode `mode` (see [`EntryMode::kind`]).
     pub fn of_mode(mode: u32) -> EntryKind {
-        match mode & 0o170000 {
-            0o040000 => EntryKind::Directory,
-            0o120000 => EntryKind::Symlink,
-            0o160000 => EntryKind::Submodule,
-            _ => EntryKind::File,
-        }
+        EntryMode::from_raw(mode).kind()
     }
 
     /// The byte that stands for the kind in a directory's fingerprint.
@@ -128,6 +214,7 @@ impl EntryKind {
 /// One entry of a raw tree object, borrowed from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawEntry<'a> {
+    /// Canonical (see [`EntryMode::canonical`]).
     pub mode: u32,
     pub name: &'a [u8],
     pub id: &'a [u8],
@@ -135,7 +222,7 @@ pub(crate) struct RawEntry<'a> {
 
 impl RawEntry<'_> {
     pub fn is_tree(&self) -> bool {
-        self.mode == 0o040000
+        EntryMode::from_raw(self.mode).is_tree()
     }
 
     pub fn oid(&self) -> Oid {
@@ -157,21 +244,8 @@ pub(crate) fn parse_entry(data: &[u8]) -> Option<(RawEntry<'_>, usize)> {
     let nul = after_mode.iter().position(|&b| b == 0)?;
     let name = &after_mode[..nul];
     let id = after_mode.get(nul + 1..nul + 21)?;
-    let mode = canonical_mode(mode);
+    let mode = EntryMode::canonical(mode).raw();
     Some((RawEntry { mode, name, id }, space + 1 + nul + 21))
-}
-
-/// The mode git reads a tree entry's mode as (`canon_mode` in its tree-walk.c): old
-/// repositories, git/git among them, hold regular files as `100664`, which git treats as
-/// `100644`, so rewriting one as the other is no change, and the index holds `100644`.
-pub(crate) fn canonical_mode(mode: u32) -> u32 {
-    match mode & 0o170000 {
-        0o100000 if mode & 0o100 != 0 => 0o100755,
-        0o100000 => 0o100644,
-        0o120000 => 0o120000,
-        0o040000 => 0o040000,
-        _ => 0o160000,
-    }
 }
 
 /// The length of the tree entry at the start of `data`, found without parsing its mode.
@@ -198,10 +272,11 @@ pub(crate) fn git_order(a: &[u8], a_is_tree: bool, b: &[u8], b_is_tree: bool) ->
 
 /// The bytes of the tree object that lists `entries` (name, mode, id), sorted in git's order:
 /// for each entry its mode in octal, a space, its name, a NUL and the 20 bytes of its id.
-pub(crate) fn tree_object<'a>(entries: impl IntoIterator<Item = (&'a [u8], u32, Oid)>) -> Vec<u8> {
-    let mut entries: Vec<(&[u8], u32, Oid)> = entries.into_iter().collect();
-    let is_tree = |mode: u32| mode == 0o040000;
-    entries.sort_by(|a, b| git_order(a.0, is_tree(a.1), b.0, is_tree(b.1)));
+pub(crate) fn tree_object<'a>(
+    entries: impl IntoIterator<Item = (&'a [u8], EntryMode, Oid)>,
+) -> Vec<u8> {
+    let mut entries: Vec<(&[u8], EntryMode, Oid)> = entries.into_iter().collect();
+    entries.sort_by(|a, b| git_order(a.0, a.1.is_tree(), b.0, b.1.is_tree()));
     let mut data = Vec::with_capacity(entries.len() * 48);
     for (name, mode, id) in entries {
         data.extend_from_slice(format!("{mode:o} ").as_bytes());
@@ -300,13 +375,14 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
 
     #[test]
     fn legacy_modes_read_as_git_reads_them() {
-        assert_eq!(canonical_mode(0o100664), 0o100644);
-        assert_eq!(canonical_mode(0o100644), 0o100644);
-        assert_eq!(canonical_mode(0o100775), 0o100755);
-        assert_eq!(canonical_mode(0o100755), 0o100755);
-        assert_eq!(canonical_mode(0o120000), 0o120000);
-        assert_eq!(canonical_mode(0o40000), 0o40000);
-        assert_eq!(canonical_mode(0o160000), 0o160000);
+        let canonical = |mode| EntryMode::canonical(mode).raw();
+        assert_eq!(canonical(0o100664), 0o100644);
+        assert_eq!(canonical(0o100644), 0o100644);
+        assert_eq!(canonical(0o100775), 0o100755);
+        assert_eq!(canonical(0o100755), 0o100755);
+        assert_eq!(canonical(0o120000), 0o120000);
+        assert_eq!(canonical(0o40000), 0o40000);
+        assert_eq!(canonical(0o160000), 0o160000);
         let mut tree = b"100664 f\0".to_vec();
         tree.extend_from_slice(&[7; 20]);
         assert_eq!(parse_entry(&tree).unwrap().0.mode, 0o100644);
@@ -330,9 +406,9 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
         );
         // In any order; `git mktree --missing` gives the tree of these three entries this id.
         let entries = [
-            (&b"b"[..], 0o120000, id(3)),
-            (&b"a"[..], 0o040000, id(2)),
-            (&b"a.c"[..], 0o100644, id(1)),
+            (&b"b"[..], EntryMode::SYMLINK, id(3)),
+            (&b"a"[..], EntryMode::TREE, id(2)),
+            (&b"a.c"[..], EntryMode::REGULAR, id(1)),
         ];
         let tree = tree_object(entries);
         assert!(tree.starts_with(b"100644 a.c\0"));
@@ -340,6 +416,43 @@ parent 3333333333333333333333333333333333333333 is in the message\n";
             tree_id(&tree).to_string(),
             "4b290f20e04cbe028d6f8a5c0441543138975c9c"
         );
+    }
+
+    #[test]
+    fn entry_modes_tell_kinds_apart() {
+        use EntryKind::{Directory, File, Submodule, Symlink};
+        let modes = [
+            EntryMode::TREE,
+            EntryMode::REGULAR,
+            EntryMode::EXECUTABLE,
+            EntryMode::SYMLINK,
+            EntryMode::GITLINK,
+        ];
+        let kinds: Vec<EntryKind> = modes.iter().map(|mode| mode.kind()).collect();
+        assert_eq!(kinds, [Directory, File, File, Symlink, Submodule]);
+        let is = |test: fn(EntryMode) -> bool| modes.map(test);
+        assert_eq!(is(EntryMode::is_tree), [true, false, false, false, false]);
+        assert_eq!(is(EntryMode::is_regular), [false, true, true, false, false]);
+        assert_eq!(
+            is(EntryMode::is_executable),
+            [false, false, true, false, false]
+        );
+        assert_eq!(
+            is(EntryMode::is_symlink),
+            [false, false, false, true, false]
+        );
+        assert_eq!(
+            is(EntryMode::is_gitlink),
+            [false, false, false, false, true]
+        );
+        // A legacy mode is a file of its kind before it is made canonical.
+        let legacy = EntryMode::from_raw(0o100664);
+        assert_eq!(legacy.kind(), File);
+        assert!(legacy.is_regular());
+        assert_eq!(EntryKind::of_mode(0o100664), File);
+        // Written as git writes modes in trees: a directory is `40000`.
+        assert_eq!(format!("{:o}", EntryMode::TREE), "40000");
+        assert_eq!(format!("{:o}", EntryMode::EXECUTABLE), "100755");
     }
 
     #[test]

@@ -10,7 +10,6 @@ use std::os::unix::ffi::OsStrExt;
 use crate::Options;
 use crate::error::Error;
 use crate::index_file::IndexRecord;
-use crate::sync::MODE_GITLINK;
 
 use self::pathspec::{Globals, Item};
 
@@ -120,7 +119,7 @@ impl Scope {
         let mut selected = Vec::with_capacity(entries.len());
         for entry in entries {
             // git matches a submodule as a directory: `sub/` selects the submodule `sub`.
-            let is_dir = entry.mode == MODE_GITLINK;
+            let is_dir = entry.mode.is_gitlink();
             let mut included = false;
             for ((_, item), seen) in pathspecs.includes.iter().zip(seen.iter_mut()) {
                 if (*seen && included) || !item.matches(&entry.path, is_dir) {

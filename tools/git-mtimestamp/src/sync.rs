@@ -30,8 +30,6 @@ use crate::sync_lock::SyncLock;
 use crate::time_limits::TimeLimits;
 use crate::trace::Trace;
 
-pub(crate) const MODE_GITLINK: u32 = 0o160000;
-
 impl WorkTree {
     /// Stamps every clean tracked file in scope with the time of its last commit, then
     /// refreshes the index. See the crate documentation for the guarantees.
@@ -375,7 +373,7 @@ impl WorkTree {
             .zip(&indexed.stats)
             .filter(|(entry, stat)| {
                 entry.stage() == 0
-                    && entry.mode & 0o170000 == 0o100000
+                    && entry.mode.is_regular()
                     && matches!(stat, Some(Ok(stat)) if !stat.is_symlink())
             })
             .map(|(entry, _)| entry.path.as_slice());

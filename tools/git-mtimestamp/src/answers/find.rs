@@ -11,13 +11,12 @@ use super::{AnswerCache, AnswerEntry, AnswerTrees, Answers};
 use crate::Options;
 use crate::error::Error;
 use crate::history::{
-    HistoryMode, KnownAnswers, LastChange, MODE_TREE, WalkOptions, commit_tree, first_parent_line,
+    HistoryMode, KnownAnswers, LastChange, WalkOptions, commit_tree, first_parent_line,
     last_change_times,
 };
 use crate::odb::{ObjectReader, Replacements};
 use crate::open::open_again;
 use crate::scope::Scope;
-use crate::sync::MODE_GITLINK;
 use crate::trace::Trace;
 
 /// Where HEAD's answers come from.
@@ -210,10 +209,10 @@ fn number_paths_to_walk(
 ) -> (Vec<WalkKey>, Vec<u32>) {
     let mut keys: Vec<WalkKey> = Vec::new();
     for (at, (path, entry)) in answers.entries.iter().enumerate() {
-        if entry.change.is_some() || entry.mode == MODE_GITLINK {
+        if entry.change.is_some() || entry.mode.is_gitlink() {
             continue;
         }
-        if entry.mode != MODE_TREE {
+        if !entry.mode.is_tree() {
             if scope.contains(path) {
                 keys.push((at, None));
             }
@@ -256,6 +255,7 @@ fn walk_key<'a>(entries: &'a [(Vec<u8>, AnswerEntry)], key: &'a WalkKey) -> &'a 
 mod tests {
     use super::*;
     use crate::history::HistoryMode;
+    use crate::objects::EntryMode;
 
     /// The walk's keys come sorted as the walk wants them (a directory as its path and a
     /// slash, after names that sort between), and each answer comes back to the entry it
@@ -268,7 +268,7 @@ mod tests {
             time,
             approximate: false,
         };
-        let entry = |path: &str, mode: u32, answered: bool| {
+        let entry = |path: &str, mode: EntryMode, answered: bool| {
             let change = answered.then_some((blob, 1));
             (path.as_bytes().to_vec(), AnswerEntry { blob, mode, change })
         };
@@ -276,12 +276,12 @@ mod tests {
             commit: blob,
             mode: HistoryMode::Simplified,
             entries: vec![
-                entry("", MODE_TREE, false),
-                entry("a", MODE_TREE, false),
-                entry("a.c", 0o100644, false),
-                entry("a/x", 0o100644, true),
-                entry("b", MODE_GITLINK, false),
-                entry("c", 0o100644, false),
+                entry("", EntryMode::TREE, false),
+                entry("a", EntryMode::TREE, false),
+                entry("a.c", EntryMode::REGULAR, false),
+                entry("a/x", EntryMode::REGULAR, true),
+                entry("b", EntryMode::GITLINK, false),
+                entry("c", EntryMode::REGULAR, false),
             ],
         };
         let scope = Scope::new(&Options::default()).unwrap();

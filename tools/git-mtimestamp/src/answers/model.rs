@@ -3,14 +3,15 @@
 
 use git2::Oid;
 
-use crate::history::{HistoryMode, LastChange, MODE_TREE};
+use crate::history::{HistoryMode, LastChange};
+use crate::objects::EntryMode;
 
 /// A tracked path of the answered commit's tree, or one of its directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AnswerEntry {
-    /// The blob, the submodule's commit, or for a directory ([`MODE_TREE`]) its tree.
+    /// The blob, the submodule's commit, or for a directory ([`EntryMode::TREE`]) its tree.
     pub blob: Oid,
-    pub mode: u32,
+    pub mode: EntryMode,
     pub change: Option<(Oid, i64)>,
 }
 
@@ -46,7 +47,7 @@ impl Answers {
             None => (key, key.is_empty()),
         };
         let entry = self.get(path)?;
-        if (entry.mode == MODE_TREE) != directory {
+        if entry.mode.is_tree() != directory {
             return None;
         }
         let (commit, time) = entry.change?;
@@ -107,14 +108,14 @@ pub(super) mod tests {
     pub(crate) fn entry(blob: &str, change: Option<i64>) -> AnswerEntry {
         AnswerEntry {
             blob: id(blob),
-            mode: 0o100644,
+            mode: EntryMode::REGULAR,
             change: change.map(|time| (id("2222222222222222222222222222222222222222"), time)),
         }
     }
 
     pub(crate) fn sample() -> Answers {
         let symlink = AnswerEntry {
-            mode: 0o120000,
+            mode: EntryMode::SYMLINK,
             ..entry("3333333333333333333333333333333333333333", None)
         };
         Answers {

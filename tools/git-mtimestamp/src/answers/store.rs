@@ -9,6 +9,7 @@ use git2::Oid;
 
 use super::model::{AnswerEntry, Answers};
 use crate::history::HistoryMode;
+use crate::objects::EntryMode;
 
 const MAGIC: &[u8] = b"git-mtimestamp answers\n";
 /// Bumped whenever the layout or the meaning of an answer changes.
@@ -183,7 +184,7 @@ fn encode(answers: &Answers) -> Vec<u8> {
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path);
         out.extend_from_slice(entry.blob.as_bytes());
-        out.extend_from_slice(&entry.mode.to_le_bytes());
+        out.extend_from_slice(&entry.mode.raw().to_le_bytes());
         match entry.change {
             Some((commit, time)) => {
                 out.push(1);
@@ -223,7 +224,7 @@ fn decode(bytes: &[u8]) -> Option<Answers> {
         let path_len = reader.u32()? as usize;
         let path = reader.take(path_len)?.to_vec();
         let blob = reader.oid()?;
-        let mode = reader.u32()?;
+        let mode = EntryMode::from_raw(reader.u32()?);
         let change = match reader.take(1)?[0] {
             0 => None,
             1 => Some((

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use git2::Oid;
 
 use super::model::{AnswerEntry, Answers};
-use crate::history::{HistoryMode, LineAnswer, LineChange, MODE_TREE, PathChange};
+use crate::history::{HistoryMode, LineAnswer, LineChange, PathChange};
+use crate::objects::EntryMode;
 use crate::path_map::PathMap;
 
 impl Answers {
@@ -24,13 +25,13 @@ impl Answers {
         let mut delta = crate::history::tree_delta(reader, base.map(|(_, tree)| tree), tree)?;
         delta.push(PathChange {
             path: Vec::new(),
-            now: Some((tree, MODE_TREE)),
+            now: Some((tree, EntryMode::TREE.raw())),
             list_changed: true,
         });
         let changes = delta.into_iter().map(|change| {
             let entry = change.now.map(|(blob, mode)| AnswerEntry {
                 blob,
-                mode,
+                mode: EntryMode::from_raw(mode),
                 change: None,
             });
             (change.path, entry)
@@ -64,17 +65,20 @@ impl Answers {
         let changes = changed
             .into_iter()
             .map(|(path, LineChange { now, answer })| {
-                let entry = now.map(|(blob, mode)| AnswerEntry {
-                    blob,
-                    mode,
-                    change: match answer {
-                        LineAnswer::Decided(answer) => Some((answer.commit, answer.time)),
-                        LineAnswer::Walk => None,
-                        LineAnswer::Unchanged => base
-                            .get(&path)
-                            .filter(|old| old.mode == MODE_TREE && mode == MODE_TREE)
-                            .and_then(|old| old.change),
-                    },
+                let entry = now.map(|(blob, mode)| {
+                    let mode = EntryMode::from_raw(mode);
+                    AnswerEntry {
+                        blob,
+                        mode,
+                        change: match answer {
+                            LineAnswer::Decided(answer) => Some((answer.commit, answer.time)),
+                            LineAnswer::Walk => None,
+                            LineAnswer::Unchanged => base
+                                .get(&path)
+                                .filter(|old| old.mode.is_tree() && mode.is_tree())
+                                .and_then(|old| old.change),
+                        },
+                    }
                 });
                 (path, entry)
             })
@@ -101,7 +105,7 @@ impl<'a> AnswerTrees<'a> {
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, (_, entry))| entry.mode == MODE_TREE)
+            .filter(|(_, (_, entry))| entry.mode.is_tree())
             .map(|(at, (_, entry))| (entry.blob, Some(at)))
             .collect();
         directories.insert(root_tree, None);
@@ -302,7 +306,7 @@ mod tests {
             .iter()
             .position(|(path, _)| path == b"b/a-c")
             .unwrap();
-        changed.entries[at].1.mode = 0o100755;
+        changed.entries[at].1.mode = EntryMode::EXECUTABLE;
         let trees = AnswerTrees::new(&changed, head.tree_id());
         let b = ids
             .iter()
@@ -375,7 +379,7 @@ mod tests {
             })
             .unwrap();
         let carried = Answers::at_end_of_line(&base, whole.commit, changed);
-        let unanswered = |answers: &Answers| -> Vec<(Vec<u8>, Oid, u32)> {
+        let unanswered = |answers: &Answers| -> Vec<(Vec<u8>, Oid, EntryMode)> {
             let entries = answers.entries.iter();
             entries
                 .map(|(path, e)| (path.clone(), e.blob, e.mode))

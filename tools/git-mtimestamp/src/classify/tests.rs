@@ -3,6 +3,7 @@
 use super::*;
 use crate::answers::AnswerEntry;
 use crate::history::HistoryMode;
+use crate::objects::EntryMode;
 
 const BLOB: &str = "1111111111111111111111111111111111111111";
 const OTHER_BLOB: &str = "2222222222222222222222222222222222222222";
@@ -29,7 +30,7 @@ fn entry(path: &str) -> IndexRecord {
         ctime: second(1000),
         mtime: second(1000),
         ino: 7,
-        mode: 0o100644,
+        mode: EntryMode::REGULAR,
         uid: 1000,
         gid: 100,
         size: 5,
@@ -289,7 +290,7 @@ fn entries_that_are_not_plain_committed_files_are_skipped() {
     let file = entry("f");
     let stat = stat_of(&file);
     let mut submodule = entry("sub");
-    submodule.mode = 0o160000;
+    submodule.mode = EntryMode::GITLINK;
     let dir = |mode| FileStat { mode, ..stat };
     assert_eq!(
         skipped(&submodule, dir(DIRECTORY_ON_DISK), &head(&[&submodule])),
@@ -333,7 +334,7 @@ fn entries_that_differ_from_head_are_staged() {
         Some(SkipReason::Staged)
     );
     let mut executable = entry("f");
-    executable.mode = 0o100755;
+    executable.mode = EntryMode::EXECUTABLE;
     let executable_stat = FileStat {
         mode: EXECUTABLE_ON_DISK,
         ..stat
@@ -373,7 +374,7 @@ fn a_file_of_another_type_on_disk_is_type_changed() {
         );
     }
     let mut link = entry("l");
-    link.mode = 0o120000;
+    link.mode = EntryMode::SYMLINK;
     let head_of_link = head(&[&link]);
     assert_eq!(
         skipped(&link, on_disk(SYMLINK_ON_DISK), &head_of_link),
@@ -402,7 +403,7 @@ fn an_executable_bit_that_differs_is_mode_changed_where_git_trusts_it() {
     let file = entry("f");
     let stat = stat_of(&file);
     let mut script = entry("run");
-    script.mode = 0o100755;
+    script.mode = EntryMode::EXECUTABLE;
     let head = head(&[&file, &script]);
     let on_disk = |mode| FileStat { mode, ..stat };
     assert_eq!(
@@ -429,7 +430,7 @@ fn an_executable_bit_that_differs_is_mode_changed_where_git_trusts_it() {
 #[test]
 fn a_symlink_is_never_mode_changed() {
     let mut link = entry("l");
-    link.mode = 0o120000;
+    link.mode = EntryMode::SYMLINK;
     let stat = FileStat {
         mode: SYMLINK_ON_DISK,
         ..stat_of(&link)

@@ -45,7 +45,7 @@ mod tree_diff;
 mod walk;
 
 pub(crate) use line::{LineAnswer, LineChange, first_parent_line};
-pub(crate) use tree_diff::{MODE_TREE, PathChange, tree_delta};
+pub(crate) use tree_diff::{PathChange, tree_delta};
 pub(crate) use walk::commit_tree;
 use walk::{WalkShared, walk_in_parts};
 

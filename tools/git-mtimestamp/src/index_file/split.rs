@@ -645,7 +645,7 @@ mod tests {
             ctime: Default::default(),
             mtime: Default::default(),
             ino: 0,
-            mode: 0o100644,
+            mode: crate::objects::EntryMode::REGULAR,
             uid: 0,
             gid: 0,
             size: 0,
