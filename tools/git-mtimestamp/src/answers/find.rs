@@ -154,10 +154,10 @@ fn answers_before_walk(
     if let Some(line) = first_parent_line(repo, reader, head_id, &stored)?
         && let Some(base) = others
             .iter()
-            .find(|other| other.commit == line.anchor)
+            .find(|other| other.commit == line.stored_commit)
             .and_then(LazyAnswers::get)
     {
-        let base_trees = AnswerTrees::new(base, line.anchor_tree);
+        let base_trees = AnswerTrees::new(base, line.stored_tree);
         let changed = line.changes(reader, mode, &|id| base_trees.tree(id))?;
         return Ok(Answers::at_end_of_line(base, head_id, changed));
     }

@@ -372,7 +372,7 @@ mod tests {
             crate::history::first_parent_line(&repo, &mut reader, whole.commit, &[base.commit])
                 .unwrap()
                 .expect("the line reaches the start");
-        let base_trees = AnswerTrees::new(&base, line.anchor_tree);
+        let base_trees = AnswerTrees::new(&base, line.stored_tree);
         let changed = line
             .changes(&mut reader, HistoryMode::Simplified, &|id| {
                 base_trees.tree(id)

@@ -3,11 +3,11 @@
 
 use git2::{ObjectType, Oid, Repository};
 
-use super::tree_diff::{MODE_TREE, PathChange, diff_subtrees};
+use super::tree_diff::{PathChange, diff_subtrees};
 use super::walk::{CommitCache, TreeCache, read_tree};
 use super::{HistoryMode, LastChange, shallow_commits};
 use crate::error::Error;
-use crate::objects::CommitHeader;
+use crate::objects::{CommitHeader, EntryMode};
 use crate::odb::{Object, ObjectReader};
 use crate::path_map::PathMap;
 
@@ -15,12 +15,12 @@ use crate::path_map::PathMap;
 ///
 /// A path that no commit of the line changes against its first parent is, at every commit of
 /// the line, the same as in that first parent: git's simplification follows the first such
-/// parent, so the path's walk runs down the line to the anchor and takes the anchor's answer.
+/// parent, so the path's walk runs down the line to the stored commit and takes its stored answer.
 /// Only the paths the line changed need answers of their own.
 pub(crate) struct FirstParentLine {
     /// The commit with stored answers the line reached, and its tree.
-    pub anchor: Oid,
-    pub anchor_tree: Oid,
+    pub stored_commit: Oid,
+    pub stored_tree: Oid,
     /// The commits of the line, newest first.
     commits: Vec<(Oid, CommitHeader)>,
 }
@@ -40,30 +40,30 @@ pub(crate) enum LineAnswer {
     /// A merge changed it last: the history walk decides.
     Walk,
     /// A directory whose tree changed on the line while its list of entries did not: it
-    /// keeps the answer stored for the anchor.
+    /// keeps the answer stored for the stored commit.
     Unchanged,
 }
 
-/// Beyond this many commits the line is not followed: a new branch that reaches no anchor
+/// Beyond this many commits the line is not followed: a new branch that reaches no commit with stored answers
 /// would otherwise read its whole first-parent history for nothing.
 const MAX_LINE: usize = 10_000;
 
-/// Follows first parents from `head` until a commit of `anchors`. None when no anchor is
+/// Follows first parents from `head` until a commit of `stored`. None when no such commit is
 /// reached: a root commit, a shallow boundary, or [`MAX_LINE`] commits come first.
 pub(crate) fn first_parent_line(
     repo: &Repository,
     reader: &mut ObjectReader<'_>,
     head: Oid,
-    anchors: &[Oid],
+    stored: &[Oid],
 ) -> Result<Option<FirstParentLine>, Error> {
-    if anchors.is_empty() || anchors.contains(&head) {
+    if stored.is_empty() || stored.contains(&head) {
         return Ok(None);
     }
     let shallow = shallow_commits(repo)?;
     let mut commits = CommitCache::default();
     let mut line: Vec<(Oid, CommitHeader)> = Vec::new();
     let mut id = head;
-    let anchor = loop {
+    let stored_commit = loop {
         if line.len() == MAX_LINE {
             return Ok(None);
         }
@@ -72,22 +72,22 @@ pub(crate) fn first_parent_line(
             return Ok(None);
         };
         line.push((id, commit));
-        if anchors.contains(&parent) {
+        if stored.contains(&parent) {
             break parent;
         }
         id = parent;
     };
     Ok(Some(FirstParentLine {
-        anchor,
-        anchor_tree: commits.take(reader, &shallow, anchor)?.tree,
+        stored_commit,
+        stored_tree: commits.take(reader, &shallow, stored_commit)?.tree,
         commits: line,
     }))
 }
 
 impl FirstParentLine {
     /// Every entry (files, and directories with their tree ids) that a commit of the line
-    /// changed, from a diff of each commit with its first parent. `anchor_trees` gives the
-    /// anchor's trees when it knows them: the line's oldest diffs compare with them, and in a
+    /// changed, from a diff of each commit with its first parent. `stored_trees` gives the
+    /// stored commit's trees when it knows them: the line's oldest diffs compare with them, and in a
     /// pack the last synced commit's trees may lie deep in delta chains, while the new
     /// commits' trees are usually loose. The cost follows the line's length and the size of
     /// its changes, not the size of the tree.
@@ -95,14 +95,14 @@ impl FirstParentLine {
         &self,
         reader: &mut ObjectReader<'_>,
         mode: HistoryMode,
-        anchor_trees: &dyn Fn(Oid) -> Option<Vec<u8>>,
+        stored_trees: &dyn Fn(Oid) -> Option<Vec<u8>>,
     ) -> Result<PathMap<LineChange>, Error> {
         let mut changed: PathMap<LineChange> = PathMap::default();
-        let mut parent_tree = self.anchor_tree;
+        let mut parent_tree = self.stored_tree;
         // One tree cache for the whole line: each commit's trees are the next one's parent's.
         let mut trees = TreeCache::default();
         let mut read = |id: Oid| -> Result<Object, Error> {
-            trees.get_or(id, |id| match anchor_trees(id) {
+            trees.get_or(id, |id| match stored_trees(id) {
                 Some(data) => Ok(Object {
                     kind: ObjectType::Tree,
                     data: data.into(),
@@ -132,7 +132,7 @@ impl FirstParentLine {
             if old != new {
                 delta.push(PathChange {
                     path: Vec::new(),
-                    now: Some((commit.tree, MODE_TREE)),
+                    now: Some((commit.tree, EntryMode::TREE.raw())),
                     list_changed: root_list_changed,
                 });
             }
@@ -143,7 +143,7 @@ impl FirstParentLine {
             } in delta
             {
                 // A directory whose list stayed the same is, for the walk, the same as in the
-                // first parent: it keeps whatever older commits of the line (or the anchor)
+                // first parent: it keeps whatever older commits of the line (or the stored commit)
                 // said.
                 let answer = if list_changed {
                     answer

@@ -10,7 +10,7 @@ use git2::Oid;
 use super::malformed;
 use super::walk::{TreeCache, read_tree};
 use crate::error::Error;
-use crate::objects::{EntryKind, git_order, parse_entry};
+use crate::objects::{EntryKind, EntryMode, git_order, parse_entry};
 use crate::odb::{Object, ObjectReader};
 
 /// A path and its new id and mode, or None when the path is gone.
@@ -22,12 +22,9 @@ pub(crate) struct PathChange {
     pub list_changed: bool,
 }
 
-/// The mode of a tree entry that is a directory.
-pub(crate) const MODE_TREE: u32 = 0o040000;
-
 /// How the entries of tree `new` differ from those of tree `old` (None: the empty tree), at
 /// every depth: each path whose entry is new or changed with its new id and mode (a directory
-/// with its tree's id and [`MODE_TREE`]), and each path that is gone with None. Subtrees with
+/// with its tree's id and [`EntryMode::TREE`]), and each path that is gone with None. Subtrees with
 /// equal ids are not read, so the cost follows the size of the difference.
 pub(crate) fn tree_delta(
     reader: &mut ObjectReader<'_>,
@@ -141,7 +138,7 @@ struct RawEntryOwned {
 
 impl RawEntryOwned {
     fn is_tree(&self) -> bool {
-        self.mode == MODE_TREE
+        self.mode == EntryMode::TREE.raw()
     }
 }
 
