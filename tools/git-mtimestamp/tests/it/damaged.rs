@@ -173,7 +173,7 @@ fn a_damaged_index_is_refused_and_nothing_changes() {
 fn a_damaged_answer_cache_is_ignored_and_rebuilt() {
     let origin = origin();
     let repo = origin.clone_to("clone", &[]);
-    // Answers for an older commit too, so that one anchor's bytes can stand in for another's.
+    // Answers for an older commit too, so that one answer file's bytes can stand in for another's.
     repo.git(["checkout", "-q", "--detach", "HEAD~2"]);
     repo.sync(["-q"]);
     repo.checkout("main");
