@@ -268,35 +268,35 @@ fn directory_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
-/// Sets the mtime of `name` in `dir` without following a symlink; the access time stays
-/// `atime`.
-pub(crate) fn set_mtime(
-    dir: BorrowedFd<'_>,
-    name: &[u8],
-    mtime: Timestamp,
-    atime: Timestamp,
-) -> io::Result<()> {
+/// What a time is set on: a name in an open directory, not followed if it is a symlink, or an
+/// open file. Stamping through the handle that was read reaches the very file that was checked.
+#[derive(Clone, Copy)]
+pub(crate) enum TimesOf<'a> {
+    Name(BorrowedFd<'a>, &'a [u8]),
+    File(&'a std::fs::File),
+}
+
+/// Sets the mtime of `target`; the access time stays `atime`.
+pub(crate) fn set_mtime(target: TimesOf<'_>, mtime: Timestamp, atime: Timestamp) -> io::Result<()> {
     let spec = |t: Timestamp| Timespec {
         tv_sec: t.seconds,
         tv_nsec: t.nanos.into(),
     };
-    set_times(dir, name, spec(atime), spec(mtime))
+    set_times(target, spec(atime), spec(mtime))
 }
 
-/// Sets the times of `name` in `dir` to the current time, for a file that changed under the
-/// sync.
-pub(crate) fn set_mtime_now(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+/// Sets the times of `target` to the current time, for a file that changed under the sync.
+pub(crate) fn set_mtime_now(target: TimesOf<'_>) -> io::Result<()> {
     let now = Timespec {
         tv_sec: 0,
         tv_nsec: rustix::fs::UTIME_NOW,
     };
-    set_times(dir, name, now, now)
+    set_times(target, now, now)
 }
 
-/// `utimensat` on `name` in `dir`, not following a symlink there.
+/// `utimensat` on a name (not following a symlink there), `futimens` on an open file.
 fn set_times(
-    dir: BorrowedFd<'_>,
-    name: &[u8],
+    target: TimesOf<'_>,
     last_access: Timespec,
     last_modification: Timespec,
 ) -> io::Result<()> {
@@ -304,12 +304,15 @@ fn set_times(
         last_access,
         last_modification,
     };
-    rustix::fs::utimensat(
-        dir,
-        OsStr::from_bytes(name),
-        &times,
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?;
+    match target {
+        TimesOf::Name(dir, name) => rustix::fs::utimensat(
+            dir,
+            OsStr::from_bytes(name),
+            &times,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?,
+        TimesOf::File(file) => rustix::fs::futimens(file, &times)?,
+    }
     Ok(())
 }
 
@@ -343,7 +346,7 @@ mod tests {
             seconds: 1_000_000_000,
             nanos: 5,
         };
-        set_mtime(dir, name, old, old).unwrap();
+        set_mtime(TimesOf::Name(dir, name), old, old).unwrap();
         assert_eq!(FileStat::of(&root.join("d")).unwrap().mtime, old);
         assert_eq!(FileStat::of(&outside.join("f")).unwrap(), before);
     }

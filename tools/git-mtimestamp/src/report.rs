@@ -131,6 +131,9 @@ pub enum Failure {
     NotOwner { owner: u32 },
     /// The file system is mounted read-only (EROFS).
     ReadOnly,
+    /// The file could not be opened to compare it with its blob before its stamp (or to read
+    /// it back after), so it was not stamped.
+    Unreadable(OsError),
     /// Opening, examining or stamping the path failed.
     Os(OsError),
 }
@@ -152,6 +155,12 @@ impl fmt::Display for Failure {
                 "{}: the file system is mounted read-only",
                 OsError(libc::EROFS)
             ),
+            Failure::Unreadable(error) => {
+                write!(
+                    f,
+                    "{error}: the file cannot be read, to compare it with its commit"
+                )
+            }
             Failure::Os(error) => error.fmt(f),
         }
     }

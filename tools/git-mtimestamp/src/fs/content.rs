@@ -3,9 +3,10 @@
 //! is (see [`crate::fs`]): by name in its open directory, never through a symlink.
 
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use git2::{ObjectType, Oid, Repository};
@@ -80,31 +81,27 @@ impl<'r> ContentHasher<'r> {
         }
     }
 
-    /// True when git's `git status` would find `name` in `dir` (tracked as `relative`, and as
+    /// True when git's `git status` would find the symlink `name` in `dir` (tracked as
+    /// `blob` in the index) unchanged: its target is the blob.
+    pub fn symlink_matches(&self, dir: BorrowedFd<'_>, name: &[u8], blob: Oid) -> io::Result<bool> {
+        let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
+        let id = Oid::hash_object(ObjectType::Blob, target.as_bytes());
+        Ok(id.map_err(io::Error::other)? == blob)
+    }
+
+    /// True when git's `git status` would find the open `file` (tracked as `relative`, and as
     /// `blob` in the index) unchanged: its content, converted as git converts it, is the blob.
-    /// `symlink`: compare the symlink's target instead. The file is opened without following
-    /// a symlink; `size` is its size as the stat call before found it, and a file that is
-    /// read to another length is an error.
+    /// `size` is its size as the stat call before found it. The file is read from its start,
+    /// whatever its position, so that one handle can be read again after the stamp; exactly
+    /// `size` bytes are read, and a file shorter than that is an error. A file that grew is
+    /// caught by the stat call after the read, which the caller makes.
     pub fn matches(
         &self,
-        dir: BorrowedFd<'_>,
-        name: &[u8],
+        file: &std::fs::File,
         relative: &[u8],
-        (symlink, size): (bool, u64),
+        size: u64,
         blob: Oid,
     ) -> io::Result<bool> {
-        if symlink {
-            let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
-            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes());
-            return Ok(id.map_err(io::Error::other)? == blob);
-        }
-        let file: std::fs::File = rustix::fs::openat(
-            dir,
-            OsStr::from_bytes(name),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?
-        .into();
         let Some(filters) = &self.filters else {
             return Ok(hash_blob(file, size)? == blob);
         };
@@ -124,12 +121,52 @@ impl<'r> ContentHasher<'r> {
     }
 }
 
-/// The whole content of `file`, which must be `size` bytes long.
-fn read_whole(mut file: std::fs::File, size: u64) -> io::Result<Vec<u8>> {
-    let mut content = Vec::with_capacity(usize::try_from(size).map_err(io::Error::other)?);
-    file.read_to_end(&mut content)?;
-    if content.len() as u64 != size {
-        return Err(io::Error::other("the file changed while it was read"));
+/// Opens `name` in `dir` for reading, without following a symlink, and without blocking
+/// should it have become a FIFO: the caller checks from the handle that it is a file.
+pub(crate) fn open_file(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<std::fs::File> {
+    let fd = rustix::fs::openat(
+        dir,
+        OsStr::from_bytes(name),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(fd.into())
+}
+
+/// Reads `file` from offset 0 into `buffer` piece by piece until `size` bytes have come,
+/// handing each piece to `piece`. No read past `size` is made to find the end: the stat data
+/// taken after the read tells whether the file changed (see [`ContentHasher::matches`]).
+fn read_exactly(
+    file: &std::fs::File,
+    size: u64,
+    buffer: &mut [u8],
+    mut piece: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    let mut read = 0u64;
+    while read < size {
+        let want = buffer
+            .len()
+            .min(usize::try_from(size - read).unwrap_or(usize::MAX));
+        let n = file.read_at(&mut buffer[..want], read)?;
+        if n == 0 {
+            // The file is shorter than stat said: it changed, and cannot be the blob.
+            return Err(io::Error::other("the file changed while it was read"));
+        }
+        piece(&buffer[..n]);
+        read += n as u64;
+    }
+    Ok(())
+}
+
+/// The whole content of `file`, which must be `size` bytes long (see [`read_exactly`]).
+fn read_whole(file: &std::fs::File, size: u64) -> io::Result<Vec<u8>> {
+    let mut content = vec![0; usize::try_from(size).map_err(io::Error::other)?];
+    let mut filled = 0;
+    while filled < content.len() {
+        match file.read_at(&mut content[filled..], filled as u64)? {
+            0 => return Err(io::Error::other("the file changed while it was read")),
+            n => filled += n,
+        }
     }
     Ok(content)
 }
@@ -138,27 +175,13 @@ fn read_whole(mut file: std::fs::File, size: u64) -> io::Result<Vec<u8>> {
 /// `blob <size>\0` and the bytes, read in pieces so that a large file is never held in memory
 /// whole. Each thread keeps its buffer: a fresh one per file would be zeroed each time, 64 KiB
 /// for every file of a cold sync.
-fn hash_blob(mut file: std::fs::File, size: u64) -> io::Result<Oid> {
+fn hash_blob(file: &std::fs::File, size: u64) -> io::Result<Oid> {
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
     }
     let mut sha = sha1::Sha1::new();
     sha.update(format!("blob {size}\0").as_bytes());
-    let read = BUFFER.with_borrow_mut(|buffer| -> io::Result<u64> {
-        let mut read = 0u64;
-        loop {
-            let n = file.read(buffer)?;
-            if n == 0 {
-                return Ok(read);
-            }
-            read += n as u64;
-            sha.update(&buffer[..n]);
-        }
-    })?;
-    if read != size {
-        // The file changed length while it was read: it cannot be the blob.
-        return Err(io::Error::other("the file changed while it was read"));
-    }
+    BUFFER.with_borrow_mut(|buffer| read_exactly(file, size, buffer, |piece| sha.update(piece)))?;
     Oid::from_bytes(&sha.finalize()).map_err(io::Error::other)
 }
 
@@ -173,15 +196,22 @@ mod tests {
         let file = std::fs::File::open(dir.path().join("f")).unwrap();
         // `echo hello | git hash-object --stdin`
         assert_eq!(
-            hash_blob(file, 6).unwrap().to_string(),
+            hash_blob(&file, 6).unwrap().to_string(),
             "ce013625030ba8dba906f756967f9e9ca394464a"
         );
-        // A file whose length is not the one stat found changed in between: no answer.
-        for size in [5, 7] {
-            let file = std::fs::File::open(dir.path().join("f")).unwrap();
-            assert!(hash_blob(file, size).is_err(), "{size}");
-            let file = std::fs::File::open(dir.path().join("f")).unwrap();
-            assert!(read_whole(file, size).is_err(), "{size}");
-        }
+        // The handle is read from its start each time: the read-back after a stamp reads
+        // the same handle again.
+        assert_eq!(hash_blob(&file, 6).unwrap(), hash_blob(&file, 6).unwrap());
+        assert_eq!(read_whole(&file, 6).unwrap(), b"hello\n");
+        // Shorter than stat said: it changed in between, no answer.
+        assert!(hash_blob(&file, 7).is_err());
+        assert!(read_whole(&file, 7).is_err());
+        // Longer: exactly the size asked is read (the stat call after the read, which must
+        // agree with the one before, catches a file that grew).
+        assert_eq!(read_whole(&file, 5).unwrap(), b"hello");
+        assert_eq!(
+            hash_blob(&file, 5).unwrap(),
+            Oid::hash_object(ObjectType::Blob, b"hello").unwrap()
+        );
     }
 }

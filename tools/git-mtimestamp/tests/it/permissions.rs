@@ -209,3 +209,30 @@ fn an_index_that_cannot_be_read_is_refused_without_advice_that_drops_staged_work
     as_owner(&repo).run().success();
     assert_eq!(repo.git(["status", "--porcelain"]), "M  f2\n");
 }
+
+/// A file its owner may not read cannot be compared with its commit: it keeps its time and is
+/// reported, whether its stat data proved it clean (f6) or its content had to be read (f7).
+/// Stamping it first and failing to read it back would have given it the current time and
+/// reported it as changed during the sync, which it was not.
+#[test]
+fn files_that_cannot_be_read_keep_their_times_and_are_reported() {
+    let repo = clone();
+    let tool = as_owner(&repo);
+    repo.chmod("f6", 0o000);
+    // The index's stat data for f6 must prove it clean: refreshed by root (who may read it)
+    // once its mtime lies in an earlier second than the index's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    repo.git(["update-index", "--really-refresh"]);
+    repo.chmod("f7", 0o000);
+    let before = [repo.mtime("f6"), repo.mtime("f7")];
+    let run = tool.run();
+    run.code(1)
+        .stdout_has("failed 2")
+        .stderr_has("cannot set the time of f6, f7: ")
+        .stderr_has("Permission denied (os error 13): the file cannot be read");
+    assert!(!run.stdout().contains("changed"), "{}", run.stdout());
+    assert_eq!([repo.mtime("f6"), repo.mtime("f7")], before);
+    let mut wrong = repo.wrong_mtimes(false);
+    wrong.retain(|line| !line.starts_with("\"f6\":") && !line.starts_with("\"f7\":"));
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
