@@ -27,11 +27,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::answers::AnswerEntry;
 use crate::fingerprint::list_fingerprint_nanos;
-use crate::fs::FileStat;
+use crate::fs::{FileStat, TimesOf, set_mtime, set_mtime_now};
 use crate::history::LastChange;
 use crate::objects::EntryKind;
 use crate::path_map::PathMap;
@@ -300,19 +300,8 @@ fn stamp_directory(
         Ok(fd) => fd,
         Err(e) => return Ok(failed(e.into())),
     };
-    let spec = |t: Timestamp| Timespec {
-        tv_sec: t.seconds,
-        tv_nsec: t.nanos.into(),
-    };
-    let times = Timestamps {
-        last_access: spec(before.atime),
-        last_modification: spec(job.target),
-    };
-    if let Err(e) = rustix::fs::futimens(fd, &times) {
-        return Ok(Outcome::Failed(crate::stamp::cannot_set_time(
-            &e.into(),
-            &before,
-        )));
+    if let Err(e) = set_mtime(TimesOf::Open(fd), job.target, before.atime) {
+        return Ok(Outcome::Failed(crate::stamp::cannot_set_time(&e, &before)));
     }
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.
@@ -328,17 +317,7 @@ fn stamp_directory(
             Outcome::Updated { time: job.target }
         }
         _ => {
-            let now = Timespec {
-                tv_sec: 0,
-                tv_nsec: rustix::fs::UTIME_NOW,
-            };
-            let _ = rustix::fs::futimens(
-                fd,
-                &Timestamps {
-                    last_access: now,
-                    last_modification: now,
-                },
-            );
+            let _ = set_mtime_now(TimesOf::Open(fd));
             Outcome::ChangedDuringSync
         }
     })

@@ -269,11 +269,12 @@ fn directory_flags() -> OFlags {
 }
 
 /// What a time is set on: a name in an open directory, not followed if it is a symlink, or an
-/// open file. Stamping through the handle that was read reaches the very file that was checked.
+/// open file or directory. Stamping through the handle that was read reaches the very file
+/// that was checked.
 #[derive(Clone, Copy)]
 pub(crate) enum TimesOf<'a> {
     Name(BorrowedFd<'a>, &'a [u8]),
-    File(&'a std::fs::File),
+    Open(BorrowedFd<'a>),
 }
 
 /// Sets the mtime of `target`; the access time stays `atime`.
@@ -311,7 +312,7 @@ fn set_times(
             &times,
             AtFlags::SYMLINK_NOFOLLOW,
         )?,
-        TimesOf::File(file) => rustix::fs::futimens(file, &times)?,
+        TimesOf::Open(fd) => rustix::fs::futimens(fd, &times)?,
     }
     Ok(())
 }

@@ -225,7 +225,7 @@ impl FileToStamp<'_, '_> {
         if dry_run {
             return Outcome::Updated { time: target };
         }
-        if let Err(e) = set_mtime(TimesOf::File(&file), target, before.atime) {
+        if let Err(e) = set_mtime(TimesOf::Open(file.as_fd()), target, before.atime) {
             return Outcome::Failed(cannot_set_time(&e, &before));
         }
         // Read the file back: an edit that landed between the checks above and the stamp must
@@ -247,7 +247,7 @@ impl FileToStamp<'_, '_> {
                 Outcome::Updated { time: target }
             }
             None => {
-                let _ = set_mtime_now(TimesOf::File(&file));
+                let _ = set_mtime_now(TimesOf::Open(file.as_fd()));
                 Outcome::ChangedDuringSync
             }
         }
