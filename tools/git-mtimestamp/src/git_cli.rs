@@ -1,7 +1,7 @@
 //! The git command line, for the few answers where libgit2 and git disagree (ignore rules,
 //! attributes): git itself is asked, once per sync, about every path at once.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -58,6 +58,31 @@ impl StartedGit {
         let output = child.wait_with_output().ok()?;
         writer.join().ok()?.ok()?;
         Some(output)
+    }
+}
+
+impl StartedGit {
+    /// Gives git `input`, and hands its output to `read` as it comes; None when git cannot be
+    /// run, `read` gives up, or git fails.
+    pub fn finish_reading<T>(
+        mut self,
+        input: Vec<u8>,
+        read: impl FnOnce(&mut dyn BufRead) -> Option<T>,
+    ) -> Option<T> {
+        let mut child = self.child.take()?;
+        let stdin = child.stdin.take()?;
+        let stdout = child.stdout.take()?;
+        // Written on a thread of its own, as in `finish`.
+        let writer = std::thread::spawn(move || {
+            let mut stdin = stdin;
+            stdin.write_all(&input)
+        });
+        let result = read(&mut BufReader::with_capacity(64 * 1024, stdout));
+        // The pipe closed with the reader: should `read` have given up early, git ends on a
+        // broken pipe instead of waiting for its output to be read.
+        let status = child.wait_with_output().ok()?.status;
+        writer.join().ok()?.ok()?;
+        status.success().then_some(result).flatten()
     }
 }
 
