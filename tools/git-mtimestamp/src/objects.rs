@@ -297,6 +297,21 @@ pub(crate) fn tree_id(data: &[u8]) -> Oid {
     Oid::from_bytes(&hasher.finalize()).expect("twenty bytes")
 }
 
+/// How many leading bytes of the trees `a` and `b` (each from an entry boundary on) hold the
+/// same entries, byte for byte. Consecutive versions of a tree mostly share their entries at
+/// the same offsets: a diff skips them without parsing.
+pub(crate) fn identical_entries(a: &[u8], b: &[u8]) -> usize {
+    let same = common_prefix(a, b);
+    let mut skipped = 0;
+    while let Some(length) = entry_length(&a[skipped..]) {
+        if skipped + length > same {
+            break;
+        }
+        skipped += length;
+    }
+    skipped
+}
+
 /// How many leading bytes `a` and `b` share, compared eight at a time.
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());

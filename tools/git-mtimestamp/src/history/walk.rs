@@ -12,7 +12,7 @@ use super::path_set::PathSet;
 use super::{HistoryMode, KnownAnswers, LastChange, malformed};
 use crate::error::Error;
 use crate::objects::{
-    CommitHeader, EntryKind, common_prefix, entry_length, git_order, parse_commit, parse_entry,
+    CommitHeader, EntryKind, git_order, identical_entries, parse_commit, parse_entry,
 };
 use crate::odb::{Object, ObjectReader};
 use crate::progress::Progress;
@@ -241,16 +241,7 @@ impl Walk<'_, '_> {
         let (a, b) = (our_tree.data(), their_tree.data());
         let (mut i, mut j) = (0, 0);
         while i < a.len() {
-            // Consecutive versions of a tree mostly share their entries byte for byte, at the
-            // same offsets: skip whole entries that lie inside an identical run.
-            let same = common_prefix(&a[i..], &b[j..]);
-            let mut skipped = 0;
-            while let Some(length) = entry_length(&a[i + skipped..]) {
-                if skipped + length > same {
-                    break;
-                }
-                skipped += length;
-            }
+            let skipped = identical_entries(&a[i..], &b[j..]);
             i += skipped;
             j += skipped;
             if i >= a.len() {

@@ -276,7 +276,10 @@ mod tests {
             cache.put(0, offset, &object(10));
         }
         assert_eq!(cache.bytes, 160);
-        assert!(cache.ghost_sizes.is_empty(), "no room left to remember evictions for");
+        assert!(
+            cache.ghost_sizes.is_empty(),
+            "no room left to remember evictions for"
+        );
         // An object too large to keep counts as evicted at once: asked again, it grows a
         // budget that has room.
         let mut cache = ResolvedCache::new(800, 4000);
