@@ -15,7 +15,7 @@
 
 use std::ffi::CString;
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 
 use crate::attributes::{AttrState, ConversionAttributes};
 
@@ -276,7 +276,7 @@ impl ToGit {
 
 /// The blob id of `content`.
 fn hash(content: &[u8]) -> Oid {
-    Oid::hash_object(ObjectType::Blob, content).expect("hashing bytes in memory cannot fail")
+    crate::objects::blob_id(content)
 }
 
 /// git's `text_stat`: what `gather_stats` counts to tell text from binary.

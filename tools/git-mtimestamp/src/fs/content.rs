@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use git2::{ObjectType, Oid, Repository};
+use git2::{Oid, Repository};
 use rustix::fs::{Mode, OFlags};
 use sha1::Digest;
 
@@ -85,8 +85,7 @@ impl<'r> ContentHasher<'r> {
     /// `blob` in the index) unchanged: its target is the blob.
     pub fn symlink_matches(&self, dir: BorrowedFd<'_>, name: &[u8], blob: Oid) -> io::Result<bool> {
         let target = rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())?;
-        let id = Oid::hash_object(ObjectType::Blob, target.as_bytes());
-        Ok(id.map_err(io::Error::other)? == blob)
+        Ok(crate::objects::blob_id(target.as_bytes()) == blob)
     }
 
     /// True when git's `git status` would find the open `file` (tracked as `relative`, and as
@@ -211,7 +210,7 @@ mod tests {
         assert_eq!(read_whole(&file, 5).unwrap(), b"hello");
         assert_eq!(
             hash_blob(&file, 5).unwrap(),
-            Oid::hash_object(ObjectType::Blob, b"hello").unwrap()
+            Oid::hash_object(git2::ObjectType::Blob, b"hello").unwrap()
         );
     }
 }
