@@ -145,6 +145,10 @@ impl ResolvedCache {
 
     /// Keeps the place and size of an object the cache does not hold, newest of the ghosts.
     fn remember_evicted(&mut self, key: (usize, u64), size: usize) {
+        // Grown as far as it may (as it soon is on long histories): nothing to remember for.
+        if size > self.most - self.budget {
+            return;
+        }
         self.evictions += 1;
         self.ghosts.push_back((key, self.evictions));
         if let Some((earlier, _)) = self.ghost_sizes.insert(key, (size, self.evictions)) {
