@@ -1,8 +1,8 @@
 //! The sync, phase by phase. HEAD's answers are found on a second thread (see
 //! [`crate::answers`]) while this one reads the index and every file's stat data; the two meet
 //! to classify the files (see [`crate::classify`]). Then, while the answers are stored, the
-//! files whose time is wrong are stamped and read back (see [`crate::stamp`]), the index is
-//! refreshed (see [`crate::index_refresh`]), and the directories are stamped (see
+//! files whose time is wrong are stamped and read back (see [`crate::stamp`]) and the index is
+//! refreshed (see [`crate::index_refresh`]), and beside them the directories are stamped (see
 //! [`crate::directories`]).
 
 use std::os::unix::ffi::OsStrExt;
@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::history::LastChange;
 use crate::index_refresh::{IndexSnapshot, refresh_index};
 use crate::odb::Replacements;
-use crate::open::{WorkTree, is_partial_clone};
+use crate::open::{WorkTree, is_partial_clone, open_again};
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
@@ -151,63 +151,74 @@ impl WorkTree {
             // The answers go to a file of their own, written while the files are stamped.
             let stored = (new_answers && !options.dry_run)
                 .then(|| threads.spawn(|| cache.store(head_answers).err().map(|e| e.to_string())));
+            // Directories on a thread of their own, beside the files: nothing that happens to
+            // a file changes the stat data or the list of its directory, and each directory
+            // is judged on what is there when it is listed. After ten new commits on git/git
+            // the 16 directories `git merge` rewrote took 4 ms after the files' 4 ms.
+            let checkout = Checkout {
+                symlinks: config_flag(repo, "core.symlinks"),
+            };
+            let (git_dir, directory_mtimes, walked, scope, limits) =
+                (repo.path(), &directory_mtimes, &walked, &scope, &limits);
+            let directories = (!options.no_directories).then(|| {
+                threads.spawn(move || {
+                    let answer = |at: usize, entry: &AnswerEntry| match entry.change {
+                        Some((commit, time)) => Some(LastChange {
+                            commit,
+                            time,
+                            approximate: false,
+                        }),
+                        None => walked.get(at),
+                    };
+                    let jobs = directory_jobs(
+                        &head_answers.entries,
+                        scope,
+                        options.whole_seconds,
+                        limits,
+                        answer,
+                    );
+                    let ignored = |paths: &[ExtraEntry]| {
+                        ignored_by_git(git_dir, root, paths).unwrap_or_else(|| {
+                            // Without a git to ask, libgit2's rules (close to git's).
+                            let repo = open_again(git_dir, root).ok();
+                            let ignored = |extra: &ExtraEntry| {
+                                let mut path = extra.path.clone();
+                                if extra.is_directory {
+                                    path.push(b'/');
+                                }
+                                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                                repo.as_ref()
+                                    .is_some_and(|repo| repo.is_path_ignored(path).unwrap_or(false))
+                            };
+                            paths.iter().map(ignored).collect()
+                        })
+                    };
+                    stamp_directories(
+                        root,
+                        jobs,
+                        directory_mtimes,
+                        checkout,
+                        limits,
+                        options.dry_run,
+                        &ignored,
+                    )
+                })
+            });
             let (files, index_update, approximate, required_drivers) = self.stamp_and_refresh(
                 files,
                 candidates,
-                &walked,
+                walked,
                 options,
-                &limits,
+                limits,
                 filters_possible,
                 early_attributes,
                 &index_path,
                 &index_snapshot,
                 &trace,
             );
-            // Directories after their files: nothing that happens to a file changes the
-            // stat data of its directory, but a directory is judged on what is there now.
-            let directories = (!options.no_directories).then(|| {
-                let answer = |at: usize, entry: &AnswerEntry| match entry.change {
-                    Some((commit, time)) => Some(LastChange {
-                        commit,
-                        time,
-                        approximate: false,
-                    }),
-                    None => walked.get(at),
-                };
-                let jobs = directory_jobs(
-                    &head_answers.entries,
-                    &scope,
-                    options.whole_seconds,
-                    &limits,
-                    answer,
-                );
-                let ignored = |paths: &[ExtraEntry]| {
-                    ignored_by_git(repo.path(), root, paths).unwrap_or_else(|| {
-                        // Without a git to ask, libgit2's rules (close to git's).
-                        let ignored = |extra: &ExtraEntry| {
-                            let mut path = extra.path.clone();
-                            if extra.is_directory {
-                                path.push(b'/');
-                            }
-                            let path = Path::new(std::ffi::OsStr::from_bytes(&path));
-                            repo.is_path_ignored(path).unwrap_or(false)
-                        };
-                        paths.iter().map(ignored).collect()
-                    })
-                };
-                let checkout = Checkout {
-                    symlinks: config_flag(repo, "core.symlinks"),
-                };
-                stamp_directories(
-                    root,
-                    jobs,
-                    &directory_mtimes,
-                    checkout,
-                    &limits,
-                    options.dry_run,
-                    &ignored,
-                )
-            });
+            trace.phase("files and index");
+            let directories = directories
+                .map(|thread| thread.join().expect("stamping directories does not panic"));
             trace.phase("directories");
             let answers_not_saved =
                 stored.and_then(|store| store.join().expect("storing answers does not panic"));

@@ -701,6 +701,31 @@ fn unclean_directories_keep_their_times() {
     }
 }
 
+/// Without a git to run, libgit2's ignore rules tell an ignored entry from an untracked one
+/// (the directories are stamped on a thread of their own, which opens its own repository
+/// handle for that).
+#[test]
+fn without_git_on_path_ignored_entries_are_told_by_libgit2() {
+    let repo = Repo::new();
+    repo.at(EPOCH)
+        .write(".gitignore", "*.o\n")
+        .write("ignored/a", "1")
+        .write("untracked/a", "1")
+        .commit("start");
+    let clone = repo.clone_to("clone", &[]);
+    clone.write("ignored/x.o", "x").write("untracked/new", "x");
+    let no_git = clone.sandbox().join("no-git");
+    std::fs::create_dir_all(&no_git).unwrap();
+    clone
+        .tool()
+        .env("PATH", &no_git)
+        .arg("-v")
+        .run()
+        .success()
+        .stdout_has("skipped ignored ignored/\n")
+        .stdout_has("skipped untracked untracked/\n");
+}
+
 // --- Randomized histories --------------------------------------------------------------------
 
 /// For each seed: a generated history, its fresh clone synced in both history modes, every
