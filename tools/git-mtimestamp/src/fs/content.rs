@@ -157,30 +157,31 @@ fn read_exactly(
     Ok(())
 }
 
+/// Each thread's buffer for reading files in pieces: a fresh one per file would be zeroed
+/// each time, 64 KiB for every file of a cold sync.
+fn with_buffer<T>(read: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    }
+    BUFFER.with_borrow_mut(|buffer| read(buffer))
+}
+
 /// The whole content of `file`, which must be `size` bytes long (see [`read_exactly`]).
 fn read_whole(file: &std::fs::File, size: u64) -> io::Result<Vec<u8>> {
-    let mut content = vec![0; usize::try_from(size).map_err(io::Error::other)?];
-    let mut filled = 0;
-    while filled < content.len() {
-        match file.read_at(&mut content[filled..], filled as u64)? {
-            0 => return Err(io::Error::other("the file changed while it was read")),
-            n => filled += n,
-        }
-    }
+    let mut content = Vec::with_capacity(usize::try_from(size).map_err(io::Error::other)?);
+    with_buffer(|buffer| {
+        read_exactly(file, size, buffer, |piece| content.extend_from_slice(piece))
+    })?;
     Ok(content)
 }
 
 /// The blob id of `file`'s content, which must be `size` bytes long: the SHA-1 of
 /// `blob <size>\0` and the bytes, read in pieces so that a large file is never held in memory
-/// whole. Each thread keeps its buffer: a fresh one per file would be zeroed each time, 64 KiB
-/// for every file of a cold sync.
+/// whole.
 fn hash_blob(file: &std::fs::File, size: u64) -> io::Result<Oid> {
-    thread_local! {
-        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
-    }
     let mut sha = sha1::Sha1::new();
     sha.update(format!("blob {size}\0").as_bytes());
-    BUFFER.with_borrow_mut(|buffer| read_exactly(file, size, buffer, |piece| sha.update(piece)))?;
+    with_buffer(|buffer| read_exactly(file, size, buffer, |piece| sha.update(piece)))?;
     Oid::from_bytes(&sha.finalize()).map_err(io::Error::other)
 }
 
