@@ -25,7 +25,7 @@ mod model;
 mod store;
 mod trees;
 
-pub(crate) use find::{AnswerSources, LazyAnswers, Walked, find_answers};
+pub(crate) use find::{AnswerNews, AnswerSources, LazyAnswers, WalkFlags, find_answers};
 pub(crate) use model::{AnswerEntry, Answers, SortedLookup};
 pub(crate) use store::AnswerCache;
 pub(crate) use trees::AnswerTrees;

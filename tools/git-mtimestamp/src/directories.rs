@@ -38,10 +38,36 @@ use crate::path_map::PathMap;
 use crate::report::{Failure, FileReport, OsError, Outcome, SkipReason, Timestamp};
 use crate::scope::Scope;
 use crate::time_limits::TimeLimits;
-use crate::workers::on_worker_threads;
 
 /// A directory's entries: names and kinds.
 type List<'a> = Vec<(&'a [u8], EntryKind)>;
+
+/// A tracked directory in scope, with the list its tree holds, waiting for its last change.
+pub(crate) struct PendingDirectory<'a> {
+    /// The place of its entry in HEAD's answers.
+    pub at: usize,
+    path: &'a [u8],
+    /// The tree's entries, sorted bytewise by name.
+    entries: List<'a>,
+    /// The list's fingerprint, or 0 for whole seconds.
+    nanos: u32,
+}
+
+impl<'a> PendingDirectory<'a> {
+    /// The directory to stamp, now that its last change is known.
+    pub fn answered(self, change: LastChange, limits: &TimeLimits) -> DirectoryJob<'a> {
+        let requested = Timestamp {
+            seconds: change.time,
+            nanos: self.nanos,
+        };
+        DirectoryJob {
+            path: self.path,
+            entries: self.entries,
+            requested,
+            target: limits.storable(requested),
+        }
+    }
+}
 
 /// A tracked directory in scope, with the list its tree holds and the time it should get.
 pub(crate) struct DirectoryJob<'a> {
@@ -54,16 +80,14 @@ pub(crate) struct DirectoryJob<'a> {
     pub target: Timestamp,
 }
 
-/// The tracked directories (the root included) that `scope` covers, each with its target
-/// time: the last change of its list (`answer`, given the entry and its place in `entries`),
-/// and a fingerprint of the list as nanoseconds unless `whole_seconds`.
-pub(crate) fn directory_jobs<'a>(
+/// The tracked directories (the root included) that `scope` covers, in the order of
+/// `entries` (HEAD's answers), each with its list and, unless `whole_seconds`, the list's
+/// fingerprint as nanoseconds.
+pub(crate) fn pending_directories<'a>(
     entries: &'a [(Vec<u8>, AnswerEntry)],
     scope: &Scope,
     whole_seconds: bool,
-    limits: &TimeLimits,
-    answer: impl Fn(usize, &AnswerEntry) -> Option<LastChange>,
-) -> Vec<DirectoryJob<'a>> {
+) -> Vec<PendingDirectory<'a>> {
     let mut lists: FxHashMap<&[u8], List<'a>> = FxHashMap::default();
     for (path, entry) in entries {
         if path.is_empty() {
@@ -81,14 +105,11 @@ pub(crate) fn directory_jobs<'a>(
             .or_default()
             .push((name, entry.mode.kind()));
     }
-    let mut jobs = Vec::new();
+    let mut pending = Vec::new();
     for (at, (path, entry)) in entries.iter().enumerate() {
         if !entry.mode.is_tree() || !scope.contains_directory(path) {
             continue;
         }
-        let Some(change) = answer(at, entry) else {
-            continue;
-        };
         let mut list = lists.remove(path.as_slice()).unwrap_or_default();
         list.sort_unstable();
         let nanos = if whole_seconds {
@@ -96,81 +117,114 @@ pub(crate) fn directory_jobs<'a>(
         } else {
             list_fingerprint_nanos(list.iter().copied())
         };
-        let requested = Timestamp {
-            seconds: change.time,
-            nanos,
-        };
-        jobs.push(DirectoryJob {
+        pending.push(PendingDirectory {
+            at,
             path,
             entries: list,
-            requested,
-            target: limits.storable(requested),
+            nanos,
         });
     }
-    jobs
+    pending
 }
 
-/// Stamps every clean directory of `jobs` below `root` and reports each, on as many threads
-/// as there are cores: a cold sync lists thousands of directories twice. Stamping one
-/// directory changes no other directory's list or time, so the order does not matter; each
-/// thread takes a range of directories sorted by path, so that children share their parents'
-/// handles. `known_mtimes` holds directories' mtimes as the stat calls before found
+/// What became of a directory.
+pub(crate) struct DirectoryStamped<'a> {
+    pub report: FileReport,
+    /// The entries its tree lacks, when those alone kept it from being stamped (reported as
+    /// untracked until git says whether it ignores them).
+    extras: Option<Vec<ExtraEntry>>,
+    /// When it was stamped: the same directory with its time from before as its target, to
+    /// give it back if the sync fails.
+    pub undo: Option<DirectoryJob<'a>>,
+}
+
+/// Stamps directories on one thread. Stamping one directory changes no other directory's list
+/// or time, so any order will do; directories that come in the order of paths share their
+/// parents' handles. `known_mtimes` holds directories' mtimes as the stat calls before found
 /// them, opened the same way: a directory whose mtime is already its target is not opened
-/// again. `ignored` tells which of the entries that the trees lack git ignores; it is asked
-/// once, for all of them.
-pub(crate) fn stamp_directories(
-    root: &Path,
-    mut jobs: Vec<DirectoryJob<'_>>,
-    known_mtimes: &PathMap<Timestamp>,
+/// again.
+pub(crate) struct DirectoryStamper<'r> {
+    opener: Result<DirectoryOpener<'r>, Failure>,
+    known_mtimes: &'r PathMap<Timestamp>,
     checkout: Checkout,
-    limits: &TimeLimits,
+    limits: &'r TimeLimits,
     dry_run: bool,
+}
+
+impl<'r> DirectoryStamper<'r> {
+    /// A stamper below `root`, opened as a directory by [`open_root`].
+    pub fn new(
+        root: &'r Result<OwnedFd, Failure>,
+        known_mtimes: &'r PathMap<Timestamp>,
+        checkout: Checkout,
+        limits: &'r TimeLimits,
+        dry_run: bool,
+    ) -> DirectoryStamper<'r> {
+        DirectoryStamper {
+            opener: match root {
+                Ok(fd) => Ok(DirectoryOpener::new(fd.as_fd())),
+                Err(failure) => Err(failure.clone()),
+            },
+            known_mtimes,
+            checkout,
+            limits,
+            dry_run,
+        }
+    }
+
+    pub fn stamp<'a>(&mut self, job: DirectoryJob<'a>) -> DirectoryStamped<'a> {
+        let mut stamped_from = None;
+        let (outcome, extras) = match &mut self.opener {
+            Ok(opener) => stamp_job(
+                opener,
+                &job,
+                self.known_mtimes,
+                self.checkout,
+                self.dry_run,
+                &mut stamped_from,
+            ),
+            Err(failure) => (Outcome::Failed(failure.clone()), None),
+        };
+        if let Outcome::Updated { .. } = outcome {
+            self.limits.note_stamped(job.requested);
+        }
+        let report = FileReport {
+            path: job.path.to_vec(),
+            outcome,
+        };
+        let undo = stamped_from.map(|before| DirectoryJob {
+            requested: before,
+            target: before,
+            ..job
+        });
+        DirectoryStamped {
+            report,
+            extras,
+            undo,
+        }
+    }
+}
+
+/// The work tree's root, opened for [`DirectoryStamper::new`].
+pub(crate) fn open_root(root: &Path) -> Result<OwnedFd, Failure> {
+    rustix::fs::open(root, directory_flags(), Mode::empty()).map_err(|e| Failure::WorkTree {
+        root: root.to_path_buf(),
+        error: OsError::of(&e.into()),
+    })
+}
+
+/// The reports of the stamped directories, in the order of paths, as files are. `ignored`
+/// tells which of the entries that the trees lack git ignores; it is asked once, for all of
+/// them: a directory whose extra entries are all ignored is reported as such.
+pub(crate) fn directory_reports(
+    stamped: Vec<DirectoryStamped<'_>>,
     ignored: &dyn Fn(&[ExtraEntry]) -> Vec<bool>,
 ) -> Vec<FileReport> {
-    let root_fd = match rustix::fs::open(root, directory_flags(), Mode::empty()) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let failure = Failure::WorkTree {
-                root: root.to_path_buf(),
-                error: OsError::of(&e.into()),
-            };
-            return jobs
-                .into_iter()
-                .map(|job| FileReport {
-                    path: job.path.to_vec(),
-                    outcome: Outcome::Failed(failure.clone()),
-                })
-                .collect();
-        }
-    };
-    // In the order of paths, each directory comes right after its parent: the opener's chain
-    // then holds every parent when its children come, and no directory is opened twice as a
-    // parent. Sorted by depth, siblings' parents were opened again for each group of cousins,
-    // 3.7 opens per directory on dagger/dagger.
-    jobs.sort_by(|a, b| a.path.cmp(b.path));
-    let root_fd = root_fd.as_fd();
-    let stamped = on_worker_threads(jobs, 128, |part| {
-        let mut opener = DirectoryOpener::new(root_fd);
-        part.into_iter()
-            .map(|job| {
-                let (outcome, extras) =
-                    stamp_job(&mut opener, &job, known_mtimes, checkout, dry_run);
-                if let Outcome::Updated { .. } = outcome {
-                    limits.note_stamped(job.requested);
-                }
-                let report = FileReport {
-                    path: job.path.to_vec(),
-                    outcome,
-                };
-                (report, extras)
-            })
-            .collect()
-    });
     // Directories holding entries the tree lacks, by their place in the reports, with those
     // entries: untracked or ignored is decided for all of them at once below.
     let mut with_extras: Vec<(usize, Vec<ExtraEntry>)> = Vec::new();
     let mut reports: Vec<FileReport> = Vec::with_capacity(stamped.len());
-    for (at, (report, extras)) in stamped.into_iter().enumerate() {
+    for (at, DirectoryStamped { report, extras, .. }) in stamped.into_iter().enumerate() {
         if let Some(extras) = extras {
             with_extras.push((at, extras));
         }
@@ -191,19 +245,20 @@ pub(crate) fn stamp_directories(
             }
         }
     }
-    // Reported in the order of paths, as files are.
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     reports
 }
 
 /// What became of one directory, with the entries the tree lacks when those alone keep it
 /// from being stamped (reported as untracked until git says whether it ignores them).
+/// `stamped_from` gets the directory's mtime from before, when its time was set.
 fn stamp_job(
     opener: &mut DirectoryOpener<'_>,
     job: &DirectoryJob<'_>,
     known_mtimes: &PathMap<Timestamp>,
     checkout: Checkout,
     dry_run: bool,
+    stamped_from: &mut Option<Timestamp>,
 ) -> (Outcome, Option<Vec<ExtraEntry>>) {
     // An entry added or removed since the directory was given this time would have changed
     // its mtime: the time itself proves the list, and the directory need not be read.
@@ -211,7 +266,7 @@ fn stamp_job(
         return (Outcome::AlreadyCorrect { time: job.target }, None);
     }
     match opener.open(job.path) {
-        Ok(fd) => match stamp_directory(fd, job, checkout, dry_run) {
+        Ok(fd) => match stamp_directory(fd, job, checkout, dry_run, stamped_from) {
             Ok(outcome) => (outcome, None),
             Err(extras) => (Outcome::Skipped(SkipReason::Untracked), Some(extras)),
         },
@@ -272,6 +327,7 @@ fn stamp_directory(
     job: &DirectoryJob<'_>,
     checkout: Checkout,
     dry_run: bool,
+    stamped_from: &mut Option<Timestamp>,
 ) -> Result<Outcome, Vec<ExtraEntry>> {
     let failed = |e: io::Error| Outcome::Failed(Failure::Os(OsError::of(&e)));
     let before = match FileStat::of_fd(fd.as_fd()) {
@@ -303,6 +359,7 @@ fn stamp_directory(
     if let Err(e) = set_mtime(TimesOf::Open(fd), job.target, before.atime) {
         return Ok(Outcome::Failed(crate::stamp::cannot_set_time(&e, &before)));
     }
+    *stamped_from = Some(before.mtime);
     // Read the directory back: an entry added or removed between the listing above and the
     // stamp must not leave the commit time on a list the commit does not have.
     let stamped = FileStat::of_fd(fd);

@@ -68,6 +68,13 @@ pub enum Error {
     )]
     PathspecUnmatched { pathspecs: Vec<(usize, String)> },
 
+    /// A signal (Ctrl-C) arrived while history was still being walked for files that were
+    /// waiting for their times.
+    #[error(
+        "interrupted: every file stamped so far has its right time and is in the index; run again to finish"
+    )]
+    Interrupted,
+
     // The causes below are part of each message rather than `#[source]`s, so that a chain of
     // errors (`{:#}`) does not print them twice.
     #[error("{context}: {}", .cause.message())]

@@ -125,18 +125,32 @@ impl FileStat {
     }
 }
 
-/// The directories from the work-tree root down to the parent of the last path asked about,
-/// each opened by name in its open parent without following a symlink, with its handle or
-/// the reason the paths below it are left alone. Paths come in the index's order, so the
-/// next path's parent mostly shares the chain: the kernel then resolves one path component
-/// per file and per directory. Resolving every whole path, and checking every leading
-/// directory apart, was most of a warm sync's time; reopening a file's whole chain whenever
-/// its directory changed cost a cold sync of dagger/dagger (a deep tree with few files per
-/// directory) three directory opens per file.
+/// Open directories below the work-tree root, each opened by name in its open parent without
+/// following a symlink, with its handle or the reason the paths below it are left alone; the
+/// ones used last are kept open, up to [`KEEP_OPEN`]. Paths mostly come in the index's order,
+/// so the next path's parent is mostly open already: the kernel then resolves one path
+/// component per file and per directory. Resolving every whole path, and checking every
+/// leading directory apart, was most of a warm sync's time; reopening a file's whole chain
+/// whenever its directory changed cost a cold sync of dagger/dagger (a deep tree with few
+/// files per directory) three directory opens per file. Files stamped as a history walk
+/// answers them come in batches of paths from all over the tree: keeping only the last
+/// file's chain open cost the synthetic 50,000-commit repository (ten directories deep)
+/// three times as many opens as files.
 #[derive(Default)]
 struct DirectoryChain {
-    open: Vec<(Vec<u8>, Result<OwnedFd, SkipReason>)>,
+    open: rustc_hash::FxHashMap<Vec<u8>, OpenDirectory>,
+    /// Counts lookups, to tell which directories were used last.
+    clock: u64,
 }
+
+struct OpenDirectory {
+    fd: Result<std::rc::Rc<OwnedFd>, SkipReason>,
+    used: u64,
+}
+
+/// How many directories each [`DirectoryChain`] keeps open: four threads' worth stays well
+/// under the usual limit of 1,024 open files.
+const KEEP_OPEN: usize = 128;
 
 impl DirectoryChain {
     /// The open parent of `relative` (`root` itself for a file at the top) and the name in
@@ -151,35 +165,60 @@ impl DirectoryChain {
     ) -> Result<(BorrowedFd<'a>, &'p [u8]), SkipReason> {
         let (parent, name) = match relative.iter().rposition(|&b| b == b'/') {
             Some(slash) => (&relative[..slash], &relative[slash + 1..]),
-            None => (&relative[..0], relative),
+            None => return Ok((root, relative)),
         };
-        while let Some((open, _)) = self.open.last() {
-            let below = parent.len() == open.len() || parent.get(open.len()) == Some(&b'/');
-            if below && parent.starts_with(open) {
+        self.clock += 1;
+        if self.open.len() > KEEP_OPEN {
+            // Closes the half used longest ago; nothing of this call is open yet.
+            let mut uses: Vec<u64> = self.open.values().map(|open| open.used).collect();
+            let (_, &mut oldest_kept, _) = uses.select_nth_unstable(self.open.len() / 2);
+            self.open.retain(|_, open| open.used >= oldest_kept);
+        }
+        // The deepest directory on the way that is open already, then the rest opened one
+        // component at a time below it.
+        let mut start = parent.len();
+        let mut below: Option<Result<std::rc::Rc<OwnedFd>, SkipReason>> = None;
+        loop {
+            if let Some(open) = self.open.get_mut(&parent[..start]) {
+                open.used = self.clock;
+                below = Some(open.fd.clone());
                 break;
             }
-            self.open.pop();
+            match parent[..start].iter().rposition(|&b| b == b'/') {
+                Some(slash) => start = slash,
+                None => {
+                    start = 0;
+                    break;
+                }
+            }
         }
-        while self.open.last().map_or(0, |(open, _)| open.len()) < parent.len() {
-            let start = self.open.last().map_or(0, |(open, _)| open.len() + 1);
-            let end = parent[start..]
+        while start < parent.len() {
+            let from = if below.is_some() { start + 1 } else { start };
+            let end = parent[from..]
                 .iter()
                 .position(|&b| b == b'/')
-                .map_or(parent.len(), |at| start + at);
-            let fd = match self.open.last() {
-                None => open_directory(root, &parent[start..end]),
-                Some((_, Ok(fd))) => open_directory(fd.as_fd(), &parent[start..end]),
-                Some((_, Err(reason))) => Err(*reason),
+                .map_or(parent.len(), |at| from + at);
+            let fd = match &below {
+                None => open_directory(root, &parent[from..end]).map(std::rc::Rc::new),
+                Some(Ok(fd)) => {
+                    open_directory(fd.as_fd(), &parent[from..end]).map(std::rc::Rc::new)
+                }
+                Some(Err(reason)) => Err(*reason),
             };
             if let Ok(fd) = &fd {
                 opened(&parent[..end], fd.as_fd());
             }
-            self.open.push((parent[..end].to_vec(), fd));
+            let open = OpenDirectory {
+                fd: fd.clone(),
+                used: self.clock,
+            };
+            self.open.insert(parent[..end].to_vec(), open);
+            below = Some(fd);
+            start = end;
         }
-        match self.open.last() {
-            None => Ok((root, name)),
-            Some((_, Ok(fd))) => Ok((fd.as_fd(), name)),
-            Some((_, Err(reason))) => Err(*reason),
+        match &self.open[parent].fd {
+            Ok(fd) => Ok((fd.as_fd(), name)),
+            Err(reason) => Err(*reason),
         }
     }
 }

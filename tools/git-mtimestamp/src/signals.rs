@@ -86,6 +86,14 @@ impl DeferSignals {
         self.release()
     }
 
+    /// Whether a signal this guard holds off has arrived. It is still raised again (or told
+    /// by [`DeferSignals::finish`]) when the guard ends.
+    pub fn arrived(&self) -> bool {
+        self.signals
+            .iter()
+            .any(|&signal| ARRIVED[signal as usize].load(Ordering::SeqCst) != 0)
+    }
+
     fn hold(signals: &[c_int], raise_on_drop: bool) -> DeferSignals {
         let mut caught = lock_caught();
         let mut held = Vec::with_capacity(signals.len());

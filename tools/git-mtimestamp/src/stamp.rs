@@ -5,116 +5,323 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Options;
+use crate::answers::Answers;
 use crate::attributes::EarlyAttributes;
+use crate::attributes::GitAttributes;
 use crate::classify::{Candidate, StampJob, target_time};
+use crate::directories::{Checkout, DirectoryJob, DirectoryStamped, DirectoryStamper, open_root};
 use crate::fs::content::{ContentHasher, open_file};
 use crate::fs::{FileStat, SafePaths, TimesOf, set_mtime, set_mtime_now};
 use crate::index_file::IndexRecord;
 use crate::index_refresh::VerifiedStat;
 use crate::open::open_again;
+use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::report::{Failure, OsError, Outcome, SkipReason, Timestamp};
 use crate::time_limits::TimeLimits;
-use crate::workers::on_worker_threads;
+use crate::workers::worker_threads;
 
-/// Stamps the candidates on as many threads as there are cores (reading every stamped file
-/// back is most of the work), each with its own repository handle for content filters.
-pub(crate) fn stamp_all(
-    git_dir: &Path,
-    root: &Path,
-    candidates: Vec<StampJob>,
-    options: &Options,
-    limits: &TimeLimits,
-    filters_possible: bool,
-    early_attributes: EarlyAttributes,
-) -> Vec<Stamped> {
-    if candidates.is_empty() {
-        return Vec::new();
+/// What every stamping thread shares: where the files are, how they are stamped, git's
+/// attributes for the files whose content is read, and what directories are stamped against.
+pub(crate) struct StampSetup<'a> {
+    pub git_dir: &'a Path,
+    pub root: &'a Path,
+    pub options: &'a Options,
+    pub limits: &'a TimeLimits,
+    pub filters_possible: bool,
+    /// git's answers, in one `git check-attr` (libgit2 expands attribute macros differently,
+    /// see attributes.rs), for the files whose content may be read; None when no attribute
+    /// can change a file's content, or git could not be asked.
+    pub asked: Option<GitAttributes>,
+    /// HEAD's answers, whose trees' lists the directories are compared with.
+    pub answers: Arc<Answers>,
+    /// The mtimes of the directories as the stat calls found them.
+    pub directory_mtimes: PathMap<Timestamp>,
+    pub checkout: Checkout,
+}
+
+impl StampSetup<'_> {
+    /// git's attributes for stamping `candidates`, asked now (some may have been asked, or
+    /// git started, while HEAD's answers were found); None when no attribute can change a
+    /// file's content.
+    pub fn attributes(
+        git_dir: &Path,
+        root: &Path,
+        filters_possible: bool,
+        early_attributes: EarlyAttributes,
+        candidates: &[StampJob],
+    ) -> Option<GitAttributes> {
+        filters_possible
+            .then(|| {
+                let files = candidates
+                    .iter()
+                    .filter(|job| !job.candidate.stat.is_symlink());
+                let paths = files.map(|job| job.entry.path.as_slice());
+                early_attributes.complete(git_dir, root, paths)
+            })
+            .flatten()
     }
-    Progress::add(
-        options.progress.as_deref().map(|p| &p.files_to_stamp),
-        candidates.len(),
+}
+
+/// Work for the stamping threads: files, or directories, whose answers are known.
+pub(crate) enum Work<'a> {
+    Files(Vec<StampJob>),
+    Directories(Vec<DirectoryJob<'a>>),
+}
+
+/// Stamping threads, one per core (reading every stamped file back is most of the work), fed
+/// files and directories as their answers come: during a cold sync's history walk, most are
+/// answered long before the walk ends. Nothing done to a file changes its directory's list or
+/// stat data, so the two are stamped side by side. Each thread has its own repository handle
+/// for content filters and its own chains of open directories, which work in the order of
+/// paths reuses.
+pub(crate) struct Stamping<'scope, 'env> {
+    work: std::sync::mpsc::Sender<Work<'env>>,
+    threads: Vec<std::thread::ScopedJoinHandle<'scope, Finished<'env>>>,
+    /// Files and directories handed over and not done yet.
+    in_hand: Arc<AtomicUsize>,
+}
+
+/// What the stamping threads did: the files, then the directories.
+type Finished<'a> = (Vec<Stamped>, Vec<DirectoryStamped<'a>>);
+
+impl<'scope, 'env> Stamping<'scope, 'env> {
+    pub fn start(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        setup: &'env StampSetup<'env>,
+    ) -> Stamping<'scope, 'env> {
+        let (work, receiver) = std::sync::mpsc::channel::<Work<'env>>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let in_hand = Arc::new(AtomicUsize::new(0));
+        let threads = (0..worker_threads())
+            .map(|_| {
+                let receiver = Arc::clone(&receiver);
+                let in_hand = Arc::clone(&in_hand);
+                scope.spawn(move || {
+                    let own_repo = setup
+                        .filters_possible
+                        .then(|| open_again(setup.git_dir, setup.root).ok())
+                        .flatten();
+                    let hasher = match &own_repo {
+                        Some(repo) => {
+                            ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref())
+                        }
+                        None => ContentHasher::without_filters(),
+                    };
+                    let mut paths = SafePaths::open(setup.root).map_err(|e| Failure::WorkTree {
+                        root: setup.root.to_path_buf(),
+                        error: OsError::of(&e),
+                    });
+                    let root = open_root(setup.root);
+                    let mut directories = DirectoryStamper::new(
+                        &root,
+                        &setup.directory_mtimes,
+                        setup.checkout,
+                        setup.limits,
+                        setup.options.dry_run,
+                    );
+                    let (mut files_done, mut directories_done) = (Vec::new(), Vec::new());
+                    loop {
+                        let work = receiver
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .recv();
+                        match work {
+                            Ok(Work::Files(jobs)) => {
+                                for job in jobs {
+                                    files_done.push(stamp_job(setup, &hasher, &mut paths, job));
+                                    in_hand.fetch_sub(1, Ordering::Relaxed);
+                                }
+                            }
+                            Ok(Work::Directories(jobs)) => {
+                                for job in jobs {
+                                    directories_done.push(directories.stamp(job));
+                                    in_hand.fetch_sub(1, Ordering::Relaxed);
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    (files_done, directories_done)
+                })
+            })
+            .collect();
+        Stamping {
+            work,
+            threads,
+            in_hand,
+        }
+    }
+
+    /// True when every file and directory handed over is done.
+    pub fn idle(&self) -> bool {
+        self.in_hand.load(Ordering::Relaxed) == 0
+    }
+
+    /// Hands `jobs`, whose answers are known, to the threads: in parts, so that every thread
+    /// gets some of a large batch, each part in the order given.
+    pub fn send_files(&self, jobs: Vec<StampJob>, progress: Option<&Progress>) {
+        Progress::add(progress.map(|p| &p.files_to_stamp), jobs.len());
+        for part in self.parts(jobs) {
+            // The threads end only once `finish` drops the sender.
+            let _ = self.work.send(Work::Files(part));
+        }
+    }
+
+    /// Hands `jobs`, whose answers are known, to the threads (see [`Stamping::send_files`]).
+    pub fn send_directories(&self, jobs: Vec<DirectoryJob<'env>>) {
+        for part in self.parts(jobs) {
+            let _ = self.work.send(Work::Directories(part));
+        }
+    }
+
+    fn parts<T>(&self, mut jobs: Vec<T>) -> Vec<Vec<T>> {
+        self.in_hand.fetch_add(jobs.len(), Ordering::Relaxed);
+        let part = jobs.len().div_ceil(self.threads.len()).clamp(1, MAX_BATCH);
+        let mut parts = Vec::new();
+        while !jobs.is_empty() {
+            let rest = jobs.split_off(part.min(jobs.len()));
+            parts.push(std::mem::replace(&mut jobs, rest));
+        }
+        parts
+    }
+
+    /// Waits for everything handed over, and returns what became of each file and each
+    /// directory, in no set order.
+    pub fn finish(self) -> Finished<'env> {
+        drop(self.work);
+        let (mut files, mut directories) = (Vec::new(), Vec::new());
+        for thread in self.threads {
+            let (files_done, directories_done) =
+                thread.join().expect("stamping threads do not panic");
+            files.extend(files_done);
+            directories.extend(directories_done);
+        }
+        (files, directories)
+    }
+}
+
+/// Large enough that a thread's chain of open directories serves many files in a row, small
+/// enough that two threads share the files of one large batch.
+const MAX_BATCH: usize = 512;
+
+/// Stamps one file, whose answer is known, on a stamping thread.
+fn stamp_job(
+    setup: &StampSetup<'_>,
+    hasher: &ContentHasher<'_>,
+    paths: &mut Result<SafePaths, Failure>,
+    job: StampJob,
+) -> Stamped {
+    let StampSetup {
+        options, limits, ..
+    } = setup;
+    Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
+    let paths = match paths {
+        Ok(paths) => paths,
+        Err(failure) => return Stamped::without_stamp(job.slot, Outcome::Failed(failure.clone())),
+    };
+    let change = job.change.expect("answered before stamping");
+    // Looked up only now, for a file whose time is wrong or whose content is read, and
+    // answered by git: a warm sync with git-lfs configured looked up every file's attributes
+    // through libgit2 while classifying.
+    if let Some(driver) = hasher.filter_driver(&job.entry.path) {
+        let mut stamped =
+            Stamped::without_stamp(job.slot, Outcome::Skipped(SkipReason::FilterDriver));
+        stamped.required_driver = driver.required.then_some(driver.name);
+        return stamped;
+    }
+    let requested = target_time(change, job.entry.id, options.whole_seconds);
+    let target = limits.storable(requested);
+    let mut verified = None;
+    let before = job.candidate.stat.mtime;
+    let outcome = stamp_file(
+        &job.entry,
+        paths,
+        job.candidate,
+        target,
+        options.dry_run,
+        hasher,
+        &mut verified,
     );
-    // git's attributes for the files whose content is read, in one `git check-attr`: libgit2
-    // expands attribute macros differently (see attributes.rs). Some may have been asked,
-    // or git started, while HEAD's answers were found.
-    let asked = filters_possible
-        .then(|| {
-            let files = candidates
-                .iter()
-                .filter(|job| !job.candidate.stat.is_symlink());
-            let paths = files.map(|job| job.entry.path.as_slice());
-            early_attributes.complete(git_dir, root, paths)
-        })
-        .flatten();
-    on_worker_threads(candidates, 256, |part| {
-        let own_repo = if filters_possible {
-            open_again(git_dir, root).ok()
-        } else {
-            None
-        };
+    let mut undo = None;
+    if matches!(outcome, Outcome::Updated { .. }) {
+        limits.note_stamped(requested);
+        if let Some(verified) = &verified {
+            undo = Some(Box::new(Undo {
+                entry: job.entry,
+                stamped: verified.stat,
+                before,
+            }));
+        }
+    }
+    Stamped {
+        slot: job.slot,
+        outcome,
+        approximate_change: change.approximate,
+        verified,
+        required_driver: None,
+        undo,
+    }
+}
+
+/// How to give a stamped file its time from before the sync back.
+pub(crate) struct Undo {
+    entry: IndexRecord,
+    /// Its stat data once stamped.
+    stamped: FileStat,
+    /// Its mtime before the sync.
+    before: Timestamp,
+}
+
+/// Gives the files and directories stamped by a sync that then failed their mtimes from
+/// before it, so that a failed sync leaves them as they were. Each is set and read back as a
+/// stamp is: one changed since it was stamped gets the current time instead.
+pub(crate) fn undo_stamps(
+    setup: &StampSetup<'_>,
+    files: Vec<Undo>,
+    directories: Vec<DirectoryJob<'_>>,
+) {
+    if let Ok(mut paths) = SafePaths::open(setup.root) {
+        let own_repo = setup
+            .filters_possible
+            .then(|| open_again(setup.git_dir, setup.root).ok())
+            .flatten();
         let hasher = match &own_repo {
-            Some(repo) => ContentHasher::with_filters(repo).answered_by(asked.as_ref()),
+            Some(repo) => ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref()),
             None => ContentHasher::without_filters(),
         };
-        let mut paths = match SafePaths::open(root) {
-            Ok(paths) => paths,
-            Err(e) => {
-                let failure = Failure::WorkTree {
-                    root: root.to_path_buf(),
-                    error: OsError::of(&e),
-                };
-                return part
-                    .into_iter()
-                    .map(|job| {
-                        let failed = Outcome::Failed(failure.clone());
-                        Stamped::without_stamp(job.slot, failed)
-                    })
-                    .collect();
-            }
-        };
-        part.into_iter()
-            .map(|job| {
-                Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
-                let change = job.change.expect("answered before stamping");
-                // Looked up only now, for a file whose time is wrong or whose content is
-                // read, and answered by git: a warm sync with git-lfs configured looked up
-                // every file's attributes through libgit2 while classifying.
-                if let Some(driver) = hasher.filter_driver(&job.entry.path) {
-                    let mut stamped = Stamped::without_stamp(
-                        job.slot,
-                        Outcome::Skipped(SkipReason::FilterDriver),
-                    );
-                    stamped.required_driver = driver.required.then_some(driver.name);
-                    return stamped;
-                }
-                let requested = target_time(change, job.entry.id, options.whole_seconds);
-                let target = limits.storable(requested);
-                let mut verified = None;
-                let outcome = stamp_file(
-                    &job.entry,
-                    &mut paths,
-                    job.candidate,
-                    target,
-                    options.dry_run,
-                    &hasher,
-                    &mut verified,
-                );
-                if matches!(outcome, Outcome::Updated { .. }) {
-                    limits.note_stamped(requested);
-                }
-                Stamped {
-                    slot: job.slot,
-                    outcome,
-                    approximate_change: change.approximate,
-                    verified,
-                    required_driver: None,
-                }
-            })
-            .collect()
-    })
+        for undo in files {
+            let candidate = Candidate {
+                stat: undo.stamped,
+                // Read back after the time is set, as every stamp is.
+                needs_content_check: false,
+                known_change: None,
+                answer_at: 0,
+            };
+            let mut verified = None;
+            stamp_file(
+                &undo.entry,
+                &mut paths,
+                candidate,
+                undo.before,
+                false,
+                &hasher,
+                &mut verified,
+            );
+        }
+    }
+    let root = open_root(setup.root);
+    // No mtime is known to be right already: each directory's is the one it was stamped with.
+    let none_known = PathMap::default();
+    let mut stamper =
+        DirectoryStamper::new(&root, &none_known, setup.checkout, setup.limits, false);
+    for directory in directories {
+        stamper.stamp(directory);
+    }
 }
 
 /// What became of one file handed to the stamping threads.
@@ -128,6 +335,8 @@ pub(crate) struct Stamped {
     pub verified: Option<VerifiedStat>,
     /// The required filter driver it was left alone for.
     pub required_driver: Option<Vec<u8>>,
+    /// How to give it its time from before the sync back, when it was stamped.
+    pub undo: Option<Box<Undo>>,
 }
 
 impl Stamped {
@@ -138,6 +347,7 @@ impl Stamped {
             approximate_change: false,
             verified: None,
             required_driver: None,
+            undo: None,
         }
     }
 }

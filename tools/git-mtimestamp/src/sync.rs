@@ -1,31 +1,40 @@
 //! The sync, phase by phase. HEAD's answers are found on a second thread (see
 //! [`crate::answers`]) while this one reads the index and every file's stat data; the two meet
-//! to classify the files (see [`crate::classify`]). Then, while the answers are stored, the
-//! files whose time is wrong are stamped and read back (see [`crate::stamp`]) and the index is
-//! refreshed (see [`crate::index_refresh`]), and beside them the directories are stamped (see
-//! [`crate::directories`]).
+//! to classify the files (see [`crate::classify`]). The history walk goes on on the second
+//! thread, and tells each answer as soon as it is final: the files waiting for it are handed
+//! to the stamping threads, which set their times and read them back (see [`crate::stamp`])
+//! while the walk goes on. Once the walk is done, the answers are stored and the directories
+//! stamped (see [`crate::directories`]) beside the last files; then the index is refreshed
+//! (see [`crate::index_refresh`]).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 
 use git2::ErrorCode;
 
 use crate::Options;
-use crate::answers::{AnswerCache, AnswerEntry, AnswerSources, LazyAnswers, Walked, find_answers};
+use crate::answers::{
+    AnswerCache, AnswerEntry, AnswerNews, AnswerSources, LazyAnswers, WalkFlags, find_answers,
+};
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
-use crate::directories::{Checkout, ExtraEntry, directory_jobs, ignored_by_git, stamp_directories};
+use crate::directories::{
+    Checkout, ExtraEntry, PendingDirectory, directory_reports, ignored_by_git, pending_directories,
+};
 use crate::error::Error;
 use crate::history::LastChange;
-use crate::index_refresh::{IndexSnapshot, refresh_index};
+use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::odb::Replacements;
 use crate::open::{WorkTree, is_partial_clone, open_again};
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
-use crate::stamp::stamp_all;
+use crate::stamp::{StampSetup, Stamped, Stamping, undo_stamps};
 use crate::sync_lock::SyncLock;
 use crate::time_limits::TimeLimits;
 use crate::trace::Trace;
@@ -82,25 +91,35 @@ impl WorkTree {
         let scope = Scope::new(options)?;
 
         // HEAD's answers (stored, or the newest stored ones patched with the difference of
-        // the trees, then the history walk for the paths still open) are found on a second
-        // thread while this one reads the index and stats every file; the two meet to classify.
+        // the trees) are found on a second thread while this one reads the index and stats
+        // every file; the two meet to classify. The walk for the paths still open goes on
+        // there, and the files are stamped as it answers them.
         let git_dir = repo.path();
         let root = self.root.as_path();
+        let (stop, split) = (AtomicBool::new(false), AtomicBool::new(false));
+        // Declared before the threads, which borrow it; set once the files are classified.
+        let setup: OnceLock<StampSetup<'_>> = OnceLock::new();
         let (cache_ref, others_ref, trace_ref) = (&cache, &others, &trace);
-        let (answers, indexed) = std::thread::scope(|threads| {
-            let answers = threads.spawn(move || {
-                find_answers(
-                    AnswerSources {
-                        git_dir,
-                        root,
-                        head_id,
-                        cache: cache_ref,
-                        others: others_ref,
-                        replacements: std::sync::Arc::clone(&replacements),
-                    },
-                    options,
-                    trace_ref,
-                )
+        let flags = WalkFlags {
+            stop: &stop,
+            split: &split,
+        };
+        let (news_sender, news) = std::sync::mpsc::channel::<AnswerNews>();
+        std::thread::scope(|threads| {
+            let answers_thread = threads.spawn(move || {
+                let tell = |news: AnswerNews| {
+                    // Nobody listens only once this sync has failed.
+                    let _ = news_sender.send(news);
+                };
+                let sources = AnswerSources {
+                    git_dir,
+                    root,
+                    head_id,
+                    cache: cache_ref,
+                    others: others_ref,
+                    replacements: std::sync::Arc::clone(&replacements),
+                };
+                find_answers(sources, options, trace_ref, &tell, flags)
             });
             let indexed = self.read_index_and_stats(&scope);
             trace.phase("index and stat data (first thread)");
@@ -111,114 +130,247 @@ impl WorkTree {
                 _ => EarlyAttributes::default(),
             };
             trace.phase("attributes (first thread)");
-            let answers = answers.join().expect("the history walk does not panic");
-            (answers, indexed.map(|indexed| (indexed, early_attributes)))
-        });
-        trace.phase("both threads");
-        let (mut head_answers, walked, fresh) = answers.map_err(|e| match e {
-            Error::Corrupt { what, cause } if is_partial_clone(repo) => {
-                Error::PartialClone { what, cause }
-            }
-            e => e,
-        })?;
-        let (indexed, early_attributes) = indexed?;
-        let classified =
-            self.classify_entries(indexed, &head_answers, options.whole_seconds, &limits);
-        trace.phase("classified");
-        let Classified {
-            files,
-            candidates,
-            index_path,
-            index_snapshot,
-            filters_possible,
-            directory_mtimes,
-        } = classified;
-
-        // From here on files, the answer cache and the index are written: an interrupt waits
-        // until they are consistent (see signals.rs).
-        let signals = DeferSignals::while_writing();
-        let new_answers = fresh || !walked.is_empty();
-        if new_answers {
-            for (at, (_, entry)) in head_answers.entries.iter_mut().enumerate() {
-                if let Some(change) = walked.get(at) {
-                    // Approximate answers (a shallow boundary) would not survive an unshallow.
-                    entry.change = (!change.approximate).then_some((change.commit, change.time));
+            let in_partial_clone = |e: Error| match e {
+                Error::Corrupt { what, cause } if is_partial_clone(repo) => {
+                    Error::PartialClone { what, cause }
                 }
-            }
-        }
-        let head_answers = &head_answers;
-        std::thread::scope(|threads| {
-            // The answers go to a file of their own, written while the files are stamped.
-            let stored = (new_answers && !options.dry_run)
-                .then(|| threads.spawn(|| cache.store(head_answers).err().map(|e| e.to_string())));
-            // Directories on a thread of their own, beside the files: nothing that happens to
-            // a file changes the stat data or the list of its directory, and each directory
-            // is judged on what is there when it is listed. After ten new commits on git/git
-            // the 16 directories `git merge` rewrote took 4 ms after the files' 4 ms.
-            let checkout = Checkout {
-                symlinks: config_flag(repo, "core.symlinks"),
+                e => e,
             };
-            let (git_dir, directory_mtimes, walked, scope, limits) =
-                (repo.path(), &directory_mtimes, &walked, &scope, &limits);
-            let directories = (!options.no_directories).then(|| {
-                threads.spawn(move || {
-                    let answer = |at: usize, entry: &AnswerEntry| match entry.change {
-                        Some((commit, time)) => Some(LastChange {
+            let head = match news.recv() {
+                Ok(AnswerNews::Head { answers, fresh }) => Some((answers, fresh)),
+                _ => None,
+            };
+            let (indexed, (head_answers, fresh)) = match (indexed, head) {
+                (Ok(indexed), Some(head)) => (indexed, head),
+                (indexed, _) => {
+                    // HEAD's answers failed, or the walk is of no use without the index. The
+                    // answers' error says more, and comes first.
+                    stop.store(true, Ordering::Relaxed);
+                    let walked = answers_thread
+                        .join()
+                        .expect("the history walk does not panic");
+                    return Err(match (walked, indexed) {
+                        (Err(e), _) if !matches!(e, Error::Interrupted) => in_partial_clone(e),
+                        (_, Err(e)) => e,
+                        (_, Ok(_)) => unreachable!("HEAD's answers are told before the walk"),
+                    });
+                }
+            };
+            let classified =
+                self.classify_entries(indexed, &head_answers, options.whole_seconds, &limits);
+            trace.phase("classified");
+            let Classified {
+                mut files,
+                candidates,
+                index_path,
+                index_snapshot,
+                filters_possible,
+                directory_mtimes,
+            } = classified;
+
+            // From here on files, the answer cache and the index are written: an interrupt
+            // stops the walk, then waits until they are consistent (see signals.rs).
+            let signals = DeferSignals::while_writing();
+            let setup = setup.get_or_init(|| StampSetup {
+                git_dir,
+                root,
+                options,
+                limits: &limits,
+                filters_possible,
+                asked: StampSetup::attributes(
+                    git_dir,
+                    root,
+                    filters_possible,
+                    early_attributes,
+                    &candidates,
+                ),
+                answers: head_answers,
+                directory_mtimes,
+                checkout: Checkout {
+                    symlinks: config_flag(repo, "core.symlinks"),
+                },
+            });
+            let head_answers = &setup.answers;
+            let stamping = Stamping::start(threads, setup);
+            let progress = options.progress.as_deref();
+            let mut approximate = 0;
+            // The common case of a warm sync: stat data proves the content and the time is
+            // right, so there is nothing to do and no reason to hand the file to a thread.
+            let mut answer = |mut job: StampJob, change: LastChange, batch: &mut Vec<StampJob>| {
+                let target =
+                    limits.storable(target_time(change, job.entry.id, options.whole_seconds));
+                if job.candidate.proven_at(target) {
+                    approximate += usize::from(change.approximate);
+                    files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
+                } else {
+                    job.change = Some(change);
+                    batch.push(job);
+                }
+            };
+            let mut waiting = Waiting::new(head_answers.entries.len());
+            let (mut batch, mut directory_batch) = (Vec::new(), Vec::new());
+            for job in candidates {
+                match job.candidate.known_change {
+                    Some((commit, time)) => {
+                        let change = LastChange {
                             commit,
                             time,
                             approximate: false,
-                        }),
-                        None => walked.get(at),
-                    };
-                    let jobs = directory_jobs(
-                        &head_answers.entries,
-                        scope,
-                        options.whole_seconds,
-                        limits,
-                        answer,
-                    );
-                    let ignored = |paths: &[ExtraEntry]| {
-                        ignored_by_git(git_dir, root, paths).unwrap_or_else(|| {
-                            // Without a git to ask, libgit2's rules (close to git's).
-                            let repo = open_again(git_dir, root).ok();
-                            let ignored = |extra: &ExtraEntry| {
-                                let mut path = extra.path.clone();
-                                if extra.is_directory {
-                                    path.push(b'/');
-                                }
-                                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
-                                repo.as_ref()
-                                    .is_some_and(|repo| repo.is_path_ignored(path).unwrap_or(false))
+                        };
+                        answer(job, change, &mut batch);
+                    }
+                    None => waiting.add(job.candidate.answer_at, Wait::File(job)),
+                }
+            }
+            if !options.no_directories {
+                let entries = &head_answers.entries;
+                for directory in pending_directories(entries, &scope, options.whole_seconds) {
+                    match entries[directory.at].1.change {
+                        Some((commit, time)) => {
+                            let change = LastChange {
+                                commit,
+                                time,
+                                approximate: false,
                             };
-                            paths.iter().map(ignored).collect()
-                        })
+                            directory_batch.push(directory.answered(change, &limits));
+                        }
+                        None => waiting.add(directory.at, Wait::Directory(directory)),
+                    }
+                }
+            }
+            stamping.send_files(std::mem::take(&mut batch), progress);
+            stamping.send_directories(std::mem::take(&mut directory_batch));
+            let mut interrupted = false;
+            let mut held_since: Option<std::time::Instant> = None;
+            loop {
+                // Handed over in large batches: answers that trickle in one by one are paths
+                // from all over the tree, and stamped one by one each took its own chain of
+                // directory opens (three times as many opens as files on the synthetic
+                // 50,000-commit repository). A batch waits for more only so long; the last
+                // one goes once the walk is done.
+                let held = batch.len() + directory_batch.len();
+                if held >= HAND_OVER_AT_LEAST
+                    || held_since.is_some_and(|since| since.elapsed() >= HAND_OVER_AFTER)
+                {
+                    batch.sort_unstable_by_key(|job| job.slot);
+                    stamping.send_files(std::mem::take(&mut batch), progress);
+                    stamping.send_directories(std::mem::take(&mut directory_batch));
+                    held_since = None;
+                }
+                let next = news.try_recv().or_else(|_| {
+                    // Nothing new, and the other cores have stamped everything answered so
+                    // far: the walk may split.
+                    if stamping.idle() {
+                        split.store(true, Ordering::Relaxed);
+                    }
+                    news.recv_timeout(std::time::Duration::from_millis(10))
+                });
+                match next {
+                    Ok(AnswerNews::Walked(answered)) => {
+                        for (at, change) in answered {
+                            match waiting.take(at as usize) {
+                                Some(Wait::File(job)) => answer(job, change, &mut batch),
+                                Some(Wait::Directory(directory)) => {
+                                    directory_batch.push(directory.answered(change, &limits))
+                                }
+                                None => {}
+                            }
+                        }
+                        if !batch.is_empty() || !directory_batch.is_empty() {
+                            held_since.get_or_insert_with(std::time::Instant::now);
+                        }
+                    }
+                    Ok(AnswerNews::Head { .. }) => {}
+                    Err(RecvTimeoutError::Timeout) => {
+                        if !interrupted && signals.arrived() {
+                            stop.store(true, Ordering::Relaxed);
+                            interrupted = true;
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let walked = answers_thread
+                .join()
+                .expect("the history walk does not panic");
+            trace.phase("history walk (both threads)");
+            let walked = match walked {
+                Ok(walked) => walked,
+                Err(Error::Interrupted) => {
+                    // Every file stamped is verified: its time is right, and so is its entry
+                    // once the index is refreshed; so is every directory stamped. The signal
+                    // is raised again below.
+                    let (stamped, _) = stamping.finish();
+                    let (verified, ..) = take_stamped(&mut files, stamped);
+                    if !options.dry_run {
+                        refresh_index(&index_path, repo.path(), &verified, &index_snapshot);
+                    }
+                    drop(signals);
+                    return Err(Error::Interrupted);
+                }
+                Err(e) => {
+                    // A failed sync leaves the files as they were: those stamped meanwhile
+                    // (with right times: each answer told was final) get their old ones back.
+                    let (files, directories) = stamping.finish();
+                    let files = files.into_iter().filter_map(|s| s.undo).map(|undo| *undo);
+                    let directories = directories.into_iter().filter_map(|d| d.undo);
+                    undo_stamps(setup, files.collect(), directories.collect());
+                    drop(signals);
+                    return Err(in_partial_clone(e));
+                }
+            };
+            // Every path the walk answered was told; what is left was never walked.
+            for (at, wait) in waiting.rest() {
+                match wait {
+                    Wait::File(job) => {
+                        let change = walked
+                            .get(at)
+                            .expect("every candidate is a HEAD path with an answer");
+                        answer(job, change, &mut batch);
+                    }
+                    Wait::Directory(directory) => {
+                        if let Some(change) = walked.get(at) {
+                            directory_batch.push(directory.answered(change, &limits));
+                        }
+                    }
+                }
+            }
+            batch.sort_unstable_by_key(|job| job.slot);
+            stamping.send_files(batch, progress);
+            stamping.send_directories(directory_batch);
+
+            // The answers go to a file of their own, written while the last files are stamped.
+            let new_answers = fresh || !walked.is_empty();
+            let stored = (new_answers && !options.dry_run).then(|| {
+                threads.spawn(move || {
+                    // Approximate answers (a shallow boundary) would not survive an unshallow.
+                    let change_of = |at: usize, entry: &AnswerEntry| match walked.get(at) {
+                        Some(change) => {
+                            (!change.approximate).then_some((change.commit, change.time))
+                        }
+                        None => entry.change,
                     };
-                    stamp_directories(
-                        root,
-                        jobs,
-                        directory_mtimes,
-                        checkout,
-                        limits,
-                        options.dry_run,
-                        &ignored,
-                    )
+                    let stored = cache_ref.store_with(&setup.answers, change_of);
+                    stored.err().map(|e| e.to_string())
                 })
             });
-            let (files, index_update, approximate, required_drivers) = self.stamp_and_refresh(
-                files,
-                candidates,
-                walked,
-                options,
-                limits,
-                filters_possible,
-                early_attributes,
-                &index_path,
-                &index_snapshot,
-                &trace,
-            );
-            trace.phase("files and index");
-            let directories = directories
-                .map(|thread| thread.join().expect("stamping directories does not panic"));
+            let (stamped, directories_stamped) = stamping.finish();
+            trace.phase("stamping");
+            let (verified, required_drivers, stamped_approximate) =
+                take_stamped(&mut files, stamped);
+            let index_update = if options.dry_run {
+                IndexUpdate::DryRun
+            } else {
+                refresh_index(&index_path, repo.path(), &verified, &index_snapshot)
+            };
+            trace.phase("index refresh");
+            let directories = (!options.no_directories).then(|| {
+                let ignored = |paths: &[ExtraEntry]| {
+                    ignored_by_git(git_dir, root, paths)
+                        .unwrap_or_else(|| ignored_by_libgit2(git_dir, root, paths))
+                };
+                directory_reports(directories_stamped, &ignored)
+            });
             trace.phase("directories");
             let answers_not_saved =
                 stored.and_then(|store| store.join().expect("storing answers does not panic"));
@@ -230,93 +382,12 @@ impl WorkTree {
                 directories,
                 required_filter_drivers: required_drivers,
                 index: index_update,
-                approximate,
+                approximate: approximate + stamped_approximate,
                 dry_run: options.dry_run,
                 no_commit_yet: false,
                 answers_not_saved,
             })
         })
-    }
-
-    /// Stamps the files whose time is wrong, then writes the stat data of every file it
-    /// verified into the index.
-    #[allow(clippy::too_many_arguments)]
-    fn stamp_and_refresh(
-        &self,
-        mut files: Vec<FileReport>,
-        candidates: Vec<StampJob>,
-        walked: &Walked,
-        options: &Options,
-        limits: &TimeLimits,
-        filters_possible: bool,
-        early_attributes: EarlyAttributes,
-        index_path: &Path,
-        index_snapshot: &IndexSnapshot,
-        trace: &Trace,
-    ) -> (Vec<FileReport>, IndexUpdate, usize, Vec<String>) {
-        let repo = &self.repo;
-        let mut verified = Vec::new();
-        let mut approximate = 0;
-        let mut to_stamp = Vec::new();
-        for mut job in candidates {
-            let change = match job.candidate.known_change {
-                Some((commit, time)) => LastChange {
-                    commit,
-                    time,
-                    approximate: false,
-                },
-                // This walk's answer, which may be an approximate one HEAD's answers left out.
-                None => walked
-                    .get(job.candidate.answer_at)
-                    .expect("every candidate is a HEAD path with an answer"),
-            };
-            job.change = Some(change);
-            // The common case of a warm sync: stat data proves the content and the time is
-            // right, so there is nothing to do and no reason to hand the file to a thread.
-            let target = limits.storable(target_time(change, job.entry.id, options.whole_seconds));
-            if job.candidate.proven_at(target) {
-                approximate += usize::from(change.approximate);
-                files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
-            } else {
-                to_stamp.push(job);
-            }
-        }
-        let stamped = stamp_all(
-            repo.path(),
-            &self.root,
-            to_stamp,
-            options,
-            limits,
-            filters_possible,
-            early_attributes,
-        );
-        let mut required_drivers = std::collections::BTreeSet::new();
-        for stamped in stamped {
-            if stamped.approximate_change
-                && matches!(
-                    stamped.outcome,
-                    Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
-                )
-            {
-                approximate += 1;
-            }
-            files[stamped.slot].outcome = stamped.outcome;
-            verified.extend(stamped.verified);
-            required_drivers.extend(stamped.required_driver);
-        }
-        let required_drivers = required_drivers
-            .into_iter()
-            .map(|name| String::from_utf8_lossy(&name).into_owned())
-            .collect();
-
-        trace.phase("stamping");
-        let index_update = if options.dry_run {
-            IndexUpdate::DryRun
-        } else {
-            refresh_index(index_path, repo.path(), &verified, index_snapshot)
-        };
-        trace.phase("index refresh");
-        (files, index_update, approximate, required_drivers)
     }
 
     /// Before the first commit (a new repository, or `git checkout --orphan`) no file has a
@@ -393,4 +464,99 @@ impl WorkTree {
             started: None,
         }
     }
+}
+
+/// Puts what became of each stamped file into its report; returns the files verified (for
+/// the index), the required filter drivers files were left alone for, and how many stamped
+/// files got an approximate time.
+fn take_stamped(
+    files: &mut [FileReport],
+    stamped: Vec<Stamped>,
+) -> (Vec<VerifiedStat>, Vec<String>, usize) {
+    let mut verified = Vec::new();
+    let mut approximate = 0;
+    let mut required_drivers = std::collections::BTreeSet::new();
+    for stamped in stamped {
+        if stamped.approximate_change
+            && matches!(
+                stamped.outcome,
+                Outcome::Updated { .. } | Outcome::AlreadyCorrect { .. }
+            )
+        {
+            approximate += 1;
+        }
+        files[stamped.slot].outcome = stamped.outcome;
+        verified.extend(stamped.verified);
+        required_drivers.extend(stamped.required_driver);
+    }
+    let required_drivers = required_drivers
+        .into_iter()
+        .map(|name| String::from_utf8_lossy(&name).into_owned())
+        .collect();
+    (verified, required_drivers, approximate)
+}
+
+/// Files and directories answered during the walk are handed to the stamping threads once
+/// there are this many, or the first of them has waited this long (see the loop in
+/// [`WorkTree::sync`]).
+const HAND_OVER_AT_LEAST: usize = 1024;
+const HAND_OVER_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What waits for the history walk's answer of an entry of HEAD's answers. Mostly files: a
+/// box for each would only add an allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum Wait<'a> {
+    File(StampJob),
+    Directory(PendingDirectory<'a>),
+}
+
+/// The files and directories that wait for the history walk's answers, by the place of their
+/// entry in HEAD's answers (each entry is one path's).
+struct Waiting<'a> {
+    by_entry: Vec<u32>,
+    waiting: Vec<Option<(usize, Wait<'a>)>>,
+}
+
+impl<'a> Waiting<'a> {
+    const NONE: u32 = u32::MAX;
+
+    fn new(entries: usize) -> Waiting<'a> {
+        Waiting {
+            by_entry: vec![Self::NONE; entries],
+            waiting: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, at: usize, wait: Wait<'a>) {
+        self.by_entry[at] = self.waiting.len() as u32;
+        self.waiting.push(Some((at, wait)));
+    }
+
+    /// What waits for the answer of entry `at`, if anything (once).
+    fn take(&mut self, at: usize) -> Option<Wait<'a>> {
+        let place = *self.by_entry.get(at)?;
+        let (_, wait) = self.waiting.get_mut(place as usize)?.take()?;
+        Some(wait)
+    }
+
+    /// What still waits, with the places of the entries.
+    fn rest(self) -> impl Iterator<Item = (usize, Wait<'a>)> {
+        self.waiting.into_iter().flatten()
+    }
+}
+
+/// Which of `paths` libgit2 counts as ignored: without a git to ask, its rules (close to
+/// git's) decide which directories are untracked.
+fn ignored_by_libgit2(git_dir: &Path, root: &Path, paths: &[ExtraEntry]) -> Vec<bool> {
+    let repo = open_again(git_dir, root).ok();
+    let ignored = |extra: &ExtraEntry| {
+        let mut path = extra.path.clone();
+        if extra.is_directory {
+            path.push(b'/');
+        }
+        let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+        repo.as_ref()
+            .is_some_and(|repo| repo.is_path_ignored(path).unwrap_or(false))
+    };
+    paths.iter().map(ignored).collect()
 }

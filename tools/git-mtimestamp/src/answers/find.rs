@@ -4,6 +4,8 @@
 //! stored answers.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use git2::{Oid, Repository};
 
@@ -31,14 +33,37 @@ pub(crate) struct AnswerSources<'a, 'c> {
     pub replacements: std::sync::Arc<Replacements>,
 }
 
-/// HEAD's answers, with those of a history walk for the paths they do not answer yet, and
-/// whether HEAD's answers are new (not stored yet). Runs on a thread of its own, with its own
-/// repository handle, opened only if HEAD's answers or the walk needs one.
+/// What [`find_answers`] tells as it goes.
+pub(crate) enum AnswerNews {
+    /// HEAD's answers as far as they are known without a walk, and whether they are new (not
+    /// stored yet). Told first, once.
+    Head { answers: Arc<Answers>, fresh: bool },
+    /// Answers of the walk, each final, by the place of its entry in HEAD's answers. Told as
+    /// the walk finds them.
+    Walked(Vec<(u32, LastChange)>),
+}
+
+/// What the sync tells the walk while it runs (see [`WalkOptions::stop`] and
+/// [`WalkOptions::split_when`]).
+#[derive(Clone, Copy)]
+pub(crate) struct WalkFlags<'a> {
+    pub stop: &'a AtomicBool,
+    pub split: &'a AtomicBool,
+}
+
+/// HEAD's answers, then those of a history walk for the paths they do not answer yet, told to
+/// `tell` as they are found (see [`AnswerNews`]); the walk's answers are also returned whole.
+/// Runs on a thread of its own, with its own repository handle, opened only if HEAD's answers
+/// or the walk needs one. The walk starts on one thread: the sync's other threads stamp the
+/// files whose answers are told meanwhile, and `flags` split the walk in two when they are
+/// done, or stop it.
 pub(crate) fn find_answers(
     sources: AnswerSources<'_, '_>,
     options: &Options,
     trace: &Trace,
-) -> Result<(Answers, Walked, bool), Error> {
+    tell: &(dyn Fn(AnswerNews) + Sync),
+    flags: WalkFlags<'_>,
+) -> Result<Walked, Error> {
     let AnswerSources {
         git_dir,
         root,
@@ -69,9 +94,14 @@ pub(crate) fn find_answers(
         (None, _, _) => unreachable!("the repository is opened when no answers are stored"),
     };
     trace.phase("head tree (second thread)");
+    let answers = Arc::new(answers);
+    tell(AnswerNews::Head {
+        answers: Arc::clone(&answers),
+        fresh,
+    });
     let (keys, slots) = number_paths_to_walk(&answers, &scope, !options.no_directories);
     if keys.is_empty() {
-        return Ok((answers, Walked::default(), fresh));
+        return Ok(Walked::default());
     }
     let opened_now;
     let (repo, reader) = match (&repo, reader) {
@@ -99,15 +129,25 @@ pub(crate) fn find_answers(
             answers: lookup,
         })
         .collect();
+    let tell_walked = |news: Vec<(u32, LastChange)>| {
+        let news = news
+            .into_iter()
+            .map(|(number, answer)| (keys[number as usize].0 as u32, answer))
+            .collect();
+        tell(AnswerNews::Walked(news));
+    };
     let walk = WalkOptions::default()
         .mode(options.history)
         .known(&known)
         .progress(options.progress.as_deref())
-        .reader(reader);
+        .reader(reader)
+        .threads(1)
+        .on_answers(&tell_walked)
+        .stop(flags.stop)
+        .split_when(flags.split);
     let changes = last_change_times(repo, head_id, &unresolved, walk)?;
     trace.phase("history walk (second thread)");
-    drop(unresolved);
-    Ok((answers, Walked { slots, changes }, fresh))
+    Ok(Walked { slots, changes })
 }
 
 /// The history walk's answers for the paths HEAD's answers left open, each reached by the

@@ -82,11 +82,23 @@ impl AnswerCache {
         found.into_iter().map(|(_, commit)| commit).collect()
     }
 
-    /// Stores `answers` atomically (replacing any file of the same commit and mode) and drops
-    /// the least recently written answer files beyond a few. A failure (a read-only git directory,
-    /// a full disk) costs only the next sync's time, so the caller reports it and goes on; no
-    /// partial file is left behind.
+    /// Stores `answers` as they are.
+    #[cfg(test)]
     pub fn store(&self, answers: &Answers) -> std::io::Result<()> {
+        self.store_with(answers, |_, entry| entry.change)
+    }
+
+    /// Stores `answers`, with the last change of each entry (by its place) that `change_of`
+    /// gives: HEAD's answers completed by a walk, without a copy of them. Atomically
+    /// (replacing any file of the same commit and mode), and drops the least recently written
+    /// answer files beyond a few. A failure (a read-only git directory, a full disk) costs only
+    /// the next sync's time, so the caller reports it and goes on; no partial file is left
+    /// behind.
+    pub fn store_with(
+        &self,
+        answers: &Answers,
+        change_of: impl Fn(usize, &AnswerEntry) -> Option<(Oid, i64)>,
+    ) -> std::io::Result<()> {
         let in_dir = |e: std::io::Error| {
             std::io::Error::new(e.kind(), format!("{}: {e}", self.dir.display()))
         };
@@ -99,7 +111,9 @@ impl AnswerCache {
             .prefix(TEMPORARY_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(in_dir)?;
-        temporary.write_all(&encode(answers)).map_err(in_dir)?;
+        temporary
+            .write_all(&encode_with(answers, change_of))
+            .map_err(in_dir)?;
         temporary.persist(&path).map_err(|e| in_dir(e.error))?;
         // Old answer files are only a matter of space.
         let _ = self.evict();
@@ -167,7 +181,15 @@ fn mode_name(mode: HistoryMode) -> &'static str {
     }
 }
 
+#[cfg(test)]
 fn encode(answers: &Answers) -> Vec<u8> {
+    encode_with(answers, |_, entry| entry.change)
+}
+
+fn encode_with(
+    answers: &Answers,
+    change_of: impl Fn(usize, &AnswerEntry) -> Option<(Oid, i64)>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + answers.entries.len() * 96);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
@@ -180,12 +202,12 @@ fn encode(answers: &Answers) -> Vec<u8> {
     });
     out.extend_from_slice(answers.commit.as_bytes());
     out.extend_from_slice(&(answers.entries.len() as u32).to_le_bytes());
-    for (path, entry) in &answers.entries {
+    for (at, (path, entry)) in answers.entries.iter().enumerate() {
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path);
         out.extend_from_slice(entry.blob.as_bytes());
         out.extend_from_slice(&entry.mode.raw().to_le_bytes());
-        match entry.change {
+        match change_of(at, entry) {
             Some((commit, time)) => {
                 out.push(1);
                 out.extend_from_slice(commit.as_bytes());

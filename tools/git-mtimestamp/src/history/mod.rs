@@ -32,12 +32,14 @@
 //! reading objects is in `odb/`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 
 use git2::{Oid, Repository};
 
 use crate::error::Error;
 use crate::odb::ObjectReader;
 use crate::progress::Progress;
+use crate::workers::worker_threads;
 
 mod line;
 mod path_set;
@@ -46,6 +48,7 @@ mod walk;
 
 pub(crate) use line::{LineAnswer, LineChange, first_parent_line};
 pub(crate) use tree_diff::{PathChange, tree_delta};
+pub use walk::AnswerSink;
 pub(crate) use walk::commit_tree;
 use walk::{WalkShared, walk_in_parts};
 
@@ -86,6 +89,10 @@ pub struct WalkOptions<'a> {
     known: &'a [KnownAnswers<'a>],
     progress: Option<&'a Progress>,
     reader: Option<ObjectReader<'a>>,
+    threads: Option<usize>,
+    on_answers: Option<&'a AnswerSink<'a>>,
+    stop: Option<&'a AtomicBool>,
+    split: Option<&'a AtomicBool>,
 }
 
 impl<'a> WalkOptions<'a> {
@@ -113,6 +120,43 @@ impl<'a> WalkOptions<'a> {
             ..self
         }
     }
+
+    /// At most this many threads (by default, as many as there are cores, up to four). A
+    /// walk on more than one thread is cut into parts by path, and each part reads every
+    /// commit: faster, but not cheaper.
+    pub fn threads(self, threads: usize) -> Self {
+        WalkOptions {
+            threads: Some(threads.max(1)),
+            ..self
+        }
+    }
+
+    /// Tells `on_answers` each answer as soon as it is final, with the path's place in the
+    /// paths asked about (every place, for a path asked about more than once), from the
+    /// walk's threads: most paths are answered long before the walk ends.
+    pub fn on_answers(self, on_answers: &'a AnswerSink<'a>) -> Self {
+        WalkOptions {
+            on_answers: Some(on_answers),
+            ..self
+        }
+    }
+
+    /// A walk on one thread splits in two, soon after `split` is set, when enough paths are
+    /// left: for a caller that had work for the other cores, and has no more.
+    pub fn split_when(self, split: &'a AtomicBool) -> Self {
+        WalkOptions {
+            split: Some(split),
+            ..self
+        }
+    }
+
+    /// Stops the walk, with [`Error::Interrupted`], soon after `stop` is set.
+    pub fn stop(self, stop: &'a AtomicBool) -> Self {
+        WalkOptions {
+            stop: Some(stop),
+            ..self
+        }
+    }
 }
 
 /// Finds the last change of each of `paths` (as tracked in `head`), in one walk of history
@@ -131,6 +175,10 @@ pub fn last_change_times(
         known,
         progress,
         reader,
+        threads,
+        on_answers,
+        stop,
+        split,
     } = options;
     let reader = match reader {
         Some(reader) => reader,
@@ -146,12 +194,47 @@ pub fn last_change_times(
     }
     table.dedup();
     Progress::add(progress.map(|p| &p.paths_to_resolve), table.len());
+    // The walk numbers paths in the table; the caller knows them by their places in `paths`.
+    let places: Option<Vec<Vec<u32>>> = match on_answers {
+        Some(_) if !paths_sorted || table.len() != paths.len() => {
+            let mut places = vec![Vec::new(); table.len()];
+            for (place, path) in paths.iter().enumerate() {
+                let rank = table
+                    .binary_search(path)
+                    .expect("every path is in the table");
+                places[rank].push(place as u32);
+            }
+            Some(places)
+        }
+        _ => None,
+    };
+    let renumbered = |news: Vec<(u32, LastChange)>| {
+        if let (Some(places), Some(tell)) = (&places, on_answers) {
+            let news = news
+                .into_iter()
+                .flat_map(|(rank, answer)| {
+                    places[rank as usize]
+                        .iter()
+                        .map(move |&place| (place, answer))
+                })
+                .collect();
+            tell(news);
+        }
+    };
     let shared = WalkShared {
         head,
         mode,
         known,
         shallow_boundary: &shallow_boundary,
         progress,
+        threads: threads.unwrap_or_else(worker_threads),
+        on_answers: match &places {
+            Some(_) => Some(&renumbered),
+            None => on_answers,
+        },
+        stop,
+        split,
+        abandon: None,
     };
     let answers = walk_in_parts(repo, reader, &table, shared)?;
 
@@ -198,5 +281,72 @@ fn malformed(kind: &str, id: Oid) -> Error {
     Error::Corrupt {
         what: format!("{kind} {id}"),
         cause: git2::Error::from_str("the object is malformed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_git::{command, git};
+
+    /// Every answer is told once, as soon as it is final, by the places of its path among
+    /// the paths asked about (unsorted, one of them twice), and equals the one returned.
+    #[test]
+    fn answers_are_told_by_the_places_asked_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        let commit = |time: i64, files: &[(&str, &str)]| {
+            for (path, content) in files {
+                let path = root.join(path);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, content).unwrap();
+            }
+            git(root, &["add", "-A"]);
+            let date = format!("@{time} +0000");
+            let status = command(root)
+                .args(["commit", "-q", "-m", "c"])
+                .env("GIT_COMMITTER_DATE", &date)
+                .env("GIT_AUTHOR_DATE", &date)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        commit(100, &[("a", "1"), ("b", "1"), ("d/x", "1")]);
+        commit(200, &[("b", "2")]);
+        commit(300, &[("a", "3")]);
+        let repo = Repository::open(root).unwrap();
+        let head = repo.head().unwrap().target().unwrap();
+
+        let told = std::sync::Mutex::new(Vec::new());
+        let tell = |news: Vec<(u32, LastChange)>| told.lock().unwrap().extend(news);
+        for paths in [
+            vec![&b"b"[..], b"a", b"d/x", b"a"],
+            vec![&b"a"[..], b"b", b"d/x"],
+        ] {
+            told.lock().unwrap().clear();
+            let options = WalkOptions::default().on_answers(&tell);
+            let answers = last_change_times(&repo, head, &paths, options).unwrap();
+            let times: Vec<i64> = answers.iter().map(|answer| answer.time).collect();
+            let expected: Vec<i64> = paths
+                .iter()
+                .map(|path| match *path {
+                    b"a" => 300,
+                    b"b" => 200,
+                    _ => 100,
+                })
+                .collect();
+            assert_eq!(times, expected);
+            let mut told = std::mem::take(&mut *told.lock().unwrap());
+            told.sort_by_key(|(place, _)| *place);
+            let told: Vec<(u32, LastChange)> = told;
+            let returned: Vec<(u32, LastChange)> = (0..paths.len() as u32).zip(answers).collect();
+            assert_eq!(told, returned, "{paths:?}");
+        }
+
+        let stop = AtomicBool::new(true);
+        let options = WalkOptions::default().stop(&stop);
+        let stopped = last_change_times(&repo, head, &[b"a"], options);
+        assert!(matches!(stopped, Err(Error::Interrupted)));
     }
 }

@@ -80,6 +80,27 @@ impl PathSet {
         }
     }
 
+    /// Moves the numbers from `at` on into a set of their own.
+    pub(super) fn split_off(&mut self, at: usize) -> PathSet {
+        let mut high = PathSet {
+            words: vec![0; self.words.len()],
+        };
+        let (word, bit) = (at / 64, at % 64);
+        if word < self.words.len() {
+            let mask = !0u64 << bit;
+            high.words[word] = self.words[word] & mask;
+            self.words[word] &= !mask;
+            for at in word + 1..self.words.len() {
+                high.words[at] = std::mem::take(&mut self.words[at]);
+            }
+        }
+        high
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &word)| {
             let mut bits = word;
@@ -111,5 +132,19 @@ mod tests {
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![3, 130]);
         let full = PathSet::full(200);
         assert_eq!(full.minus(&set).iter().count(), 198);
+    }
+
+    #[test]
+    fn a_split_moves_the_numbers_from_its_point_on() {
+        for at in [0, 1, 63, 64, 65, 130, 131, 199, 200] {
+            let mut low = PathSet::full(200);
+            let high = low.split_off(at);
+            assert_eq!(low.iter().collect::<Vec<_>>(), (0..at).collect::<Vec<_>>());
+            assert_eq!(
+                high.iter().collect::<Vec<_>>(),
+                (at..200).collect::<Vec<_>>()
+            );
+            assert_eq!((low.len(), high.len()), (at, 200 - at));
+        }
     }
 }

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use git2::{ObjectType, Oid, Repository};
 
@@ -31,9 +32,13 @@ pub(super) fn walk_in_parts(
     table: &[&[u8]],
     shared: WalkShared<'_>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
-    let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, worker_threads().min(MAX_PARTS));
+    let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, shared.threads.min(MAX_PARTS));
+    let start = || vec![(shared.head, PathSet::full(table.len()))];
     if parts == 1 {
-        return walk_history(reader, table, shared);
+        let Some(split) = shared.split.filter(|_| worker_threads() > 1) else {
+            return walk_history(reader, table, 0, shared, start(), None);
+        };
+        return walk_splitting_on_request(repo, reader, table, shared, split);
     }
     let budget = ObjectReader::CACHE_BYTES / parts;
     reader.limit_cache(budget);
@@ -43,24 +48,89 @@ pub(super) fn walk_in_parts(
     std::thread::scope(|scope| {
         let others: Vec<_> = table
             .chunks(part_len)
+            .enumerate()
             .skip(1)
-            .map(|part| {
+            .map(|(at, part)| {
                 let (packs, replacements) = (Arc::clone(&packs), Arc::clone(&replacements));
                 scope.spawn(move || {
                     let repo = crate::odb::reopen_despite_grafts(git_dir)
                         .map_err(Error::git("cannot open the repository again"))?;
                     let reader = ObjectReader::sharing(&repo, packs, replacements, budget)?;
-                    walk_history(reader, part, shared)
+                    let start = vec![(shared.head, PathSet::full(part.len()))];
+                    walk_history(reader, part, at * part_len, shared, start, None)
                 })
             })
             .collect();
-        let mut answers = walk_history(reader, &table[..part_len], shared)?;
+        let first = &table[..part_len];
+        let start = vec![(shared.head, PathSet::full(first.len()))];
+        let mut answers = walk_history(reader, first, 0, shared, start, None)?;
         for other in others {
             answers.extend(other.join().expect("history walks do not panic")?);
         }
         Ok(answers)
     })
 }
+
+/// A walk in one part that, once `split` is set, hands half of the paths still travelling to
+/// a second walk on a thread of its own (each with half of the cache's budget). Its caller
+/// sets `split` when another core has nothing left to do: a sync stamps files on the other
+/// cores while the walk answers them, and splits the walk only when the stamping has caught
+/// up with it. Every part reads every commit, so two parts from the start cost a cold sync of
+/// dagger/dagger (whose files are mostly answered early) a core's worth of work the stamping
+/// needed; on git/git most of the walk comes after the files are stamped.
+fn walk_splitting_on_request(
+    repo: &Repository,
+    reader: ObjectReader<'_>,
+    table: &[&[u8]],
+    shared: WalkShared<'_>,
+    split: &AtomicBool,
+) -> Result<Vec<Option<LastChange>>, Error> {
+    let (packs, replacements) = (reader.packs(), reader.replacements());
+    let git_dir = repo.path();
+    // Stops the second walk when the first one fails.
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let second = std::cell::RefCell::new(None);
+        let offload = |start: Vec<(Oid, PathSet)>| {
+            let (packs, replacements) = (Arc::clone(&packs), Arc::clone(&replacements));
+            let shared = WalkShared {
+                abandon: Some(&failed),
+                ..shared
+            };
+            *second.borrow_mut() = Some(scope.spawn(move || {
+                let repo = crate::odb::reopen_despite_grafts(git_dir)
+                    .map_err(Error::git("cannot open the repository again"))?;
+                let budget = ObjectReader::CACHE_BYTES / 2;
+                let reader = ObjectReader::sharing(&repo, packs, replacements, budget)?;
+                walk_history(reader, table, 0, shared, start, None)
+            }));
+        };
+        let start = vec![(shared.head, PathSet::full(table.len()))];
+        let first = walk_history(reader, table, 0, shared, start, Some((split, &offload)));
+        if first.is_err() {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let second = second
+            .into_inner()
+            .map(|second| second.join().expect("history walks do not panic"));
+        let mut answers = first?;
+        if let Some(second) = second {
+            for (answer, other) in answers.iter_mut().zip(second?) {
+                if answer.is_none() {
+                    *answer = other;
+                }
+            }
+        }
+        Ok(answers)
+    })
+}
+
+/// Hands the paths given to it, with the commits they wait at, to a walk of their own.
+type Offload<'a> = dyn Fn(Vec<(Oid, PathSet)>) + 'a;
+
+/// A walk of one part splits only with this many paths still travelling: each part reads
+/// every commit again.
+const MIN_PATHS_TO_SPLIT: usize = 256;
 
 /// What every part of a walk shares.
 #[derive(Clone, Copy)]
@@ -70,7 +140,31 @@ pub(super) struct WalkShared<'a> {
     pub known: &'a [KnownAnswers<'a>],
     pub shallow_boundary: &'a HashSet<Oid>,
     pub progress: Option<&'a Progress>,
+    /// How many threads the walk may use.
+    pub threads: usize,
+    /// Told each answer as soon as it is final, by its path's number in the table.
+    pub on_answers: Option<&'a AnswerSink<'a>>,
+    /// Set by the caller to stop the walk, which then ends with [`Error::Interrupted`].
+    pub stop: Option<&'a AtomicBool>,
+    /// Set by the caller when a walk in one part should split in two (see
+    /// [`walk_splitting_on_request`]).
+    pub split: Option<&'a AtomicBool>,
+    /// Set when another part failed: this one is of no more use.
+    pub abandon: Option<&'a AtomicBool>,
 }
+
+impl WalkShared<'_> {
+    fn stopped(&self) -> bool {
+        let set = |flag: Option<&AtomicBool>| {
+            flag.is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        set(self.stop) || set(self.abandon)
+    }
+}
+
+/// Where a walk's answers go as soon as they are final: each path's number in the table of
+/// paths walked, with its answer. Called from the walk's threads, as it goes.
+pub type AnswerSink<'a> = dyn Fn(Vec<(u32, LastChange)>) + Sync + 'a;
 
 /// Chosen, not measured: with fewer paths per part a second walk mostly repeats the
 /// first one's commit reads. Incremental syncs walk a few paths and stay on one thread.
@@ -79,19 +173,33 @@ const MIN_PATHS_PER_PART: usize = 256;
 /// Only two parts on two cores were measured (1.5 times faster on the bench repositories).
 const MAX_PARTS: usize = 4;
 
-/// One walk of history for the paths of `table` (sorted, distinct), index-aligned answers.
+/// How many commits a walk reads between looks at how many pages of files the process has
+/// mapped (see [`ObjectReader::release_pack_pages_over_budget`]).
+const CHECK_PAGES_EVERY: usize = 256;
+
+/// One walk of history for the paths of `table` (sorted, distinct), index-aligned answers,
+/// from the commits of `start`, each with the paths that wait there. `table` starts at number
+/// `first` of the whole walk's table: the numbers its answers are told by. Once `offload`'s
+/// flag is set, the walk hands half of its paths to `offload` (see
+/// [`walk_splitting_on_request`]).
 fn walk_history(
     reader: ObjectReader<'_>,
     table: &[&[u8]],
+    first: usize,
     shared: WalkShared<'_>,
+    start: Vec<(Oid, PathSet)>,
+    mut offload: Option<(&AtomicBool, &Offload<'_>)>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
     let WalkShared {
-        head,
         mode,
         known,
         shallow_boundary,
         progress,
+        on_answers,
+        ..
     } = shared;
+    // The whole table's numbers fit in a u32: an index holds fewer entries.
+    let number = |rank: usize| (first + rank) as u32;
     let mut walk = Walk {
         reader,
         shallow: shallow_boundary,
@@ -105,12 +213,38 @@ fn walk_history(
     let mut answers: Vec<Option<LastChange>> = vec![None; table.len()];
 
     if !table.is_empty() {
-        walk.push(head, PathSet::full(table.len()))?;
+        for (commit, paths) in start {
+            walk.push(commit, paths)?;
+        }
     }
     let mut commits_walked = 0;
-    while let Some((commit_id, mut unresolved)) = walk.pop() {
+    let mut told = Teller {
+        sink: on_answers,
+        held: Vec::new(),
+        since: 0,
+    };
+    loop {
+        if shared.stopped() {
+            return Err(Error::Interrupted);
+        }
+        if let Some((split, handover)) = offload
+            && split.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // Asked once: split now, or never if too few paths are left to be worth it.
+            offload = None;
+            if let Some(handed) = walk.split_off_half() {
+                walk.reader.limit_cache(ObjectReader::CACHE_BYTES / 2);
+                handover(handed);
+            }
+        }
+        let Some((commit_id, mut unresolved)) = walk.pop() else {
+            break;
+        };
         // Every part walks the same commits: the count shown is the furthest part's.
         commits_walked += 1;
+        if commits_walked % CHECK_PAGES_EVERY == 0 {
+            walk.reader.release_pack_pages_over_budget();
+        }
         if let Some(progress) = progress {
             progress
                 .commits_walked
@@ -120,13 +254,16 @@ fn walk_history(
             .commits
             .take(&mut walk.reader, walk.shallow, commit_id)?;
         if let Some(known) = known.iter().find(|k| k.commit == commit_id) {
+            let mut news = Vec::new();
             for rank in unresolved.clone().iter() {
                 if let Some(answer) = (known.answers)(table[rank]) {
                     answers[rank] = Some(answer);
                     unresolved.remove(rank);
                     Progress::add(progress.map(|p| &p.paths_resolved), 1);
+                    news.push((number(rank), answer));
                 }
             }
+            told.hold(news, commits_walked);
         }
         let parent_count = match mode {
             HistoryMode::Simplified => commit.parents.len(),
@@ -154,13 +291,60 @@ fn walk_history(
             time: commit.time,
             approximate: shallow_boundary.contains(&commit_id),
         };
+        let mut news = Vec::new();
         for rank in unresolved.iter() {
             answers[rank] = Some(found);
             Progress::add(progress.map(|p| &p.paths_resolved), 1);
+            if on_answers.is_some() {
+                news.push((number(rank), found));
+            }
+        }
+        told.hold(news, commits_walked);
+        told.tell_if_due(commits_walked);
+    }
+    told.tell_rest();
+
+    Ok(answers)
+}
+
+/// Tells a walk's answers in batches: a long walk answers a path or two every few commits,
+/// and telling each one woke the sync's threads tens of thousands of times on the synthetic
+/// 50,000-commit repository (a tenth of its system time went to futex calls).
+struct Teller<'s> {
+    sink: Option<&'s AnswerSink<'s>>,
+    held: Vec<(u32, LastChange)>,
+    /// The number of commits walked when the oldest answer held was found.
+    since: usize,
+}
+
+impl Teller<'_> {
+    /// Answers are told once this many wait, or the oldest has waited this many commits.
+    const BATCH: usize = 256;
+    const COMMITS: usize = 64;
+
+    fn hold(&mut self, news: Vec<(u32, LastChange)>, commits_walked: usize) {
+        if self.sink.is_none() || news.is_empty() {
+            return;
+        }
+        if self.held.is_empty() {
+            self.since = commits_walked;
+        }
+        self.held.extend(news);
+    }
+
+    fn tell_if_due(&mut self, commits_walked: usize) {
+        if !self.held.is_empty()
+            && (self.held.len() >= Self::BATCH || commits_walked - self.since >= Self::COMMITS)
+        {
+            self.tell_rest();
         }
     }
 
-    Ok(answers)
+    fn tell_rest(&mut self) {
+        if let Some(tell) = self.sink.filter(|_| !self.held.is_empty()) {
+            tell(std::mem::take(&mut self.held));
+        }
+    }
 }
 
 struct Walk<'r, 't> {
@@ -191,6 +375,29 @@ impl Walk<'_, '_> {
         self.queue.push((time, u64::MAX - self.order, commit));
         self.pending.insert(commit, paths);
         Ok(())
+    }
+
+    /// Takes the upper half of the paths still travelling (by number) out of every commit
+    /// they wait at, with those commits; None with fewer than [`MIN_PATHS_TO_SPLIT`] paths.
+    /// Commits left with no path stay queued: a commit in the queue always has a set.
+    fn split_off_half(&mut self) -> Option<Vec<(Oid, PathSet)>> {
+        let mut travelling = PathSet::empty(self.table.len());
+        for paths in self.pending.values() {
+            travelling.union_with(paths);
+        }
+        let count = travelling.len();
+        if count < MIN_PATHS_TO_SPLIT {
+            return None;
+        }
+        let cut = travelling.iter().nth(count / 2)?;
+        let mut handed = Vec::new();
+        for (commit, paths) in &mut self.pending {
+            let upper = paths.split_off(cut);
+            if !upper.is_empty() {
+                handed.push((*commit, upper));
+            }
+        }
+        Some(handed)
     }
 
     fn pop(&mut self) -> Option<(Oid, PathSet)> {

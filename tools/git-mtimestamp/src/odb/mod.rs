@@ -148,6 +148,11 @@ impl<'r> ObjectReader<'r> {
         Arc::clone(&self.replacements)
     }
 
+    /// See [`Packs::release_pages_over_budget`].
+    pub fn release_pack_pages_over_budget(&self) {
+        self.packs.release_pages_over_budget();
+    }
+
     /// The parents `info/grafts` gives commit `id` instead of its own, if it grafts it.
     pub fn grafted_parents(&self, id: Oid) -> Option<&[Oid]> {
         self.replacements.parents(id)

@@ -199,7 +199,7 @@ fn index_claims_clean_but_differs(repo: &Repo, paths: &[String]) -> Vec<String> 
     // while `git add` records the time it saw. git itself can record stale stat data when an
     // edit lands between its lstat and an index write in the next second (its own race,
     // which a loaded machine makes frequent), so those entries are not judged here.
-    let recorded = recorded_mtime_seconds(repo);
+    let recorded = repo.index_mtime_seconds();
     let written_by_sync = |path: &String| recorded[path.as_str()] < EPOCH + 100_000_000;
     sorted
         .into_iter()
@@ -218,22 +218,6 @@ fn index_claims_clean_but_differs(repo: &Repo, paths: &[String]) -> Vec<String> 
             )
         })
         .collect()
-}
-
-/// The mtime seconds the index records per path (`git ls-files --debug`).
-fn recorded_mtime_seconds(repo: &Repo) -> std::collections::HashMap<String, i64> {
-    let debug = repo.git(["ls-files", "--debug"]);
-    let mut recorded = std::collections::HashMap::new();
-    let mut path = None;
-    for line in debug.lines() {
-        if !line.starts_with(' ') {
-            path = Some(line.to_owned());
-        } else if let Some(value) = line.trim().strip_prefix("mtime: ") {
-            let seconds = value.split(':').next().unwrap().parse().unwrap();
-            recorded.insert(path.clone().unwrap(), seconds);
-        }
-    }
-    recorded
 }
 
 /// A directory that gains an entry while a sync stamps it never keeps its commit time:
@@ -362,14 +346,11 @@ fn a_file_created_while_a_directory_is_listed_is_caught_by_the_read_back() {
             .lines()
             .find(|l| l.contains(&format!("trace: {phase} done at")))
             .unwrap_or_else(|| panic!("no {phase} in the trace:\n{}", traced.stderr()));
-        line.split_whitespace()
-            .rev()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap()
+        let (_, time) = line.split_once(" done at ").unwrap();
+        time.split_whitespace().next().unwrap().parse().unwrap()
     };
-    let (start, end) = (at("index refresh"), at("directories"));
+    // Directories are stamped beside the files, once the files are classified.
+    let (start, end) = (at("classified"), at("stamping"));
 
     let mut rng = Rng::new(7);
     let (mut caught, mut seen_first, mut hidden) = (0, 0, Vec::new());

@@ -235,6 +235,39 @@ fn a_missing_tree_object_fails_and_changes_nothing() {
     assert_eq!(mtimes(&repo, &paths), before);
 }
 
+/// Files and directories are stamped while history is still being walked, as soon as their
+/// answers are final: `a`, `e` and the top directory (which gained `e`) are answered at HEAD,
+/// before the walk meets the missing tree three commits back. The failed sync gives them
+/// their old times back, as the paths it never reached keep theirs.
+#[test]
+fn a_tree_missing_deep_in_history_fails_and_undoes_the_stamps_made_meanwhile() {
+    let origin = origin();
+    origin
+        .at(EPOCH + 300)
+        .write("a", "a3")
+        .write("e", "e")
+        .commit("a and e");
+    let repo = origin.clone_to("clone", &["--no-local"]);
+    unpack_objects(&repo);
+    let paths = repo.tracked_files();
+    let directories = [&b""[..], b"dir", b"dir/sub"].map(<[u8]>::to_vec);
+    let before = (mtimes(&repo, &paths), mtimes(&repo, &directories));
+    assert_ne!(
+        before.0[&b"a".to_vec()],
+        repo.expected_mtime("a"),
+        "a starts out wrong"
+    );
+    delete_object(&repo, "HEAD~3:dir");
+    repo.tool()
+        .run()
+        .code(2)
+        .stderr_has("cannot read tree")
+        .stderr_has("git fsck");
+    let after = (mtimes(&repo, &paths), mtimes(&repo, &directories));
+    assert_eq!(after, before);
+    assert_eq!(repo.git(["status", "--porcelain"]), "");
+}
+
 /// A clean file's content is checked by hashing the file, never by reading its blob, so a
 /// missing blob (as in a clone that left large files out) changes nothing.
 #[test]

@@ -105,3 +105,98 @@ fn an_interrupted_sync_leaves_everything_consistent() {
         "no run was interrupted: the test exercised nothing"
     );
 }
+
+/// Ctrl-C during a long history walk stops the walk: the files answered early are already
+/// stamped, verified and refreshed in the index, and the file whose answer lies 20,000
+/// commits back is left as it was. The process still ends by the signal.
+#[test]
+fn an_interrupt_during_the_history_walk_stops_it() {
+    const COMMITS: usize = 20_000;
+    const EARLY: usize = 50;
+    let repo = Repo::new();
+    // Built by fast-import: committing 20,000 times through git would take minutes.
+    let mut script = String::new();
+    for at in 0..COMMITS {
+        script += &format!(
+            "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 0\n",
+            EPOCH + at as i64
+        );
+        if at == 0 {
+            script += "M 100644 inline late\ndata 5\nlate\n\n";
+            for early in 0..EARLY {
+                script += &format!("M 100644 inline early/f{early}\ndata 2\nv\n\n");
+            }
+        }
+        script += &format!(
+            "M 100644 inline churn\ndata {}\n{at}\n\n",
+            at.to_string().len() + 1
+        );
+    }
+    for early in 0..EARLY {
+        script += &format!("M 100644 inline early/f{early}\ndata 3\nv2\n\n");
+    }
+    let mut import = repo
+        .git_command()
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    import
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(import.wait().unwrap().success());
+    repo.git(["reset", "-q", "--hard", "main"]);
+    let expected = repo.expected_mtimes(false);
+
+    let mut walks_stopped = 0;
+    for _attempt in 0..5 {
+        let before = make_cold(&repo);
+        let mut child = repo.tool().arg("-q").spawn();
+        // As soon as the first early file has its time, while the walk goes on towards
+        // `late`'s commit.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while repo.mtime("early/f0") != expected[&b"early/f0".to_vec()] {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "early/f0 was never stamped"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // SAFETY: kill(2) on the child we started and have not yet waited for.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGINT), "ended by the signal");
+        assert!(!repo.path(".git/index.lock").exists());
+        // Read before `git status`, which would refresh the index itself.
+        let recorded = repo.index_mtime_seconds();
+        for early in 0..EARLY {
+            let path = format!("early/f{early}");
+            let mtime = repo.mtime(&path);
+            assert_eq!(mtime, expected[path.as_bytes()], "{path} is stamped");
+            assert_eq!(
+                recorded[&path], mtime.0,
+                "{path}'s index entry is refreshed"
+            );
+        }
+        assert_eq!(repo.git(["status", "--porcelain"]), "");
+        if repo.mtime("late") == before[&b"late".to_vec()] {
+            walks_stopped += 1;
+        } else {
+            // The walk ended before the signal came: nothing was left to stop.
+            assert_eq!(repo.mtime("late"), expected[&b"late".to_vec()]);
+        }
+    }
+    assert!(
+        walks_stopped > 0,
+        "every walk ended before the interrupt: the test exercised nothing"
+    );
+    // The next sync finishes the job.
+    repo.sync(["-q"]).success();
+    assert!(repo.mtimes_differing_from(&expected).is_empty());
+}

@@ -314,6 +314,22 @@ impl Repo {
             .collect()
     }
 
+    /// The mtime seconds the index records per path (`git ls-files --debug`).
+    pub fn index_mtime_seconds(&self) -> std::collections::HashMap<String, i64> {
+        let debug = self.git(["ls-files", "--debug"]);
+        let mut recorded = std::collections::HashMap::new();
+        let mut path = None;
+        for line in debug.lines() {
+            if !line.starts_with(' ') {
+                path = Some(line.to_owned());
+            } else if let Some(value) = line.trim().strip_prefix("mtime: ") {
+                let seconds = value.split(':').next().unwrap().parse().unwrap();
+                recorded.insert(path.clone().unwrap(), seconds);
+            }
+        }
+        recorded
+    }
+
     /// Every path in the index (`git ls-files`).
     pub fn tracked_files(&self) -> Vec<Vec<u8>> {
         self.git_bytes(["ls-files", "-z"])
