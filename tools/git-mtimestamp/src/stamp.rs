@@ -102,28 +102,12 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
                 let receiver = Arc::clone(&receiver);
                 let in_hand = Arc::clone(&in_hand);
                 scope.spawn(move || {
-                    let own_repo = setup
-                        .filters_possible
-                        .then(|| open_again(setup.git_dir, setup.root).ok())
-                        .flatten();
-                    let hasher = match &own_repo {
-                        Some(repo) => {
-                            ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref())
-                        }
-                        None => ContentHasher::without_filters(),
-                    };
-                    let mut paths = SafePaths::open(setup.root).map_err(|e| Failure::WorkTree {
-                        root: setup.root.to_path_buf(),
-                        error: OsError::of(&e),
-                    });
-                    let root = open_root(setup.root);
-                    let mut directories = DirectoryStamper::new(
-                        &root,
-                        &setup.directory_mtimes,
-                        setup.checkout,
-                        setup.limits,
-                        setup.options.dry_run,
-                    );
+                    // Set up on the first work of each kind: a warm sync hands over none, and a
+                    // repository opened for nothing cost it a millisecond.
+                    let own_repo = std::cell::OnceCell::new();
+                    let root = std::cell::OnceCell::new();
+                    let mut files = None;
+                    let mut directories = None;
                     let (mut files_done, mut directories_done) = (Vec::new(), Vec::new());
                     loop {
                         let work = receiver
@@ -132,14 +116,34 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
                             .recv();
                         match work {
                             Ok(Work::Files(jobs)) => {
+                                let (hasher, paths) = files.get_or_insert_with(|| {
+                                    file_stamper(
+                                        setup,
+                                        own_repo.get_or_init(|| {
+                                            setup
+                                                .filters_possible
+                                                .then(|| open_again(setup.git_dir, setup.root).ok())
+                                                .flatten()
+                                        }),
+                                    )
+                                });
                                 for job in jobs {
-                                    files_done.push(stamp_job(setup, &hasher, &mut paths, job));
+                                    files_done.push(stamp_job(setup, hasher, paths, job));
                                     in_hand.fetch_sub(1, Ordering::Relaxed);
                                 }
                             }
                             Ok(Work::Directories(jobs)) => {
+                                let stamper = directories.get_or_insert_with(|| {
+                                    DirectoryStamper::new(
+                                        root.get_or_init(|| open_root(setup.root)),
+                                        &setup.directory_mtimes,
+                                        setup.checkout,
+                                        setup.limits,
+                                        setup.options.dry_run,
+                                    )
+                                });
                                 for job in jobs {
-                                    directories_done.push(directories.stamp(job));
+                                    directories_done.push(stamper.stamp(job));
                                     in_hand.fetch_sub(1, Ordering::Relaxed);
                                 }
                             }
@@ -203,6 +207,23 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
         }
         (files, directories)
     }
+}
+
+/// What a stamping thread needs for files: the content hasher (with the thread's own
+/// repository handle, for content filters) and the way to the files.
+fn file_stamper<'s>(
+    setup: &'s StampSetup<'s>,
+    own_repo: &'s Option<git2::Repository>,
+) -> (ContentHasher<'s>, Result<SafePaths, Failure>) {
+    let hasher = match own_repo {
+        Some(repo) => ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref()),
+        None => ContentHasher::without_filters(),
+    };
+    let paths = SafePaths::open(setup.root).map_err(|e| Failure::WorkTree {
+        root: setup.root.to_path_buf(),
+        error: OsError::of(&e),
+    });
+    (hasher, paths)
 }
 
 /// Large enough that a thread's chain of open directories serves many files in a row, small
@@ -285,15 +306,11 @@ pub(crate) fn undo_stamps(
     files: Vec<Undo>,
     directories: Vec<DirectoryJob<'_>>,
 ) {
-    if let Ok(mut paths) = SafePaths::open(setup.root) {
-        let own_repo = setup
-            .filters_possible
-            .then(|| open_again(setup.git_dir, setup.root).ok())
-            .flatten();
-        let hasher = match &own_repo {
-            Some(repo) => ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref()),
-            None => ContentHasher::without_filters(),
-        };
+    let own_repo = setup
+        .filters_possible
+        .then(|| open_again(setup.git_dir, setup.root).ok())
+        .flatten();
+    if let (hasher, Ok(mut paths)) = file_stamper(setup, &own_repo) {
         for undo in files {
             let candidate = Candidate {
                 stat: undo.stamped,

@@ -241,17 +241,20 @@ impl WorkTree {
             stamping.send_files(std::mem::take(&mut batch), progress);
             stamping.send_directories(std::mem::take(&mut directory_batch));
             let mut interrupted = false;
-            let mut held_since: Option<std::time::Instant> = None;
+            let (mut held_since, mut split_asked) = (None::<std::time::Instant>, false);
             loop {
                 // Handed over in large batches: answers that trickle in one by one are paths
                 // from all over the tree, and stamped one by one each took its own chain of
                 // directory opens (three times as many opens as files on the synthetic
                 // 50,000-commit repository). A batch waits for more only so long; the last
-                // one goes once the walk is done.
+                // one goes once the walk is done. Once the walk has split, both cores walk,
+                // and what it answers waits for its end: stamped beside the two parts, the
+                // synthetic repository's files made its walk a tenth slower.
+                let walk_split = split_asked && split.load(Ordering::Relaxed);
                 let held = batch.len() + directory_batch.len();
-                if held >= HAND_OVER_AT_LEAST
-                    || held_since.is_some_and(|since| since.elapsed() >= HAND_OVER_AFTER)
-                {
+                let due = held >= HAND_OVER_AT_LEAST
+                    || held_since.is_some_and(|since| since.elapsed() >= HAND_OVER_AFTER);
+                if due && !walk_split {
                     batch.sort_unstable_by_key(|job| job.slot);
                     stamping.send_files(std::mem::take(&mut batch), progress);
                     stamping.send_directories(std::mem::take(&mut directory_batch));
@@ -259,9 +262,10 @@ impl WorkTree {
                 }
                 let next = news.try_recv().or_else(|_| {
                     // Nothing new, and the other cores have stamped everything answered so
-                    // far: the walk may split.
-                    if stamping.idle() {
+                    // far: the walk may split (it says no by clearing the flag).
+                    if !split_asked && stamping.idle() {
                         split.store(true, Ordering::Relaxed);
+                        split_asked = true;
                     }
                     news.recv_timeout(std::time::Duration::from_millis(10))
                 });

@@ -142,7 +142,8 @@ impl<'a> WalkOptions<'a> {
     }
 
     /// A walk on one thread splits in two, soon after `split` is set, when enough paths are
-    /// left: for a caller that had work for the other cores, and has no more.
+    /// left: for a caller that had work for the other cores, and has no more. A walk that
+    /// declines (too few paths left) clears `split`.
     pub fn split_when(self, split: &'a AtomicBool) -> Self {
         WalkOptions {
             split: Some(split),

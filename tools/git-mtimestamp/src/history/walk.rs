@@ -230,11 +230,15 @@ fn walk_history(
         if let Some((split, handover)) = offload
             && split.load(std::sync::atomic::Ordering::Relaxed)
         {
-            // Asked once: split now, or never if too few paths are left to be worth it.
+            // Asked once: split now, or never if too few paths are left to be worth it, which
+            // the asker learns from the flag, cleared.
             offload = None;
-            if let Some(handed) = walk.split_off_half() {
-                walk.reader.limit_cache(ObjectReader::CACHE_BYTES / 2);
-                handover(handed);
+            match walk.split_off_half() {
+                Some(handed) => {
+                    walk.reader.limit_cache(ObjectReader::CACHE_BYTES / 2);
+                    handover(handed);
+                }
+                None => split.store(false, std::sync::atomic::Ordering::Relaxed),
             }
         }
         let Some((commit_id, mut unresolved)) = walk.pop() else {
