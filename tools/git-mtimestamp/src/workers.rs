@@ -11,7 +11,7 @@ pub(crate) fn worker_threads() -> usize {
 /// thread; results in the order of the items. Each part is handed over whole, so `work` can
 /// set up per-thread state (a repository handle) once.
 pub(crate) fn on_worker_threads<T: Send, R: Send>(
-    mut items: Vec<T>,
+    items: Vec<T>,
     min_part: usize,
     work: impl Fn(Vec<T>) -> Vec<R> + Sync,
 ) -> Vec<R> {
@@ -19,12 +19,13 @@ pub(crate) fn on_worker_threads<T: Send, R: Send>(
     if items.len() <= part {
         return work(items);
     }
-    let mut parts = Vec::new();
-    while items.len() > part {
-        let rest = items.split_off(part);
-        parts.push(std::mem::replace(&mut items, rest));
-    }
-    parts.push(items);
+    // Each part allocated to its own size (`split_off` leaves a part the capacity of all the
+    // items after it).
+    let mut items = items.into_iter();
+    let parts: Vec<Vec<T>> =
+        std::iter::from_fn(|| Some(items.by_ref().take(part).collect::<Vec<T>>()))
+            .take_while(|part| !part.is_empty())
+            .collect();
     std::thread::scope(|scope| {
         let work = &work;
         let handles: Vec<_> = parts
