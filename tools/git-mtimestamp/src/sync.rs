@@ -1,11 +1,12 @@
 //! The sync, phase by phase. HEAD's answers are found on a second thread (see
 //! [`crate::answers`]) while this one reads the index and every file's stat data; the two meet
 //! to classify the files (see [`crate::classify`]). The history walk goes on on the second
-//! thread, and tells each answer as soon as it is final: the files waiting for it are handed
-//! to the stamping threads, which set their times and read them back (see [`crate::stamp`])
-//! while the walk goes on. Once the walk is done, the answers are stored and the directories
-//! stamped (see [`crate::directories`]) beside the last files; then the index is refreshed
-//! (see [`crate::index_refresh`]).
+//! thread, and tells each answer as soon as it is final: the files and directories waiting
+//! for it are handed to the stamping threads, which set their times and read them back (see
+//! [`crate::stamp`] and [`crate::directories`]) while the walk goes on. Once the walk is done,
+//! the answers are stored beside the last stamps; then the index is refreshed (see
+//! [`crate::index_refresh`]). A walk that fails undoes the stamps made meanwhile; Ctrl-C
+//! stops it.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;

@@ -25,7 +25,8 @@
 //!
 //! Where each part lives: this module has the entry point, [`last_change_times`] and its
 //! [`WalkOptions`], and the types of the answers; `walk.rs` the walk itself, in parts on
-//! several threads, with the caches of commits and trees that all parts read through;
+//! several threads (from the start, or split in two on request), telling each answer as soon
+//! as it is final, with the caches of commits and trees that all parts read through;
 //! `path_set.rs` the sets of path numbers that travel down the graph; `tree_diff.rs` the full
 //! diff of two trees; `line.rs` the first-parent line, which a sync after new commits reads
 //! instead of walking. git's formats (commits, trees, their order) are in `objects.rs`, and
