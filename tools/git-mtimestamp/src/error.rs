@@ -68,6 +68,17 @@ pub enum Error {
     )]
     PathspecUnmatched { pathspecs: Vec<(usize, String)> },
 
+    /// The history walk failed after files and directories it had answered were stamped
+    /// (each with its right time): they have their times from before the sync back.
+    #[error(
+        "{cause}\n  the {files} files and {directories} directories stamped before this was found have their times from before the sync back"
+    )]
+    Undone {
+        cause: Box<Error>,
+        files: usize,
+        directories: usize,
+    },
+
     /// A signal (Ctrl-C) arrived while history was still being walked for files that were
     /// waiting for their times.
     #[error(

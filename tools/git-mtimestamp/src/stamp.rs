@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::Options;
 use crate::answers::Answers;
@@ -84,6 +84,8 @@ pub(crate) struct Stamping<'scope, 'env> {
     threads: Vec<std::thread::ScopedJoinHandle<'scope, Finished<'env>>>,
     /// Files and directories handed over and not done yet.
     in_hand: Arc<AtomicUsize>,
+    /// Set when what was handed over and not begun yet is no longer to be stamped.
+    abandoned: Arc<AtomicBool>,
 }
 
 /// What the stamping threads did: the files, then the directories.
@@ -97,10 +99,12 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
         let (work, receiver) = std::sync::mpsc::channel::<Work<'env>>();
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
         let in_hand = Arc::new(AtomicUsize::new(0));
+        let abandoned = Arc::new(AtomicBool::new(false));
         let threads = (0..worker_threads())
             .map(|_| {
                 let receiver = Arc::clone(&receiver);
                 let in_hand = Arc::clone(&in_hand);
+                let abandoned = Arc::clone(&abandoned);
                 scope.spawn(move || {
                     // Set up on the first work of each kind: a warm sync hands over none, and a
                     // repository opened for nothing cost it a millisecond.
@@ -115,6 +119,7 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
                             .unwrap_or_else(|poisoned| poisoned.into_inner())
                             .recv();
                         match work {
+                            Ok(_) if abandoned.load(Ordering::Relaxed) => {}
                             Ok(Work::Files(jobs)) => {
                                 let (hasher, paths) = files.get_or_insert_with(|| {
                                     file_stamper(
@@ -158,6 +163,7 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
             work,
             threads,
             in_hand,
+            abandoned,
         }
     }
 
@@ -193,6 +199,13 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
         std::iter::from_fn(|| Some(jobs.by_ref().take(part).collect::<Vec<T>>()))
             .take_while(|part| !part.is_empty())
             .collect()
+    }
+
+    /// Lets the work handed over and not begun yet go (the walk failed or was stopped), waits
+    /// for what the threads are doing, and returns what became of what they did.
+    pub fn abandon(self) -> Finished<'env> {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.finish()
     }
 
     /// Waits for everything handed over, and returns what became of each file and each

@@ -286,13 +286,14 @@ impl WorkTree {
                         }
                     }
                     Ok(AnswerNews::Head { .. }) => {}
-                    Err(RecvTimeoutError::Timeout) => {
-                        if !interrupted && signals.arrived() {
-                            stop.store(true, Ordering::Relaxed);
-                            interrupted = true;
-                        }
-                    }
+                    Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
+                }
+                // Looked at after every answer and every 10 ms: a long walk may answer
+                // without pause.
+                if !interrupted && signals.arrived() {
+                    stop.store(true, Ordering::Relaxed);
+                    interrupted = true;
                 }
             }
             let walked = answers_thread
@@ -305,7 +306,7 @@ impl WorkTree {
                     // Every file stamped is verified: its time is right, and so is its entry
                     // once the index is refreshed; so is every directory stamped. The signal
                     // is raised again below.
-                    let (stamped, _) = stamping.finish();
+                    let (stamped, _) = stamping.abandon();
                     let (verified, ..) = take_stamped(&mut files, stamped);
                     if !options.dry_run {
                         refresh_index(&index_path, repo.path(), &verified, &index_snapshot);
@@ -316,12 +317,27 @@ impl WorkTree {
                 Err(e) => {
                     // A failed sync leaves the files as they were: those stamped meanwhile
                     // (with right times: each answer told was final) get their old ones back.
-                    let (files, directories) = stamping.finish();
-                    let files = files.into_iter().filter_map(|s| s.undo).map(|undo| *undo);
-                    let directories = directories.into_iter().filter_map(|d| d.undo);
-                    undo_stamps(setup, files.collect(), directories.collect());
+                    let (files, directories) = stamping.abandon();
+                    let files: Vec<_> = files.into_iter().filter_map(|s| s.undo).collect();
+                    let directories: Vec<_> =
+                        directories.into_iter().filter_map(|d| d.undo).collect();
+                    let (files_undone, directories_undone) = (files.len(), directories.len());
+                    undo_stamps(
+                        setup,
+                        files.into_iter().map(|undo| *undo).collect(),
+                        directories,
+                    );
                     drop(signals);
-                    return Err(in_partial_clone(e));
+                    let e = in_partial_clone(e);
+                    return Err(if files_undone + directories_undone == 0 {
+                        e
+                    } else {
+                        Error::Undone {
+                            cause: Box::new(e),
+                            files: files_undone,
+                            directories: directories_undone,
+                        }
+                    });
                 }
             };
             // Every path the walk answered was told; what is left was never walked.

@@ -235,12 +235,12 @@ fn a_missing_tree_object_fails_and_changes_nothing() {
     assert_eq!(mtimes(&repo, &paths), before);
 }
 
-/// Files and directories are stamped while history is still being walked, as soon as their
-/// answers are final: `a`, `e` and the top directory (which gained `e`) are answered at HEAD,
-/// before the walk meets the missing tree three commits back. The failed sync gives them
-/// their old times back, as the paths it never reached keep theirs.
+/// `a`, `e` and the top directory (which gained `e`) are answered at HEAD, before the walk
+/// meets the missing tree three commits back: whether they were stamped meanwhile (and given
+/// their old times back) or not yet, every time is as it was. The test below makes sure of
+/// the stamps.
 #[test]
-fn a_tree_missing_deep_in_history_fails_and_undoes_the_stamps_made_meanwhile() {
+fn a_tree_missing_deep_in_history_fails_and_changes_no_time() {
     let origin = origin();
     origin
         .at(EPOCH + 300)
@@ -266,6 +266,39 @@ fn a_tree_missing_deep_in_history_fails_and_undoes_the_stamps_made_meanwhile() {
     let after = (mtimes(&repo, &paths), mtimes(&repo, &directories));
     assert_eq!(after, before);
     assert_eq!(repo.git(["status", "--porcelain"]), "");
+}
+
+/// Files and directories are stamped while history is still being walked, as soon as their
+/// answers are final: here the early files and the directory `early`, long before the walk
+/// fails 20,000 commits back. The failed sync gives them their old times back, and says so.
+/// The missing object is a grafted parent that does not exist.
+#[test]
+fn a_walk_that_fails_late_undoes_the_stamps_made_meanwhile() {
+    let repo = Repo::new();
+    repo.long_history(20_000, 50);
+    let second = repo.git(["rev-list", "--reverse", "main"]);
+    let second = second.lines().nth(1).unwrap();
+    let nowhere = "1234567890123456789012345678901234567890";
+    std::fs::write(
+        repo.path(".git/info/grafts"),
+        format!("{second} {nowhere}\n"),
+    )
+    .unwrap();
+    let paths = repo.tracked_files();
+    let directories = [&b""[..], b"early"].map(<[u8]>::to_vec);
+    // Times no answer gives, so that every path would be stamped.
+    for path in &paths {
+        repo.set_mtime(path, (EPOCH + 100_000, 0));
+    }
+    let before = (mtimes(&repo, &paths), mtimes(&repo, &directories));
+    repo.tool()
+        .run()
+        .code(2)
+        .stderr_has(&format!("cannot read commit {nowhere}"))
+        .stderr_has("git fsck")
+        .stderr_has("have their times from before the sync back");
+    let after = (mtimes(&repo, &paths), mtimes(&repo, &directories));
+    assert_eq!(after, before);
 }
 
 /// A clean file's content is checked by hashing the file, never by reading its blob, so a

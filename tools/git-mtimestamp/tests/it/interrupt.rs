@@ -114,42 +114,7 @@ fn an_interrupt_during_the_history_walk_stops_it() {
     const COMMITS: usize = 20_000;
     const EARLY: usize = 50;
     let repo = Repo::new();
-    // Built by fast-import: committing 20,000 times through git would take minutes.
-    let mut script = String::new();
-    for at in 0..COMMITS {
-        script += &format!(
-            "commit refs/heads/main\ncommitter T <t@example.com> {} +0000\ndata 0\n",
-            EPOCH + at as i64
-        );
-        if at == 0 {
-            script += "M 100644 inline late\ndata 5\nlate\n\n";
-            for early in 0..EARLY {
-                script += &format!("M 100644 inline early/f{early}\ndata 2\nv\n\n");
-            }
-        }
-        script += &format!(
-            "M 100644 inline churn\ndata {}\n{at}\n\n",
-            at.to_string().len() + 1
-        );
-    }
-    for early in 0..EARLY {
-        script += &format!("M 100644 inline early/f{early}\ndata 3\nv2\n\n");
-    }
-    let mut import = repo
-        .git_command()
-        .args(["fast-import", "--quiet"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    import
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(import.wait().unwrap().success());
-    repo.git(["reset", "-q", "--hard", "main"]);
+    repo.long_history(COMMITS, EARLY);
     let expected = repo.expected_mtimes(false);
 
     let mut walks_stopped = 0;
