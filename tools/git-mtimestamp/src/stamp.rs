@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::Options;
 use crate::answers::Answers;
-use crate::attributes::EarlyAttributes;
-use crate::attributes::GitAttributes;
+use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{Candidate, StampJob, target_time};
 use crate::directories::{Checkout, DirectoryJob, DirectoryStamped, DirectoryStamper, open_root};
 use crate::fs::content::{ContentHasher, open_file};
