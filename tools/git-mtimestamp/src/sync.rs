@@ -25,13 +25,15 @@ use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
 use crate::directories::{
-    Checkout, ExtraEntry, PendingDirectory, directory_reports, ignored_by_git, pending_directories,
+    Checkout, DirectoryJob, ExtraEntry, PendingDirectory, directory_reports, ignored_by_git,
+    pending_directories,
 };
 use crate::error::Error;
 use crate::history::LastChange;
 use crate::index_refresh::{VerifiedStat, refresh_index};
 use crate::odb::Replacements;
 use crate::open::{WorkTree, is_partial_clone, open_again};
+use crate::progress::Progress;
 use crate::report::{FileReport, IndexUpdate, Outcome, Report, SkipReason};
 use crate::scope::Scope;
 use crate::signals::DeferSignals;
@@ -197,19 +199,20 @@ impl WorkTree {
             let mut approximate = 0;
             // The common case of a warm sync: stat data proves the content and the time is
             // right, so there is nothing to do and no reason to hand the file to a thread.
-            let mut answer = |mut job: StampJob, change: LastChange, batch: &mut Vec<StampJob>| {
-                let target =
-                    limits.storable(target_time(change, job.entry.id, options.whole_seconds));
-                if job.candidate.proven_at(target) {
-                    approximate += usize::from(change.approximate);
-                    files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
-                } else {
-                    job.change = Some(change);
-                    batch.push(job);
-                }
-            };
+            let mut answer =
+                |mut job: StampJob, change: LastChange, to_stamp: &mut Vec<StampJob>| {
+                    let target =
+                        limits.storable(target_time(change, job.entry.id, options.whole_seconds));
+                    if job.candidate.proven_at(target) {
+                        approximate += usize::from(change.approximate);
+                        files[job.slot].outcome = Outcome::AlreadyCorrect { time: target };
+                    } else {
+                        job.change = Some(change);
+                        to_stamp.push(job);
+                    }
+                };
             let mut waiting = Waiting::new(head_answers.entries.len());
-            let (mut batch, mut directory_batch) = (Vec::new(), Vec::new());
+            let mut held = Held::default();
             for job in candidates {
                 match job.candidate.known_change {
                     Some((commit, time)) => {
@@ -218,7 +221,7 @@ impl WorkTree {
                             time,
                             approximate: false,
                         };
-                        answer(job, change, &mut batch);
+                        answer(job, change, &mut held.files);
                     }
                     None => waiting.add(job.candidate.answer_at, Wait::File(job)),
                 }
@@ -233,33 +236,21 @@ impl WorkTree {
                                 time,
                                 approximate: false,
                             };
-                            directory_batch.push(directory.answered(change, &limits));
+                            held.directories.push(directory.answered(change, &limits));
                         }
                         None => waiting.add(directory.at, Wait::Directory(directory)),
                     }
                 }
             }
-            stamping.send_files(std::mem::take(&mut batch), progress);
-            stamping.send_directories(std::mem::take(&mut directory_batch));
-            let mut interrupted = false;
-            let (mut held_since, mut split_asked) = (None::<std::time::Instant>, false);
+            held.hand_over(&stamping, progress);
+            let (mut interrupted, mut split_asked) = (false, false);
             loop {
-                // Handed over in large batches: answers that trickle in one by one are paths
-                // from all over the tree, and stamped one by one each took its own chain of
-                // directory opens (three times as many opens as files on the synthetic
-                // 50,000-commit repository). A batch waits for more only so long; the last
-                // one goes once the walk is done. Once the walk has split, both cores walk,
-                // and what it answers waits for its end: stamped beside the two parts, the
-                // synthetic repository's files made its walk a tenth slower.
+                // Once the walk has split, both cores walk, and what it answers waits for its
+                // end: stamped beside the two parts, the synthetic repository's files made its
+                // walk a tenth slower.
                 let walk_split = split_asked && split.load(Ordering::Relaxed);
-                let held = batch.len() + directory_batch.len();
-                let due = held >= HAND_OVER_AT_LEAST
-                    || held_since.is_some_and(|since| since.elapsed() >= HAND_OVER_AFTER);
-                if due && !walk_split {
-                    batch.sort_unstable_by_key(|job| job.slot);
-                    stamping.send_files(std::mem::take(&mut batch), progress);
-                    stamping.send_directories(std::mem::take(&mut directory_batch));
-                    held_since = None;
+                if held.due() && !walk_split {
+                    held.hand_over(&stamping, progress);
                 }
                 let next = news.try_recv().or_else(|_| {
                     // Nothing new, and the other cores have stamped everything answered so
@@ -274,16 +265,14 @@ impl WorkTree {
                     Ok(AnswerNews::Walked(answered)) => {
                         for (at, change) in answered {
                             match waiting.take(at as usize) {
-                                Some(Wait::File(job)) => answer(job, change, &mut batch),
+                                Some(Wait::File(job)) => answer(job, change, &mut held.files),
                                 Some(Wait::Directory(directory)) => {
-                                    directory_batch.push(directory.answered(change, &limits))
+                                    held.directories.push(directory.answered(change, &limits))
                                 }
                                 None => {}
                             }
                         }
-                        if !batch.is_empty() || !directory_batch.is_empty() {
-                            held_since.get_or_insert_with(std::time::Instant::now);
-                        }
+                        held.note_added();
                     }
                     Ok(AnswerNews::Head { .. }) => {}
                     Err(RecvTimeoutError::Timeout) => {}
@@ -347,18 +336,16 @@ impl WorkTree {
                         let change = walked
                             .get(at)
                             .expect("every candidate is a HEAD path with an answer");
-                        answer(job, change, &mut batch);
+                        answer(job, change, &mut held.files);
                     }
                     Wait::Directory(directory) => {
                         if let Some(change) = walked.get(at) {
-                            directory_batch.push(directory.answered(change, &limits));
+                            held.directories.push(directory.answered(change, &limits));
                         }
                     }
                 }
             }
-            batch.sort_unstable_by_key(|job| job.slot);
-            stamping.send_files(batch, progress);
-            stamping.send_directories(directory_batch);
+            held.hand_over(&stamping, progress);
 
             // The answers go to a file of their own, written while the last files are stamped.
             let new_answers = fresh || !walked.is_empty();
@@ -517,11 +504,45 @@ fn take_stamped(
     (verified, required_drivers, approximate)
 }
 
-/// Files and directories answered during the walk are handed to the stamping threads once
-/// there are this many, or the first of them has waited this long (see the loop in
-/// [`WorkTree::sync`]).
-const HAND_OVER_AT_LEAST: usize = 1024;
-const HAND_OVER_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+/// Files and directories answered and not yet handed to the stamping threads. They go in large
+/// batches: answers that trickle in one by one are paths from all over the tree, and stamped
+/// one by one each took its own chain of directory opens (three times as many opens as files
+/// on the synthetic 50,000-commit repository). A batch waits for more only so long.
+#[derive(Default)]
+struct Held<'a> {
+    files: Vec<StampJob>,
+    directories: Vec<DirectoryJob<'a>>,
+    /// When the oldest of them was answered.
+    since: Option<std::time::Instant>,
+}
+
+impl<'a> Held<'a> {
+    /// Handed over once there are this many, or the first has waited this long.
+    const AT_LEAST: usize = 1024;
+    const AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// Notes when answers were added, if any were.
+    fn note_added(&mut self) {
+        if !self.files.is_empty() || !self.directories.is_empty() {
+            self.since.get_or_insert_with(std::time::Instant::now);
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.files.len() + self.directories.len() >= Self::AT_LEAST
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= Self::AFTER)
+    }
+
+    /// Hands everything held to the stamping threads, in the order of paths.
+    fn hand_over(&mut self, stamping: &Stamping<'_, 'a>, progress: Option<&Progress>) {
+        self.files.sort_unstable_by_key(|job| job.slot);
+        stamping.send_files(std::mem::take(&mut self.files), progress);
+        stamping.send_directories(std::mem::take(&mut self.directories));
+        self.since = None;
+    }
+}
 
 /// What waits for the history walk's answer of an entry of HEAD's answers. Mostly files: a
 /// box for each would only add an allocation per file.
