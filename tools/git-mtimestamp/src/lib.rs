@@ -56,7 +56,9 @@ mod workers;
 
 pub use crate::error::Error;
 pub use crate::fingerprint::blob_fingerprint_nanos;
-pub use crate::history::{HistoryMode, KnownAnswers, LastChange, WalkOptions, last_change_times};
+pub use crate::history::{
+    AnswerSink, HistoryMode, KnownAnswers, LastChange, WalkOptions, last_change_times,
+};
 pub use crate::index_file::IndexFileError;
 pub use crate::open::WorkTree;
 pub use crate::progress::Progress;

@@ -33,10 +33,10 @@ pub(super) fn walk_in_parts(
     shared: WalkShared<'_>,
 ) -> Result<Vec<Option<LastChange>>, Error> {
     let parts = (table.len() / MIN_PATHS_PER_PART).clamp(1, shared.threads.min(MAX_PARTS));
-    let start = || vec![(shared.head, PathSet::full(table.len()))];
     if parts == 1 {
         let Some(split) = shared.split.filter(|_| worker_threads() > 1) else {
-            return walk_history(reader, table, 0, shared, start(), None);
+            let start = from_head(shared.head, table.len());
+            return walk_history(reader, table, 0, shared, start, None);
         };
         return walk_splitting_on_request(repo, reader, table, shared, split);
     }
@@ -56,13 +56,13 @@ pub(super) fn walk_in_parts(
                     let repo = crate::odb::reopen_despite_grafts(git_dir)
                         .map_err(Error::git("cannot open the repository again"))?;
                     let reader = ObjectReader::sharing(&repo, packs, replacements, budget)?;
-                    let start = vec![(shared.head, PathSet::full(part.len()))];
+                    let start = from_head(shared.head, part.len());
                     walk_history(reader, part, at * part_len, shared, start, None)
                 })
             })
             .collect();
         let first = &table[..part_len];
-        let start = vec![(shared.head, PathSet::full(first.len()))];
+        let start = from_head(shared.head, first.len());
         let mut answers = walk_history(reader, first, 0, shared, start, None)?;
         for other in others {
             answers.extend(other.join().expect("history walks do not panic")?);
@@ -105,7 +105,7 @@ fn walk_splitting_on_request(
                 walk_history(reader, table, 0, shared, start, None)
             }));
         };
-        let start = vec![(shared.head, PathSet::full(table.len()))];
+        let start = from_head(shared.head, table.len());
         let first = walk_history(reader, table, 0, shared, start, Some((split, &offload)));
         if first.is_err() {
             failed.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -123,6 +123,11 @@ fn walk_splitting_on_request(
         }
         Ok(answers)
     })
+}
+
+/// Where a walk of `paths` paths starts: all of them at `head`.
+fn from_head(head: Oid, paths: usize) -> Vec<(Oid, PathSet)> {
+    vec![(head, PathSet::full(paths))]
 }
 
 /// Hands the paths given to it, with the commits they wait at, to a walk of their own.
