@@ -477,7 +477,7 @@ impl FileToStamp<'_, '_> {
         let read_back = FileStat::of_fd(file.as_fd()).ok().filter(|stamped| {
             matches!(
                 self.hasher
-                    .matches(&file, &self.entry.path, stamped.size, blob),
+                    .matches_again(&file, &self.entry.path, stamped.size, blob),
                 Ok(true)
             ) && FileStat::at(dir, name).is_ok_and(|after| stamped.same_file_state(&after))
         });
