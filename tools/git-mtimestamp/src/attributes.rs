@@ -25,6 +25,10 @@ use git2::Repository;
 use crate::git_cli::StartedGit;
 use crate::path_map::PathMap;
 
+mod rules;
+
+pub(crate) use rules::{AttributeRules, GitattributesFiles};
+
 /// One attribute of one path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) enum AttrState {
@@ -105,11 +109,13 @@ impl ConversionAttributes {
 }
 
 /// What a sync has of git's attributes before it knows which files it reads: answers for
-/// every file (a first sync, which reads them all), or a `git check-attr` started and waiting
+/// every file (a first sync, which reads them all), and git's rules read from the work tree
+/// ([`AttributeRules`]) or, where they cannot answer, a `git check-attr` started and waiting
 /// for the paths (a sync after new commits, which reads a few).
 #[derive(Default)]
 pub(crate) struct EarlyAttributes {
     pub answered: Option<GitAttributes>,
+    pub rules: Option<AttributeRules>,
     pub started: Option<StartedGit>,
 }
 
@@ -127,12 +133,13 @@ impl EarlyAttributes {
             .filter(|path| answered.get(path).is_none())
             .collect();
         let mut all = answered;
-        all.extend(GitAttributes::ask_started(
-            self.started,
-            git_dir,
-            root,
-            unasked,
-        )?);
+        let from_rules = self
+            .rules
+            .and_then(|mut rules| rules.answer(unasked.iter().copied()));
+        all.extend(match from_rules {
+            Some(answers) => answers,
+            None => GitAttributes::ask_started(self.started, git_dir, root, unasked)?,
+        });
         Some(all)
     }
 }

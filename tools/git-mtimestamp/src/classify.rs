@@ -11,6 +11,7 @@ use git2::{Oid, Repository};
 use rustc_hash::FxHashSet;
 
 use crate::answers::{Answers, SortedLookup};
+use crate::attributes::GitattributesFiles;
 use crate::error::Error;
 use crate::fingerprint::blob_fingerprint_nanos;
 use crate::fs::{FileStat, TreeStats};
@@ -44,17 +45,28 @@ impl WorkTree {
 
     /// Reads the index and the stat data of every entry in scope: all a classification
     /// needs besides HEAD's answers.
-    pub(crate) fn read_index_and_stats(&self, scope: &Scope) -> Result<IndexedFiles, Error> {
+    /// `probe_gitattributes`: look for `.gitattributes` files too, in every directory on the
+    /// way to the entries (a first sync, which reads every file, needs them all).
+    pub(crate) fn read_index_and_stats(
+        &self,
+        scope: &Scope,
+        probe_gitattributes: bool,
+    ) -> Result<IndexedFiles, Error> {
         let (entries, index_mtime, bytes) = self.read_index()?;
         let snapshot = IndexSnapshot::of(bytes, &entries);
+        let tracked = entries.iter().map(|entry| entry.path.as_slice());
+        let mut gitattributes = GitattributesFiles::tracked(tracked);
         let in_scope: Vec<IndexRecord> = scope.select_index_entries(entries)?;
         let PreloadedStats {
             files: stats,
             directory_mtimes,
-        } = self.preload_stats(&in_scope)?;
+            gitattributes_on_disk,
+        } = self.preload_stats(&in_scope, probe_gitattributes)?;
+        gitattributes.on_disk = gitattributes_on_disk;
         Ok(IndexedFiles {
             directory_mtimes,
             entries: in_scope,
+            gitattributes,
             index_mtime,
             snapshot,
             stats,
@@ -77,6 +89,7 @@ impl WorkTree {
             index_mtime,
             snapshot,
             stats,
+            ..
         } = indexed;
         let rules = StatRules::new(repo, index_mtime);
         let filters_possible = filters_possible(repo, &entries);
@@ -140,7 +153,11 @@ impl WorkTree {
     /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
     /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
     /// most of the work.
-    fn preload_stats(&self, entries: &[IndexRecord]) -> Result<PreloadedStats, Error> {
+    fn preload_stats(
+        &self,
+        entries: &[IndexRecord],
+        probe_gitattributes: bool,
+    ) -> Result<PreloadedStats, Error> {
         let root = rustix::fs::open(
             &self.root,
             rustix::fs::OFlags::DIRECTORY
@@ -161,21 +178,26 @@ impl WorkTree {
         // Each part hands back its files' stat data, then the mtimes of the directories it
         // opened (a directory on the border of two parts is opened by both).
         let parts = on_worker_threads(entries, 256, |part| {
-            let mut stats = TreeStats::new(root.as_fd());
+            let mut stats = TreeStats::new(root.as_fd(), probe_gitattributes);
             let files: Vec<_> = part
                 .iter()
                 .map(|e| (e.stage() == 0).then(|| stats.stat(&e.path)))
                 .collect();
-            vec![(files, stats.directory_mtimes)]
+            vec![(files, stats.directory_mtimes, stats.gitattributes)]
         });
         let mut files = Vec::with_capacity(entries_len(&parts));
-        for (part, directories) in parts {
+        let mut gitattributes_on_disk = probe_gitattributes.then(PathMap::default);
+        for (part, directories, gitattributes) in parts {
             files.extend(part);
             directory_mtimes.extend(directories);
+            if let (Some(all), Some(part)) = (&mut gitattributes_on_disk, gitattributes) {
+                all.extend(part);
+            }
         }
         Ok(PreloadedStats {
             files,
             directory_mtimes,
+            gitattributes_on_disk,
         })
     }
 }
@@ -187,15 +209,19 @@ struct PreloadedStats {
     files: Vec<Option<Result<FileStat, SkipReason>>>,
     /// The mtime of each directory on the way to those files, and the root's.
     directory_mtimes: PathMap<Timestamp>,
+    /// When probed: whether each of those directories (not the root) holds a
+    /// `.gitattributes`.
+    gitattributes_on_disk: Option<PathMap<bool>>,
 }
 
 type StatParts = Vec<(
     Vec<Option<Result<FileStat, SkipReason>>>,
     Vec<(Vec<u8>, Timestamp)>,
+    Option<Vec<(Vec<u8>, bool)>>,
 )>;
 
 fn entries_len(parts: &StatParts) -> usize {
-    parts.iter().map(|(files, _)| files.len()).sum()
+    parts.iter().map(|(files, ..)| files.len()).sum()
 }
 
 /// The index entries in scope, the index file's mtime and each entry's stat data (None for
@@ -203,6 +229,8 @@ fn entries_len(parts: &StatParts) -> usize {
 pub(crate) struct IndexedFiles {
     pub directory_mtimes: PathMap<Timestamp>,
     pub entries: Vec<IndexRecord>,
+    /// Where the `.gitattributes` files are, in the index and on disk.
+    pub gitattributes: GitattributesFiles,
     pub index_mtime: Timestamp,
     pub snapshot: IndexSnapshot,
     pub stats: Vec<Option<Result<FileStat, SkipReason>>>,

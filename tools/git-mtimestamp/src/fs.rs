@@ -232,14 +232,20 @@ pub(crate) struct TreeStats<'r> {
     /// The mtime of every directory opened, taken from its handle: a directory whose mtime
     /// is already right needs no second look (see `directories.rs`).
     pub directory_mtimes: Vec<(Vec<u8>, Timestamp)>,
+    /// When asked for: whether each directory opened holds an entry named `.gitattributes`
+    /// (see [`crate::attributes::GitattributesFiles`]).
+    pub gitattributes: Option<Vec<(Vec<u8>, bool)>>,
 }
 
 impl<'r> TreeStats<'r> {
-    pub fn new(root: BorrowedFd<'r>) -> Self {
+    /// `probe_gitattributes`: also look for `.gitattributes` in each directory opened, one
+    /// call through its handle, which a first sync needs and a warm one does not.
+    pub fn new(root: BorrowedFd<'r>, probe_gitattributes: bool) -> Self {
         TreeStats {
             root,
             chain: DirectoryChain::default(),
             directory_mtimes: Vec::new(),
+            gitattributes: probe_gitattributes.then(Vec::new),
         }
     }
 
@@ -247,12 +253,22 @@ impl<'r> TreeStats<'r> {
     /// [`DirectoryChain::parent_of`]; a file that is gone is [`SkipReason::Deleted`]).
     pub fn stat(&mut self, relative: &[u8]) -> Result<FileStat, SkipReason> {
         let mtimes = &mut self.directory_mtimes;
-        let mut note_mtime = |path: &[u8], fd: BorrowedFd<'_>| {
+        let gitattributes = &mut self.gitattributes;
+        let mut note_directory = |path: &[u8], fd: BorrowedFd<'_>| {
             if let Ok(stat) = FileStat::of_fd(fd) {
                 mtimes.push((path.to_vec(), stat.mtime));
             }
+            if let Some(found) = gitattributes {
+                let present = !matches!(
+                    rustix::fs::statat(fd, ".gitattributes", AtFlags::SYMLINK_NOFOLLOW),
+                    Err(rustix::io::Errno::NOENT)
+                );
+                found.push((path.to_vec(), present));
+            }
         };
-        let (directory, name) = self.chain.parent_of(self.root, relative, &mut note_mtime)?;
+        let (directory, name) = self
+            .chain
+            .parent_of(self.root, relative, &mut note_directory)?;
         FileStat::at(directory, name).map_err(|_| SkipReason::Deleted)
     }
 }

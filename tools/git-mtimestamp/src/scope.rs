@@ -2,7 +2,7 @@
 //! matches them (see [`pathspec`]).
 
 pub(crate) mod pathspec;
-mod wildmatch;
+pub(crate) mod wildmatch;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;

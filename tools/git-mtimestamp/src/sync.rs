@@ -20,7 +20,7 @@ use crate::Options;
 use crate::answers::{
     AnswerCache, AnswerEntry, AnswerNews, AnswerSources, LazyAnswers, WalkFlags, find_answers,
 };
-use crate::attributes::{EarlyAttributes, GitAttributes};
+use crate::attributes::{AttributeRules, EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
@@ -124,7 +124,7 @@ impl WorkTree {
                 };
                 find_answers(sources, options, trace_ref, &tell, flags)
             });
-            let indexed = self.read_index_and_stats(&scope);
+            let indexed = self.read_index_and_stats(&scope, nothing_stored);
             trace.phase("index and stat data (first thread)");
             let early_attributes = match &indexed {
                 Ok(indexed) if !head_stored => {
@@ -451,10 +451,18 @@ impl WorkTree {
         if !filters_possible(&self.repo, &indexed.entries) {
             return EarlyAttributes::default();
         }
+        let files = indexed.gitattributes.clone();
+        let rules = AttributeRules::for_work_tree(&self.repo, root, files);
         if !every_file {
+            // git is started only where the work tree's rules cannot answer.
+            let started = match rules {
+                Some(_) => None,
+                None => GitAttributes::start(git_dir, root),
+            };
             return EarlyAttributes {
                 answered: None,
-                started: GitAttributes::start(git_dir, root),
+                rules,
+                started,
             };
         }
         let regular_files = indexed
@@ -467,8 +475,12 @@ impl WorkTree {
                     && matches!(stat, Some(Ok(stat)) if !stat.is_symlink())
             })
             .map(|(entry, _)| entry.path.as_slice());
+        let answered = rules
+            .and_then(|mut rules| rules.answer(regular_files.clone()))
+            .or_else(|| GitAttributes::ask(git_dir, root, regular_files));
         EarlyAttributes {
-            answered: GitAttributes::ask(git_dir, root, regular_files),
+            answered,
+            rules: None,
             started: None,
         }
     }
