@@ -514,13 +514,8 @@ impl<'r> DirectoryOpener<'r> {
     /// [`SkipReason::TypeChanged`]; a missing one, [`SkipReason::Deleted`].
     fn open(&mut self, path: &[u8]) -> Result<OwnedFd, Refusal> {
         if path.is_empty() {
-            return rustix::fs::openat(
-                self.root,
-                OsStr::new("."),
-                directory_flags(),
-                Mode::empty(),
-            )
-            .map_err(|e| Refusal::Failed(e.into()));
+            return crate::fs::open_to_read(self.root, OsStr::new("."), directory_flags())
+                .map_err(Refusal::Failed);
         }
         let components: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
         let parents = &components[..components.len() - 1];
@@ -537,7 +532,14 @@ impl<'r> DirectoryOpener<'r> {
             let last = at + 1 == components.len();
             let parent = self.open.last().map_or(self.root, |(_, fd)| fd.as_fd());
             let name = OsStr::from_bytes(component);
-            let fd = match rustix::fs::openat(parent, name, directory_flags(), Mode::empty()) {
+            // The directory itself is listed; the ones on the way are only passed through.
+            let opened = if last {
+                crate::fs::open_to_read(parent, name, directory_flags())
+            } else {
+                rustix::fs::openat(parent, name, directory_flags(), Mode::empty())
+                    .map_err(Into::into)
+            };
+            let fd = match opened {
                 Ok(fd) => fd,
                 Err(e) => {
                     let reason = match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -545,7 +547,7 @@ impl<'r> DirectoryOpener<'r> {
                             SkipReason::BeyondSymlink
                         }
                         Ok(st) if FileType::from_raw_mode(st.st_mode).is_dir() => {
-                            return Err(Refusal::Failed(e.into()));
+                            return Err(Refusal::Failed(e));
                         }
                         Ok(_) if last => SkipReason::TypeChanged,
                         _ => SkipReason::Deleted,

@@ -323,6 +323,22 @@ fn directory_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
+/// Opens `name` in `dir` to read it with `flags` and, where allowed, `O_NOATIME`. Reading a
+/// file or listing a directory to check it is no use of it, and on a fresh checkout (access
+/// time equal to modification time) each first read would write the inode back for its new
+/// access time: 3% of a cold sync's CPU time on dagger/dagger. Only the owner (or root) may
+/// ask for that; for anyone else the file is opened without it.
+pub(crate) fn open_to_read(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    flags: OFlags,
+) -> io::Result<OwnedFd> {
+    match rustix::fs::openat(dir, name, flags | OFlags::NOATIME, Mode::empty()) {
+        Err(rustix::io::Errno::PERM) => Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?),
+        opened => Ok(opened?),
+    }
+}
+
 /// What a time is set on: a name in an open directory, not followed if it is a symlink, or an
 /// open file or directory. Stamping through the handle that was read reaches the very file
 /// that was checked.

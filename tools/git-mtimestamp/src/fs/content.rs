@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use git2::{Oid, Repository};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::OFlags;
 use sha1::Digest;
 
 use crate::attributes::{AttrState, ConversionAttributes, GitAttributes};
@@ -213,13 +213,8 @@ impl<'r> ContentHasher<'r> {
 /// Opens `name` in `dir` for reading, without following a symlink, and without blocking
 /// should it have become a FIFO: the caller checks from the handle that it is a file.
 pub(crate) fn open_file(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<std::fs::File> {
-    let fd = rustix::fs::openat(
-        dir,
-        OsStr::from_bytes(name),
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok(fd.into())
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(crate::fs::open_to_read(dir, OsStr::from_bytes(name), flags)?.into())
 }
 
 /// Reads `file` from offset 0 into `buffer` piece by piece until `size` bytes have come,

@@ -82,6 +82,37 @@ fn modified_with_the_same_size_and_the_old_mtime_put_back() {
     assert_untouched(&repo, &["a.txt"], Says::Skipped("modified"));
 }
 
+/// A file read to be compared, and found modified, keeps its access time as well: checking
+/// it is no use of it (`O_NOATIME`). Any other read changes that time here (relatime, the
+/// access time not after the last write), which a twin file outside the work tree shows
+/// first, so that the test cannot pass on a file system that keeps no access times.
+#[test]
+fn a_modified_file_read_to_be_compared_keeps_its_access_time() {
+    let repo = repo();
+    // Same size, other content: only reading it tells.
+    repo.write("a.txt", "AAAA\n");
+    let twin = repo.sandbox().join("twin.txt");
+    std::fs::write(&twin, "AAAA\n").unwrap();
+    let accessed = |path: &std::path::Path| std::fs::metadata(path).unwrap().accessed().unwrap();
+    let (twin_before, before) = (accessed(&twin), accessed(&repo.path("a.txt")));
+    // Past the file system's clock tick, so that a read would show.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::fs::read(&twin).unwrap();
+    assert_ne!(
+        accessed(&twin),
+        twin_before,
+        "this file system keeps no access times"
+    );
+    // Not `assert_untouched`, whose snapshot reads the file first.
+    let run = repo.sync(["-v"]);
+    assert!(
+        run.stdout().contains("skipped modified a.txt"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(accessed(&repo.path("a.txt")), before);
+}
+
 #[test]
 fn staged() {
     let repo = repo();
