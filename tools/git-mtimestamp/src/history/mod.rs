@@ -32,7 +32,9 @@
 //! instead of walking. git's formats (commits, trees, their order) are in `objects.rs`, and
 //! reading objects is in `odb/`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 use std::sync::atomic::AtomicBool;
 
 use git2::{Oid, Repository};
@@ -263,9 +265,9 @@ pub fn last_change_times(
 
 /// The commits at which a shallow clone's history was cut. libgit2 already treats them as
 /// root commits; the list tells which answers are only approximate.
-fn shallow_commits(repo: &Repository) -> Result<HashSet<Oid>, Error> {
+fn shallow_commits(repo: &Repository) -> Result<FxHashSet<Oid>, Error> {
     if !repo.is_shallow() {
-        return Ok(HashSet::new());
+        return Ok(FxHashSet::default());
     }
     let file = repo.commondir().join("shallow");
     let text = std::fs::read_to_string(&file).map_err(|cause| Error::Io {

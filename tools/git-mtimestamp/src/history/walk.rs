@@ -3,7 +3,9 @@
 //! diffs read through.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -143,7 +145,7 @@ pub(super) struct WalkShared<'a> {
     pub head: Oid,
     pub mode: HistoryMode,
     pub known: &'a [KnownAnswers<'a>],
-    pub shallow_boundary: &'a HashSet<Oid>,
+    pub shallow_boundary: &'a FxHashSet<Oid>,
     pub progress: Option<&'a Progress>,
     /// How many threads the walk may use.
     pub threads: usize,
@@ -212,7 +214,7 @@ fn walk_history(
         trees: TreeCache::default(),
         commits: CommitCache::default(),
         queue: BinaryHeap::new(),
-        pending: HashMap::new(),
+        pending: FxHashMap::default(),
         order: 0,
     };
     let mut answers: Vec<Option<LastChange>> = vec![None; table.len()];
@@ -358,14 +360,14 @@ impl Teller<'_> {
 
 struct Walk<'r, 't> {
     reader: ObjectReader<'r>,
-    shallow: &'t HashSet<Oid>,
+    shallow: &'t FxHashSet<Oid>,
     table: &'t [&'t [u8]],
     trees: TreeCache,
     commits: CommitCache,
     /// Commits with paths waiting, newest first. The order only affects how well paths travel
     /// together, never the answers: each commit decides each path on its own.
     queue: BinaryHeap<(i64, u64, Oid)>,
-    pending: HashMap<Oid, PathSet>,
+    pending: FxHashMap<Oid, PathSet>,
     order: u64,
 }
 
@@ -566,14 +568,14 @@ impl Walk<'_, '_> {
 /// parents, and a shallow clone's boundary commits without parents.
 #[derive(Default)]
 pub(super) struct CommitCache {
-    commits: HashMap<Oid, CommitHeader>,
+    commits: FxHashMap<Oid, CommitHeader>,
 }
 
 impl CommitCache {
     pub(super) fn get(
         &mut self,
         reader: &mut ObjectReader<'_>,
-        shallow: &HashSet<Oid>,
+        shallow: &FxHashSet<Oid>,
         id: Oid,
     ) -> Result<&CommitHeader, Error> {
         match self.commits.entry(id) {
@@ -605,7 +607,7 @@ impl CommitCache {
     pub(super) fn take(
         &mut self,
         reader: &mut ObjectReader<'_>,
-        shallow: &HashSet<Oid>,
+        shallow: &FxHashSet<Oid>,
         id: Oid,
     ) -> Result<CommitHeader, Error> {
         self.get(reader, shallow, id)?;
@@ -619,8 +621,8 @@ impl CommitCache {
 /// cache, keyed by place in a pack, would also answer; this one spares the index lookup.
 #[derive(Default)]
 pub(super) struct TreeCache {
-    young: HashMap<Oid, Object>,
-    old: HashMap<Oid, Object>,
+    young: FxHashMap<Oid, Object>,
+    old: FxHashMap<Oid, Object>,
 }
 
 impl TreeCache {
@@ -655,7 +657,7 @@ impl TreeCache {
 /// The tree of commit `id`, as `git log` reads the commit (see [`CommitCache`]).
 pub(crate) fn commit_tree(reader: &mut ObjectReader<'_>, id: Oid) -> Result<Oid, Error> {
     CommitCache::default()
-        .take(reader, &HashSet::new(), id)
+        .take(reader, &FxHashSet::default(), id)
         .map(|commit| commit.tree)
 }
 
