@@ -12,12 +12,12 @@ use crate::Options;
 use crate::answers::Answers;
 use crate::attributes::{EarlyAttributes, GitAttributes};
 use crate::classify::{Candidate, StampJob, target_time};
+use crate::convert::ConvertConfig;
 use crate::directories::{Checkout, DirectoryJob, DirectoryStamped, DirectoryStamper, open_root};
-use crate::fs::content::{ContentHasher, open_file};
+use crate::fs::content::{ContentHasher, LazyRepository, open_file};
 use crate::fs::{FileStat, SafePaths, TimesOf, set_mtime, set_mtime_now};
 use crate::index_file::IndexRecord;
 use crate::index_refresh::VerifiedStat;
-use crate::open::open_again;
 use crate::path_map::PathMap;
 use crate::progress::Progress;
 use crate::report::{Failure, OsError, Outcome, SkipReason, Timestamp};
@@ -31,7 +31,9 @@ pub(crate) struct StampSetup<'a> {
     pub root: &'a Path,
     pub options: &'a Options,
     pub limits: &'a TimeLimits,
-    pub filters_possible: bool,
+    /// How git converts content, read once from the configuration; None when no attribute or
+    /// setting can make a conversion apply.
+    pub conversions: Option<ConvertConfig>,
     /// git's answers, in one `git check-attr` (libgit2 expands attribute macros differently,
     /// see attributes.rs), for the files whose content may be read; None when no attribute
     /// can change a file's content, or git could not be asked.
@@ -107,7 +109,7 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
                 scope.spawn(move || {
                     // Set up on the first work of each kind: a warm sync hands over none, and a
                     // repository opened for nothing cost it a millisecond.
-                    let own_repo = std::cell::OnceCell::new();
+                    let own_repo = LazyRepository::new(setup.git_dir, setup.root);
                     let root = std::cell::OnceCell::new();
                     let mut files = None;
                     let mut directories = None;
@@ -120,17 +122,8 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
                         match work {
                             Ok(_) if abandoned.load(Ordering::Relaxed) => {}
                             Ok(Work::Files(jobs)) => {
-                                let (hasher, paths) = files.get_or_insert_with(|| {
-                                    file_stamper(
-                                        setup,
-                                        own_repo.get_or_init(|| {
-                                            setup
-                                                .filters_possible
-                                                .then(|| open_again(setup.git_dir, setup.root).ok())
-                                                .flatten()
-                                        }),
-                                    )
-                                });
+                                let (hasher, paths) =
+                                    files.get_or_insert_with(|| file_stamper(setup, &own_repo));
                                 for job in jobs {
                                     files_done.push(stamp_job(setup, hasher, paths, job));
                                     in_hand.fetch_sub(1, Ordering::Relaxed);
@@ -226,10 +219,12 @@ impl<'scope, 'env> Stamping<'scope, 'env> {
 /// repository handle, for content filters) and the way to the files.
 fn file_stamper<'s>(
     setup: &'s StampSetup<'s>,
-    own_repo: &'s Option<git2::Repository>,
+    own_repo: &'s LazyRepository<'s>,
 ) -> (ContentHasher<'s>, Result<SafePaths, Failure>) {
-    let hasher = match own_repo {
-        Some(repo) => ContentHasher::with_filters(repo).answered_by(setup.asked.as_ref()),
+    let hasher = match &setup.conversions {
+        Some(config) => {
+            ContentHasher::with_filters(own_repo, config).answered_by(setup.asked.as_ref())
+        }
         None => ContentHasher::without_filters(),
     };
     let paths = SafePaths::open(setup.root).map_err(|e| Failure::WorkTree {
@@ -319,10 +314,7 @@ pub(crate) fn undo_stamps(
     files: Vec<Undo>,
     directories: Vec<DirectoryJob<'_>>,
 ) {
-    let own_repo = setup
-        .filters_possible
-        .then(|| open_again(setup.git_dir, setup.root).ok())
-        .flatten();
+    let own_repo = LazyRepository::new(setup.git_dir, setup.root);
     if let (hasher, Ok(mut paths)) = file_stamper(setup, &own_repo) {
         for undo in files {
             let candidate = Candidate {

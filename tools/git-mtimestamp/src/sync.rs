@@ -24,6 +24,7 @@ use crate::attributes::{AttributeRules, EarlyAttributes, GitAttributes};
 use crate::classify::{
     Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
+use crate::convert::ConvertConfig;
 use crate::directories::{
     Checkout, DirectoryJob, ExtraEntry, PendingDirectory, directory_reports, ignored_by_git,
     pending_directories,
@@ -179,7 +180,7 @@ impl WorkTree {
                 root,
                 options,
                 limits: &limits,
-                filters_possible,
+                conversions: filters_possible.then(|| ConvertConfig::of(repo)),
                 asked: StampSetup::attributes(
                     git_dir,
                     root,

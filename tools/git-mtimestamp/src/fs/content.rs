@@ -65,19 +65,48 @@ impl KeptContent {
 }
 
 struct Filters<'r> {
-    repo: &'r Repository,
-    config: ConvertConfig,
+    repo: &'r LazyRepository<'r>,
+    config: &'r ConvertConfig,
     /// git's own attributes for the files about to be read, when git could be asked; libgit2
     /// answers for the others.
     asked: Option<&'r GitAttributes>,
 }
 
+/// A stamping thread's own repository handle (libgit2's are not shared between threads),
+/// opened the first time it is needed: libgit2 answers only for the attributes of paths git
+/// was not asked about, which is seldom, and opening one took each thread a millisecond of a
+/// 20 ms sync after new commits on git/git.
+pub(crate) struct LazyRepository<'a> {
+    git_dir: &'a Path,
+    root: &'a Path,
+    opened: std::cell::OnceCell<Option<Repository>>,
+}
+
+impl<'a> LazyRepository<'a> {
+    pub fn new(git_dir: &'a Path, root: &'a Path) -> Self {
+        LazyRepository {
+            git_dir,
+            root,
+            opened: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The handle; None when the repository cannot be opened.
+    fn get(&self) -> Option<&Repository> {
+        self.opened
+            .get_or_init(|| crate::open::open_again(self.git_dir, self.root).ok())
+            .as_ref()
+    }
+}
+
 impl<'r> ContentHasher<'r> {
-    pub fn with_filters(repo: &'r Repository) -> Self {
+    /// A hasher that applies git's conversions, configured by `config`; `repo` is opened
+    /// only if libgit2 must answer for attributes git was not asked about.
+    pub fn with_filters(repo: &'r LazyRepository<'r>, config: &'r ConvertConfig) -> Self {
         ContentHasher {
             filters: Some(Filters {
                 repo,
-                config: ConvertConfig::of(repo),
+                config,
                 asked: None,
             }),
             kept: Default::default(),
@@ -115,7 +144,11 @@ impl<'r> ContentHasher<'r> {
         }
         let path = Path::new(OsStr::from_bytes(relative));
         let flags = git2::AttrCheckFlags::FILE_THEN_INDEX;
-        match filters.repo.get_attr_bytes(path, "filter", flags) {
+        let looked_up = match filters.repo.get() {
+            Some(repo) => repo.get_attr_bytes(path, "filter", flags),
+            None => Err(git2::Error::from_str("the repository cannot be opened")),
+        };
+        match looked_up {
             Ok(value) => filters.config.driver(&AttrState::from_libgit2(value)),
             // When the attributes cannot be read, assume the worst: the file is left alone.
             Err(_) => Some(FilterDriver {
@@ -210,10 +243,14 @@ impl<'r> ContentHasher<'r> {
         let from_git = filters.asked.and_then(|asked| asked.get(relative));
         let attributes = match from_git {
             Some(attributes) => attributes.clone(),
-            None => ConversionAttributes::from_libgit2(filters.repo, relative)
-                .map_err(io::Error::other)?,
+            None => {
+                let repo = filters.repo.get().ok_or_else(|| {
+                    io::Error::other("the repository cannot be opened to read attributes")
+                })?;
+                ConversionAttributes::from_libgit2(repo, relative).map_err(io::Error::other)?
+            }
         };
-        let to_git = ToGit::new(&attributes, &filters.config).map_err(|reason| {
+        let to_git = ToGit::new(&attributes, filters.config).map_err(|reason| {
             io::Error::other(format!("cannot compare the content with git's: {reason:?}"))
         })?;
         Ok((!to_git.keeps_content()).then_some(to_git))
