@@ -13,9 +13,10 @@
 //! the macro). A content check that takes libgit2's answers then finds a clean `eol=crlf`
 //! file modified, or misses its filter driver.
 //!
-//! The files whose content a sync reads are therefore looked up by git, all in one
-//! `git check-attr` (a few milliseconds for thousands of paths); libgit2 answers only when git
-//! cannot be run.
+//! The files whose content a sync reads are therefore looked up as git looks them up: by
+//! git's rules applied in process to the work tree's `.gitattributes` files ([`rules`]), or,
+//! where those rules cannot answer, by git itself, all in one `git check-attr`; libgit2
+//! answers only when git cannot be run.
 
 use std::io::BufRead;
 use std::path::Path;

@@ -176,7 +176,7 @@ impl WorkTree {
         }
         let entries: Vec<&IndexRecord> = entries.iter().collect();
         // Each part hands back its files' stat data, then the mtimes of the directories it
-        // opened (a directory on the border of two parts is opened by both).
+        // checked (a directory on the border of two parts is checked by both).
         let parts = on_worker_threads(entries, 256, |part| {
             let mut stats = TreeStats::new(root.as_fd(), probe_gitattributes);
             let files: Vec<_> = part

@@ -34,9 +34,10 @@ pub(crate) struct StampSetup<'a> {
     /// How git converts content, read once from the configuration; None when no attribute or
     /// setting can make a conversion apply.
     pub conversions: Option<ConvertConfig>,
-    /// git's answers, in one `git check-attr` (libgit2 expands attribute macros differently,
-    /// see attributes.rs), for the files whose content may be read; None when no attribute
-    /// can change a file's content, or git could not be asked.
+    /// git's attributes for the files whose content may be read: from git's rules applied in
+    /// process, or one `git check-attr` where they cannot answer (libgit2 expands attribute
+    /// macros differently, see attributes.rs); None when no attribute can change a file's
+    /// content, or git could not be asked.
     pub asked: Option<GitAttributes>,
     /// HEAD's answers, whose trees' lists the directories are compared with.
     pub answers: Arc<Answers>,
