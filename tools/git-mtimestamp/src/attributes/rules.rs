@@ -629,7 +629,8 @@ mod tests {
     /// A tree of rules shaped like real ones: macros defined at the top and used below,
     /// nested files overriding the top, patterns with and without slashes, `**`, rooted
     /// patterns, directory-only patterns (and a file named like one), a name-only pattern
-    /// that the whole path would match, `!name`, `-name`, values, the built-in `binary`
+    /// that the whole path would match, escaped `\!` and `\#`, `**` and bracket classes,
+    /// `!name`, `-name`, values, the built-in `binary`
     /// macro, a file with a BOM and CRLF line ends, the longest line git reads, and an
     /// untracked `.gitattributes`.
     fn tree_of_rules() -> tempfile::TempDir {
@@ -644,7 +645,8 @@ mod tests {
               *.nest nested\n*.sh text eol=lf\ndocs/**/*.md text=auto\n/top.only ident\n\
               sub/ -text\n*.enc working-tree-encoding=ISO-8859-1\n*.f filter=lfs diff=lfs -text\n\
               *.both text -text\nx*.txt !text\n*.unset -binary\n*.gen notconv\n\
-              \t*.tab\tident  \n*.empty eol=\nal* ident\nbuild/ ident\n",
+              \t*.tab\tident  \n*.empty eol=\nal* ident\nbuild/ ident\n\\!bang.txt ident\n\
+              \\#hash.txt ident\n**/deep/** eol=lf\n[ab]*.c ident\n?.x ident\nw/** ident\n",
         );
         write(
             root,
@@ -689,6 +691,14 @@ mod tests {
             "alpha/z.c",
             "x/build",
             "other/m.lng",
+            "!bang.txt",
+            "#hash.txt",
+            "ab.c",
+            "bc.c",
+            "k.x",
+            "kk.x",
+            "w/v/f",
+            "w/f",
         ] {
             write(root, file, b"x\n");
         }
