@@ -170,7 +170,7 @@ impl ObjectReader<'_> {
         let Some(input) = pack.data.get(link.data_start..) else {
             return false;
         };
-        inflate_exactly(&mut self.inflater, input, out, link.size)
+        inflate_exactly(&mut self.whole, input, out, link.size)
     }
 }
 

@@ -61,7 +61,7 @@ impl ObjectReader<'_> {
             return None;
         }
         let mut built = std::mem::take(&mut self.built);
-        let whole = inflate_exactly(&mut self.inflater, compressed, &mut built, nul + 1 + size);
+        let whole = inflate_exactly(&mut self.whole, compressed, &mut built, nul + 1 + size);
         let object = whole.then(|| Object {
             kind,
             data: Rc::from(&built[nul + 1..]),

@@ -37,7 +37,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::Decompress;
 use git2::{ObjectType, Odb, Oid, Repository};
 
 use crate::error::Error;
@@ -78,7 +78,10 @@ pub(crate) struct ObjectReader<'r> {
     /// The pack that held the last object found: history's objects cluster in one pack.
     last_pack: usize,
     cache: ResolvedCache,
+    /// Reads the headers of loose objects, whose sizes are inside their streams.
     inflater: Decompress,
+    /// Inflates whole streams of known sizes, as most reads are.
+    whole: libdeflater::Decompressor,
     /// Buffers reused from read to read, to spare allocations: the delta chain being
     /// resolved, the delta being applied, and the object being built.
     chain: Vec<ChainLink>,
@@ -131,6 +134,7 @@ impl<'r> ObjectReader<'r> {
             last_pack: 0,
             cache: ResolvedCache::new(Self::CACHE_START_BYTES, cache_bytes),
             inflater: Decompress::new(true),
+            whole: libdeflater::Decompressor::new(),
             chain: Vec::new(),
             delta: Vec::new(),
             built: Vec::new(),
@@ -203,30 +207,18 @@ impl<'r> ObjectReader<'r> {
 }
 
 /// Inflates the zlib stream at the start of `input` into `out`, sized to `size`; false when
-/// the stream is damaged or inflates to another size.
+/// the stream is damaged or inflates to another size. Whatever follows the stream in `input`
+/// (the next entry of a pack) is not read.
 pub(super) fn inflate_exactly(
-    inflater: &mut Decompress,
+    inflater: &mut libdeflater::Decompressor,
     input: &[u8],
     out: &mut Vec<u8>,
     size: usize,
 ) -> bool {
     out.clear();
     out.resize(size, 0);
-    inflater.reset(true);
-    // One spare byte of output, so that a stream longer than declared is caught, and an
-    // empty object still reaches the end of its stream.
-    let mut spare = [0u8; 1];
-    match inflater.decompress(input, out, FlushDecompress::Finish) {
-        Ok(Status::StreamEnd) => inflater.total_out() == out.len() as u64,
-        Ok(_) if inflater.total_out() == out.len() as u64 => {
-            let consumed = inflater.total_in() as usize;
-            matches!(
-                inflater.decompress(&input[consumed..], &mut spare, FlushDecompress::Finish),
-                Ok(Status::StreamEnd)
-            ) && inflater.total_out() == out.len() as u64
-        }
-        _ => false,
-    }
+    // A stream longer than declared does not fit: `InsufficientSpace`.
+    matches!(inflater.zlib_decompress(input, out), Ok(produced) if produced == size)
 }
 
 #[cfg(test)]
@@ -234,6 +226,37 @@ mod tests {
     use super::fixtures::*;
     use super::*;
     use crate::test_git::git;
+
+    /// A stream is read whole only at exactly its declared size, whatever follows it, as the
+    /// next entry follows each entry of a pack.
+    #[test]
+    fn a_stream_inflates_only_to_its_declared_size() {
+        let content: Vec<u8> = (0..50_000u32)
+            .flat_map(|n| (n % 251).to_le_bytes())
+            .collect();
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut encoder, &content).unwrap();
+        let mut stream = encoder.finish().unwrap();
+        let mut inflater = libdeflater::Decompressor::new();
+        let mut out = Vec::new();
+        let mut inflates_to = |input: &[u8], size: usize| {
+            inflate_exactly(&mut inflater, input, &mut out, size).then(|| out.clone())
+        };
+
+        assert_eq!(inflates_to(&stream, content.len()), Some(content.clone()));
+        assert_eq!(inflates_to(&stream, content.len() - 1), None);
+        assert_eq!(inflates_to(&stream, content.len() + 1), None);
+        assert_eq!(
+            inflates_to(&stream[..stream.len() - 1], content.len()),
+            None
+        );
+        stream.extend_from_slice(b"the next entry of the pack");
+        assert_eq!(inflates_to(&stream, content.len()), Some(content.clone()));
+        let middle = stream.len() / 2;
+        stream[middle] ^= 0x55;
+        assert_eq!(inflates_to(&stream, content.len()), None);
+    }
 
     #[test]
     fn objects_outside_the_packs_it_knows_are_read_through_libgit2() {
