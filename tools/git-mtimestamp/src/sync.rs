@@ -246,9 +246,9 @@ impl WorkTree {
             held.hand_over(&stamping, progress);
             let (mut interrupted, mut split_asked) = (false, false);
             loop {
-                // Once the walk has split, both cores walk, and what it answers waits for its
-                // end: stamped beside the two parts, the synthetic repository's files made its
-                // walk a tenth slower.
+                // Once the walk has split, both cores walk, and what it answers waits until
+                // one of its parts ends (and lowers the flag): stamped beside the two parts,
+                // the synthetic repository's files made its walk a tenth slower.
                 let walk_split = split_asked && split.load(Ordering::Relaxed);
                 if held.due() && !walk_split {
                     held.hand_over(&stamping, progress);

@@ -146,7 +146,8 @@ impl<'a> WalkOptions<'a> {
 
     /// A walk on one thread splits in two, soon after `split` is set, when enough paths are
     /// left: for a caller that had work for the other cores, and has no more. A walk that
-    /// declines (too few paths left) clears `split`.
+    /// declines (too few paths left) clears `split`; a walk split in two clears it once either
+    /// part is done, and a core is free again.
     pub fn split_when(self, split: &'a AtomicBool) -> Self {
         WalkOptions {
             split: Some(split),
@@ -352,5 +353,55 @@ mod tests {
         let options = WalkOptions::default().stop(&stop);
         let stopped = last_change_times(&repo, head, &[b"a"], options);
         assert!(matches!(stopped, Err(Error::Interrupted)));
+    }
+
+    /// A walk asked to split answers as git does, and lowers the flag once a part is done, so
+    /// that its caller stops holding the answers back for the core that part leaves free.
+    #[test]
+    fn a_walk_split_on_request_answers_as_git_and_lowers_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "-q"]);
+        let paths: Vec<String> = (0..300).map(|n| format!("d{}/f{n}", n % 3)).collect();
+        for (round, time) in [100, 200, 300, 400].into_iter().enumerate() {
+            for (n, path) in paths.iter().enumerate() {
+                if n % (round + 1) == 0 {
+                    let path = root.join(path);
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(path, format!("{round}")).unwrap();
+                }
+            }
+            git(root, &["add", "-A"]);
+            let date = format!("@{time} +0000");
+            let status = command(root)
+                .args(["commit", "-q", "-m", "c"])
+                .env("GIT_COMMITTER_DATE", &date)
+                .env("GIT_AUTHOR_DATE", &date)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let repo = Repository::open(root).unwrap();
+        let head = repo.head().unwrap().target().unwrap();
+        let keys: Vec<&[u8]> = paths.iter().map(|path| path.as_bytes()).collect();
+
+        let split = AtomicBool::new(true);
+        let options = WalkOptions::default().threads(1).split_when(&split);
+        let answers = last_change_times(&repo, head, &keys, options).unwrap();
+        for (path, answer) in paths.iter().zip(&answers).step_by(7) {
+            let output = command(root)
+                .args(["log", "-1", "--format=%ct", "--", path])
+                .output()
+                .unwrap();
+            let time: i64 = String::from_utf8(output.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert_eq!(answer.time, time, "{path}");
+        }
+        if crate::workers::worker_threads() > 1 {
+            assert!(!split.load(std::sync::atomic::Ordering::Relaxed));
+        }
     }
 }
