@@ -145,9 +145,9 @@ impl<'a> WalkOptions<'a> {
     }
 
     /// A walk on one thread splits in two, soon after `split` is set, when enough paths are
-    /// left: for a caller that had work for the other cores, and has no more. A walk that
-    /// declines (too few paths left) clears `split`; a walk split in two clears it once either
-    /// part is done, and a core is free again.
+    /// left and its commits cost enough to be worth sharing out: for a caller that had work
+    /// for the other cores, and has no more. A walk that declines clears `split`; a walk split
+    /// in two clears it once either part is done, and a core is free again.
     pub fn split_when(self, split: &'a AtomicBool) -> Self {
         WalkOptions {
             split: Some(split),
@@ -362,17 +362,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         git(root, &["init", "-q"]);
-        let paths: Vec<String> = (0..300).map(|n| format!("d{}/f{n}", n % 3)).collect();
-        for (round, time) in [100, 200, 300, 400].into_iter().enumerate() {
-            for (n, path) in paths.iter().enumerate() {
-                if n % (round + 1) == 0 {
-                    let path = root.join(path);
-                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                    std::fs::write(path, format!("{round}")).unwrap();
-                }
+        // 800 files in 40 directories; after the first commit, each commit changes a file in
+        // half of the directories: a walk costly enough to split, with paths enough left.
+        let path = |directory: usize, file: usize| format!("d{directory}/f{file}");
+        let paths: Vec<String> = (0..40)
+            .flat_map(|directory| (0..20).map(move |file| path(directory, file)))
+            .collect();
+        for round in 0..31 {
+            let changed: Vec<String> = match round {
+                0 => paths.clone(),
+                _ => (0..40)
+                    .filter(|directory| directory % 2 == round % 2)
+                    .map(|directory| path(directory, round / 2))
+                    .collect(),
+            };
+            for changed in &changed {
+                let file = root.join(changed);
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(file, format!("{round}")).unwrap();
             }
             git(root, &["add", "-A"]);
-            let date = format!("@{time} +0000");
+            let date = format!("@{} +0000", 100 + round);
             let status = command(root)
                 .args(["commit", "-q", "-m", "c"])
                 .env("GIT_COMMITTER_DATE", &date)
@@ -388,7 +398,7 @@ mod tests {
         let split = AtomicBool::new(true);
         let options = WalkOptions::default().threads(1).split_when(&split);
         let answers = last_change_times(&repo, head, &keys, options).unwrap();
-        for (path, answer) in paths.iter().zip(&answers).step_by(7) {
+        for (path, answer) in paths.iter().zip(&answers).step_by(13) {
             let output = command(root)
                 .args(["log", "-1", "--format=%ct", "--", path])
                 .output()
