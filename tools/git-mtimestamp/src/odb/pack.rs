@@ -100,7 +100,9 @@ impl Packs {
         self.release_pages();
     }
 
-    fn release_pages(&self) {
+    /// Lets go of every page of the packs' data that this process has mapped (see
+    /// [`Packs::release_pages_over_budget`]).
+    pub fn release_pages(&self) {
         for pack in &self.packs {
             // SAFETY: the mapping is read-only and of a file git never changes in place (a
             // pack is only ever written under a new name): its pages read again are the same.
