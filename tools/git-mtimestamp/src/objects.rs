@@ -248,9 +248,12 @@ pub(crate) fn parse_entry(data: &[u8]) -> Option<(RawEntry<'_>, usize)> {
     Some((RawEntry { mode, name, id }, space + 1 + nul + 21))
 }
 
-/// The length of the tree entry at the start of `data`, found without parsing its mode.
+/// The length of the tree entry at the start of `data`, found without parsing its mode. The
+/// NUL after the name is found by `memchr`, many bytes at a time: finding it a byte at a time
+/// was most of what skipping identical entries cost (git/git's top and `t/` hold 560 and
+/// 1,300 entries, compared at nearly every commit).
 pub(crate) fn entry_length(data: &[u8]) -> Option<usize> {
-    let nul = data.iter().position(|&b| b == 0)?;
+    let nul = memchr::memchr(0, data)?;
     (data.len() >= nul + 21).then_some(nul + 21)
 }
 
