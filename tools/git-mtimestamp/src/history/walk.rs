@@ -256,8 +256,8 @@ fn walk_history(
             && split.load(std::sync::atomic::Ordering::Relaxed)
             && commits_walked >= SplitCost::FIRST_DECISION
         {
-            // Asked once: split now, or never if too few paths are left to be worth it, which
-            // the asker learns from the flag, cleared.
+            // Asked once: split now, or never if too few paths are left or its commits cost
+            // too little to share out, which the asker learns from the flag, cleared.
             offload = None;
             let halves = if cost.worth_splitting(commits_walked, walk.compared) {
                 walk.split_off_half()
@@ -364,7 +364,8 @@ impl SplitCost {
     /// Asked before, the walk answers once it has walked this many commits, so that it
     /// knows what a commit costs.
     const FIRST_DECISION: usize = 16;
-    /// Comparisons per commit from which the second core walks more than it would stamp.
+    /// Pairs compared per commit from which a split walk ends sooner for the core it takes,
+    /// between the rates measured above.
     const WORTH_SPLITTING: f64 = 11.0;
 
     fn note(&mut self, commits_walked: usize, compared: usize) {
