@@ -37,3 +37,26 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
     );
     output.stdout
 }
+
+/// Writes each `(path, content)` of `files` below `dir` (making its directories), stages
+/// everything and commits it with `time` (seconds since the epoch) as both dates.
+pub(crate) fn commit_files_at(
+    dir: &Path,
+    time: i64,
+    files: &[(impl AsRef<Path>, impl AsRef<[u8]>)],
+) {
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    let date = format!("@{time} +0000");
+    let status = command(dir)
+        .args(["commit", "-q", "-m", "c"])
+        .env("GIT_COMMITTER_DATE", &date)
+        .env("GIT_AUTHOR_DATE", &date)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -292,7 +292,7 @@ fn malformed(kind: &str, id: Oid) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_git::{command, git};
+    use crate::test_git::{command, commit_files_at, git};
 
     /// Every answer is told once, as soon as it is final, by the places of its path among
     /// the paths asked about (unsorted, one of them twice), and equals the one returned.
@@ -301,25 +301,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         git(root, &["init", "-q"]);
-        let commit = |time: i64, files: &[(&str, &str)]| {
-            for (path, content) in files {
-                let path = root.join(path);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, content).unwrap();
-            }
-            git(root, &["add", "-A"]);
-            let date = format!("@{time} +0000");
-            let status = command(root)
-                .args(["commit", "-q", "-m", "c"])
-                .env("GIT_COMMITTER_DATE", &date)
-                .env("GIT_AUTHOR_DATE", &date)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        };
-        commit(100, &[("a", "1"), ("b", "1"), ("d/x", "1")]);
-        commit(200, &[("b", "2")]);
-        commit(300, &[("a", "3")]);
+        commit_files_at(root, 100, &[("a", "1"), ("b", "1"), ("d/x", "1")]);
+        commit_files_at(root, 200, &[("b", "2")]);
+        commit_files_at(root, 300, &[("a", "3")]);
         let repo = Repository::open(root).unwrap();
         let head = repo.head().unwrap().target().unwrap();
 
@@ -376,20 +360,11 @@ mod tests {
                     .map(|directory| path(directory, round / 2))
                     .collect(),
             };
-            for changed in &changed {
-                let file = root.join(changed);
-                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                std::fs::write(file, format!("{round}")).unwrap();
-            }
-            git(root, &["add", "-A"]);
-            let date = format!("@{} +0000", 100 + round);
-            let status = command(root)
-                .args(["commit", "-q", "-m", "c"])
-                .env("GIT_COMMITTER_DATE", &date)
-                .env("GIT_AUTHOR_DATE", &date)
-                .status()
-                .unwrap();
-            assert!(status.success());
+            let files: Vec<(String, String)> = changed
+                .into_iter()
+                .map(|path| (path, format!("{round}")))
+                .collect();
+            commit_files_at(root, 100 + round as i64, &files);
         }
         let repo = Repository::open(root).unwrap();
         let head = repo.head().unwrap().target().unwrap();
