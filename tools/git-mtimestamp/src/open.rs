@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use git2::{ErrorCode, Repository};
 
 use crate::error::Error;
-use crate::odb::{open_despite_grafts, reopen_despite_grafts};
+use crate::odb::{Environment, open_despite_grafts, reopen_despite_grafts};
 
 /// A repository with a work tree, opened for syncing.
 pub struct WorkTree {
@@ -17,10 +17,11 @@ pub struct WorkTree {
 }
 
 impl WorkTree {
-    /// Opens the repository whose work tree contains `path`, searching upward like `git -C`.
+    /// Opens the repository whose work tree contains `path`, searching upward like `git -C`,
+    /// whatever `GIT_DIR` and the other variables that name a repository say.
     pub fn open(path: &Path) -> Result<WorkTree, Error> {
         let repo = Repository::discover(path)
-            .or_else(|e| open_despite_grafts(e, path))
+            .or_else(|e| open_despite_grafts(e, path, Environment::Ignored))
             .map_err(|e| open_error(e, path))?;
         WorkTree::from_repository(repo, None)
     }
@@ -43,7 +44,7 @@ impl WorkTree {
             (Some(git_dir), Some(_)) => Repository::open(git_dir),
             (None, Some(_)) => Repository::discover(&cwd),
         }
-        .or_else(|e| open_despite_grafts(e, &cwd))
+        .or_else(|e| open_despite_grafts(e, &cwd, Environment::Honoured))
         .map_err(|e| open_error(e, &cwd))?;
         if let Some(work_tree) = work_tree_var {
             repo.set_workdir(&cwd.join(work_tree), false)

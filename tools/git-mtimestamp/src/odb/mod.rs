@@ -54,7 +54,9 @@ use delta::{ChainLink, MAX_READ_BYTES};
 use loose::Loose;
 use lru::ResolvedCache;
 use pack::Packs;
-pub(crate) use replacements::{Replacements, open_despite_grafts, reopen_despite_grafts};
+pub(crate) use replacements::{
+    Environment, Replacements, open_despite_grafts, reopen_despite_grafts,
+};
 
 /// A commit, tree, blob or tag, with its bytes shared with the reader's cache.
 #[derive(Clone)]

@@ -213,15 +213,36 @@ impl Replacements {
 /// honours the lines it can read, and so does the sync: the repository is then opened as
 /// libgit2 opens a bare one, which reads no grafts (the walk reads them itself, through
 /// [`Replacements`]), with the work tree that git names. Any other error is returned as it
-/// was.
+/// was. git is asked where the repository of `dir` is as `environment` says: as the git
+/// command line there would find it, or from `dir` alone, whatever `GIT_DIR` and the other
+/// variables that name a repository say (as `Repository::discover` finds it).
 pub(crate) fn open_despite_grafts(
     error: git2::Error,
     dir: &Path,
+    environment: Environment,
 ) -> Result<Repository, git2::Error> {
     if !refuses_grafts(&error) {
         return Err(error);
     }
-    let located = std::process::Command::new("git")
+    let mut locate = std::process::Command::new("git");
+    if environment == Environment::Ignored {
+        // The variables git itself clears to run in another repository, as far as they
+        // decide which one (`local_repo_env`), and those that bound its search.
+        for name in [
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "GIT_COMMON_DIR",
+            "GIT_IMPLICIT_WORK_TREE",
+            "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY",
+            "GIT_PREFIX",
+            "GIT_CEILING_DIRECTORIES",
+            "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+        ] {
+            locate.env_remove(name);
+        }
+    }
+    let located = locate
         .arg("-C")
         .arg(dir)
         .args(["rev-parse", "--absolute-git-dir", "--show-toplevel"])
@@ -245,6 +266,15 @@ pub(crate) fn open_despite_grafts(
     }
     repo.set_workdir(&path(top), false)?;
     Ok(repo)
+}
+
+/// Whether the environment's `GIT_DIR` and the like name the repository to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Environment {
+    /// As the git command line does (`WorkTree::open_from_env`).
+    Honoured,
+    /// As `Repository::discover` does: the path alone decides (`WorkTree::open`).
+    Ignored,
 }
 
 /// Opens the git directory `git_dir` again, as [`Repository::open`] does, or as
@@ -433,7 +463,7 @@ mod tests {
         // libgit2 refuses to open it (a comment, a bad line); git reads it.
         let refused = Repository::open(root).err().expect("refused by libgit2");
         assert!(refuses_grafts(&refused), "{refused}");
-        let repo = open_despite_grafts(refused, root).unwrap();
+        let repo = open_despite_grafts(refused, root, Environment::Ignored).unwrap();
         assert_eq!(
             repo.workdir(),
             Some(root.canonicalize().unwrap().join("").as_path())

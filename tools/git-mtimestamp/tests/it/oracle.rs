@@ -691,6 +691,46 @@ fn info_grafts_give_commits_the_parents_they_list() {
     repo.assert_synced();
 }
 
+/// `WorkTree::open(path)`, the library call `cargo xtask` makes, opens the repository of
+/// `path` whatever `GIT_DIR` names (a git hook that runs `cargo xtask test` exports it), as
+/// `Repository::discover` does: also when libgit2 refuses the grafts file and git is asked
+/// where the repository is. The call runs in a child process of this test binary, whose
+/// environment alone names the other repository.
+#[test]
+fn the_library_opens_the_path_it_is_given_whatever_git_dir_says() {
+    const CHILD: &str = "GIT_MTIMESTAMP_TEST_OPEN_PATH";
+    if let Some(path) = std::env::var_os(CHILD) {
+        let path = std::path::Path::new(&path);
+        let work_tree = git_mtimestamp::WorkTree::open(path).unwrap();
+        let opened = work_tree.root().canonicalize().unwrap();
+        assert_eq!(opened, path.canonicalize().unwrap());
+        return;
+    }
+    let repo = history_to_rewrite().clone_to("clone", &[]);
+    let other = repo.init_sibling("other");
+    let head = id(&repo, "HEAD");
+    // The comment makes libgit2 refuse the file; git reads it.
+    std::fs::write(
+        repo.path(".git/info/grafts"),
+        format!("# a comment\n{head}\n"),
+    )
+    .unwrap();
+    let name = "oracle::the_library_opens_the_path_it_is_given_whatever_git_dir_says";
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, repo.root())
+        .env("GIT_DIR", other.path(".git"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(said.contains("1 passed"), "the child ran no test:\n{said}");
+}
+
 /// git skips the lines of info/grafts it cannot read, with an error message, and honours
 /// the others: so does the sync, with a warning naming each line, and its answers are
 /// git's.
