@@ -218,9 +218,12 @@ impl Pack {
 
     /// The offset of object `id` in the pack. Object ids are uniformly distributed, so
     /// after the index's fan-out table narrows the search to the ids with `id`'s first byte,
-    /// the next bytes tell about where in that range `id` sits; a search that widens from
-    /// there needs a few probes of the sorted names instead of the twenty of a binary search,
-    /// each of which would be a cache miss in a large index.
+    /// the next bytes tell about where in that range `id` sits. Each probe interpolates again
+    /// between the nearest ids known below and above `id`: two or three probes of the sorted
+    /// names, each a likely cache miss in a large index, where the window widened around one
+    /// guess took about ten (a tenth of a cold sync's walk on dagger/dagger, most of it in
+    /// `memcmp`). Probes compare the first 8 bytes as one number. Ids that no uniform
+    /// distribution would give (a hand-made index) end in a bisection after a few probes.
     fn offset_of(&self, id: &[u8]) -> Option<u64> {
         let id: &[u8; 20] = id.try_into().ok()?;
         let first = usize::from(id[0]);
@@ -240,20 +243,37 @@ impl Pack {
                 .try_into()
                 .expect("20 bytes")
         };
-        let count = high - low;
-        let fraction = u64::from_be_bytes(id[1..9].try_into().expect("8 bytes"));
-        let guess = ((u128::from(fraction) * count as u128) >> 64) as usize;
-        // Widen a window around the guess until it brackets `id`, then bisect it.
-        let (mut start, mut end) = (guess, guess + 1);
-        let mut step = 1;
-        while start > 0 && name(start) > id {
-            start = start.saturating_sub(step);
-            step *= 2;
-        }
-        step = 1;
-        while end < count && name(end - 1) < id {
-            end = (end + step).min(count);
-            step *= 2;
+        let key = |name: &[u8; 20]| u64::from_be_bytes(name[..8].try_into().expect("8 bytes"));
+        let wanted = key(id);
+        // Names in `..start` are below `id`, names in `end..` above it; the keys of the
+        // names between lie in `floor..=ceiling`.
+        let (mut start, mut end) = (0, high - low);
+        let mut floor = u128::from(wanted & !(u64::MAX >> 8));
+        let mut ceiling = floor + (1 << 56) - 1;
+        for _ in 0..INTERPOLATED_PROBES {
+            if start >= end {
+                return None;
+            }
+            let span = (end - start) as u128;
+            let guess = start
+                + (((u128::from(wanted) - floor) * span / (ceiling - floor + 1)) as usize)
+                    .min(end - start - 1);
+            let probed = key(name(guess));
+            match probed.cmp(&wanted) {
+                std::cmp::Ordering::Less => {
+                    start = guess + 1;
+                    floor = u128::from(probed);
+                }
+                std::cmp::Ordering::Greater => {
+                    end = guess;
+                    ceiling = u128::from(probed);
+                }
+                std::cmp::Ordering::Equal if name(guess) == id => {
+                    return self.offset_at(low + guess);
+                }
+                // Another id with the same first 8 bytes: the bisection below tells them apart.
+                std::cmp::Ordering::Equal => break,
+            }
         }
         while start < end {
             let middle = start + (end - start) / 2;
@@ -354,6 +374,9 @@ pub(super) enum EntryKind {
     RefDelta(Oid),
 }
 
+/// Probes that [`Pack::offset_of`] places by interpolation before it bisects.
+const INTERPOLATED_PROBES: usize = 4;
+
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
@@ -432,6 +455,68 @@ mod tests {
         for clone in [&shared, &chained] {
             assert!(clone.join(".git/objects/info/alternates").exists());
             assert_eq!(read_all(clone, &objects, 2048), objects.len());
+        }
+    }
+
+    /// Ids far from uniform (crowded together, sharing their first 8 bytes, alone at the
+    /// ends of their range) are all found, and the ids between them are not.
+    #[test]
+    fn every_listed_id_is_found_however_the_ids_are_spread() {
+        let id = |bytes: &[u8]| {
+            let mut id = [0x42; 20];
+            id[..bytes.len()].copy_from_slice(bytes);
+            Oid::from_bytes(&id).unwrap()
+        };
+        let mut listed = Vec::new();
+        // Crowded near the bottom of the first byte's range, each pair sharing 8 bytes.
+        for k in 0..150u8 {
+            listed.push(id(&[0x42, 0, 0, 0, 0, 0, 0, k, 0x10]));
+            listed.push(id(&[0x42, 0, 0, 0, 0, 0, 0, k, 0x20]));
+        }
+        // Alone at the top, spread in the middle, and in the first and last ranges.
+        listed.push(id(&[0x42, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+        listed.extend((1..20u8).map(|k| id(&[0x42, k * 12, k])));
+        listed.extend([id(&[0x00, 0x00]), id(&[0xff, 0xff, 0xff])]);
+        let dir = empty_repository();
+        let entries: Vec<TestEntry> = (0..listed.len())
+            .map(|_| TestEntry::Whole(3, b"x".to_vec()))
+            .collect();
+        let at: Vec<(Oid, usize)> = listed.iter().copied().zip(0..).collect();
+        write_pack(dir.path(), &entries, &at);
+        let repo = Repository::open(dir.path()).unwrap();
+        let reader = ObjectReader::new(&repo).unwrap();
+        let [pack] = &reader.packs[..] else {
+            panic!("one pack")
+        };
+        let offsets: std::collections::HashMap<Oid, u64> = (0..pack.count)
+            .map(|position| {
+                let name = &pack.index[NAMES_START + position * 20..][..20];
+                (
+                    Oid::from_bytes(name).unwrap(),
+                    pack.offset_at(position).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(offsets.len(), listed.len());
+        for listed in &listed {
+            assert_eq!(
+                pack.offset_of(listed.as_bytes()),
+                Some(offsets[listed]),
+                "{listed}"
+            );
+        }
+        let absent = [
+            id(&[0x42, 0, 0, 0, 0, 0, 0, 7, 0x15]),
+            id(&[0x42, 0, 0, 0, 0, 0, 0, 7, 0x30]),
+            id(&[0x42, 0, 0, 0, 0, 0, 0, 200]),
+            id(&[0x42, 0, 0, 0, 0, 0, 0, 0, 0x05]),
+            id(&[0x42, 0x80]),
+            id(&[0x42, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]),
+            id(&[0x43]),
+            id(&[0x00, 0x01]),
+        ];
+        for absent in absent {
+            assert_eq!(pack.offset_of(absent.as_bytes()), None, "{absent}");
         }
     }
 
