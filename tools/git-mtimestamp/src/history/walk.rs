@@ -628,7 +628,13 @@ impl Walk<'_, '_> {
             }
         };
         let low = slice.partition_point(|p| below(p) == Ordering::Less);
-        let high = slice.partition_point(|p| below(p) != Ordering::Greater);
+        // A file's name is one path at most: the one at `low`, or none. Only a directory's
+        // range needs a second search, and only past `low`.
+        let high = if is_tree {
+            low + slice[low..].partition_point(|p| below(p) != Ordering::Greater)
+        } else {
+            low + usize::from(slice.get(low).is_some_and(|p| below(p) == Ordering::Equal))
+        };
         (start + low, start + high)
     }
 }
