@@ -97,6 +97,16 @@ pub(crate) fn refresh_index(
     };
     let result = refreshed_index(index_path, git_dir, verified, snapshot).and_then(|refreshed| {
         if refreshed.changed {
+            // Its blocks are allocated first: ext4 allocates the delayed blocks of a file
+            // renamed over another in the rename itself, and starts their writeback
+            // (`auto_da_alloc`), which for dagger/dagger's 2.4 MB index took 2 ms of a sync's
+            // serial end. Where a file system cannot allocate ahead, the write allocates.
+            let _ = rustix::fs::fallocate(
+                &lock,
+                rustix::fs::FallocateFlags::empty(),
+                0,
+                refreshed.data.len() as u64,
+            );
             lock.write_all(&refreshed.data)?;
             lock.flush()?;
             set_mtime(&lock, refreshed.mtime).map_err(|e| {
