@@ -45,12 +45,16 @@ impl WorkTree {
 
     /// Reads the index and the stat data of every entry in scope: all a classification
     /// needs besides HEAD's answers.
-    /// `probe_gitattributes`: look for `.gitattributes` files too, in every directory on the
-    /// way to the entries (a first sync, which reads every file, needs them all).
+    /// `first_sync`: nothing is stored, so every file is about to be opened and read. Then
+    /// the stamping threads take each file's stat data from the handle they open it with (see
+    /// [`Candidate::stat`]), and only the `.gitattributes` files are looked for here, in every
+    /// directory on the way to the entries: the first sync reads every file, and needs them
+    /// all. On dagger/dagger the stat calls of files and directories were a tenth of a first
+    /// sync's CPU time, for stat data that the open handles give again.
     pub(crate) fn read_index_and_stats(
         &self,
         scope: &Scope,
-        probe_gitattributes: bool,
+        first_sync: bool,
     ) -> Result<IndexedFiles, Error> {
         let (entries, index_mtime, bytes) = self.read_index()?;
         let snapshot = IndexSnapshot::of(bytes, &entries);
@@ -61,7 +65,7 @@ impl WorkTree {
             files: stats,
             directory_mtimes,
             gitattributes_on_disk,
-        } = self.preload_stats(&in_scope, probe_gitattributes)?;
+        } = self.preload_stats(&in_scope, first_sync)?;
         gitattributes.on_disk = gitattributes_on_disk;
         Ok(IndexedFiles {
             directory_mtimes,
@@ -147,16 +151,18 @@ impl WorkTree {
             index_snapshot: snapshot,
             filters_possible,
             directory_mtimes,
+            rules,
         }
     }
 
     /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
     /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
-    /// most of the work.
+    /// most of the work. On a first sync (`first_sync`), only whether each directory holds a
+    /// `.gitattributes` (see [`IndexedFiles::read_index_and_stats`]).
     fn preload_stats(
         &self,
         entries: &[IndexRecord],
-        probe_gitattributes: bool,
+        first_sync: bool,
     ) -> Result<PreloadedStats, Error> {
         let root = rustix::fs::open(
             &self.root,
@@ -174,39 +180,64 @@ impl WorkTree {
         if let Ok(stat) = FileStat::of_fd(root.as_fd()) {
             directory_mtimes.insert(Vec::new(), stat.mtime);
         }
+        if first_sync {
+            let files = entries
+                .iter()
+                .map(|e| match e.stage() {
+                    0 => EntryStat::Deferred,
+                    _ => EntryStat::ConflictStage,
+                })
+                .collect();
+            let paths = entries.iter().filter(|e| e.stage() == 0);
+            let probed = GitattributesFiles::probe(root.as_fd(), paths.map(|e| e.path.as_slice()));
+            return Ok(PreloadedStats {
+                files,
+                directory_mtimes,
+                gitattributes_on_disk: Some(probed),
+            });
+        }
         let entries: Vec<&IndexRecord> = entries.iter().collect();
         // Each part hands back its files' stat data, then the mtimes of the directories it
         // checked (a directory on the border of two parts is checked by both).
         let parts = on_worker_threads(entries, 256, |part| {
-            let mut stats = TreeStats::new(root.as_fd(), probe_gitattributes);
+            let mut stats = TreeStats::new(root.as_fd());
             let files: Vec<_> = part
                 .iter()
-                .map(|e| (e.stage() == 0).then(|| stats.stat(&e.path)))
+                .map(|e| match e.stage() {
+                    0 => EntryStat::Found(stats.stat(&e.path)),
+                    _ => EntryStat::ConflictStage,
+                })
                 .collect();
-            vec![(files, stats.directory_mtimes, stats.gitattributes)]
+            vec![(files, stats.directory_mtimes)]
         });
         let mut files = Vec::with_capacity(entries_len(&parts));
-        let mut gitattributes_on_disk = probe_gitattributes.then(PathMap::default);
-        for (part, directories, gitattributes) in parts {
+        for (part, directories) in parts {
             files.extend(part);
             directory_mtimes.extend(directories);
-            if let (Some(all), Some(part)) = (&mut gitattributes_on_disk, gitattributes) {
-                all.extend(part);
-            }
         }
         Ok(PreloadedStats {
             files,
             directory_mtimes,
-            gitattributes_on_disk,
+            gitattributes_on_disk: None,
         })
     }
 }
 
+/// What the stat calls before classification found for one index entry.
+pub(crate) enum EntryStat {
+    /// Its stat data, or why its path cannot be trusted (see [`TreeStats`]).
+    Found(Result<FileStat, SkipReason>),
+    /// Not looked at yet: a first sync's stamping threads classify it on the stat data of
+    /// the handle they open it with.
+    Deferred,
+    /// A conflict stage, which is never looked at.
+    ConflictStage,
+}
+
 /// What the stat calls before classification found.
 struct PreloadedStats {
-    /// Per index entry in scope: its stat data, or why its path cannot be trusted (see
-    /// [`TreeStats`]); None for conflict stages.
-    files: Vec<Option<Result<FileStat, SkipReason>>>,
+    /// Per index entry in scope.
+    files: Vec<EntryStat>,
     /// The mtime of each directory on the way to those files, and the root's.
     directory_mtimes: PathMap<Timestamp>,
     /// When probed: whether each of those directories (not the root) holds a
@@ -214,11 +245,7 @@ struct PreloadedStats {
     gitattributes_on_disk: Option<PathMap<bool>>,
 }
 
-type StatParts = Vec<(
-    Vec<Option<Result<FileStat, SkipReason>>>,
-    Vec<(Vec<u8>, Timestamp)>,
-    Option<Vec<(Vec<u8>, bool)>>,
-)>;
+type StatParts = Vec<(Vec<EntryStat>, Vec<(Vec<u8>, Timestamp)>)>;
 
 fn entries_len(parts: &StatParts) -> usize {
     parts.iter().map(|(files, ..)| files.len()).sum()
@@ -233,7 +260,7 @@ pub(crate) struct IndexedFiles {
     pub gitattributes: GitattributesFiles,
     pub index_mtime: Timestamp,
     pub snapshot: IndexSnapshot,
-    pub stats: Vec<Option<Result<FileStat, SkipReason>>>,
+    pub stats: Vec<EntryStat>,
 }
 
 /// The index read and sorted into skipped files and files to stamp.
@@ -245,6 +272,8 @@ pub(crate) struct Classified {
     pub index_path: PathBuf,
     pub index_snapshot: IndexSnapshot,
     pub filters_possible: bool,
+    /// How stat data is compared with the index, for files classified while stamped.
+    pub rules: StatRules,
 }
 
 /// A file that may be stamped, and where its outcome goes in the report.
@@ -298,11 +327,12 @@ pub(crate) fn config_flag(repo: &Repository, key: &str) -> bool {
 }
 
 /// git's settings for comparing stat data with the index.
-struct StatRules {
+#[derive(Clone, Copy)]
+pub(crate) struct StatRules {
     trust_ctime: bool,
     file_mode: bool,
     /// `core.symlinks`: false where symlinks are checked out as plain files.
-    symlinks: bool,
+    pub symlinks: bool,
     /// Entries whose mtime is not older than the index file (in whole seconds) are "racily
     /// clean": their stat data cannot prove they are unchanged.
     index_mtime: Option<Timestamp>,
@@ -361,8 +391,11 @@ fn already_correct(
 
 /// A tracked file whose index and HEAD entries agree and whose work-tree type and mode match.
 pub(crate) struct Candidate {
-    pub stat: FileStat,
+    /// Its stat data; None on a first sync, where the stamping thread takes it from the
+    /// handle it opens the file with, and classifies the file then ([`classify_on_disk`]).
+    pub stat: Option<FileStat>,
     /// The stat data does not prove the content: it must be read before the file is stamped.
+    /// Decided with the stat data.
     pub needs_content_check: bool,
     /// The last change as stored in the answer cache, when it is known there.
     pub known_change: Option<(Oid, i64)>,
@@ -374,14 +407,15 @@ pub(crate) struct Candidate {
 impl Candidate {
     /// True when the stat data proves the content and the file already has time `target`.
     pub fn proven_at(&self, target: Timestamp) -> bool {
-        !self.needs_content_check && self.stat.mtime == target
+        self.stat
+            .is_some_and(|stat| !self.needs_content_check && stat.mtime == target)
     }
 }
 
 /// Decides from the index, HEAD and the file's stat data whether `entry` may be stamped.
 fn classify(
     entry: &IndexRecord,
-    stat: Option<Result<FileStat, SkipReason>>,
+    stat: EntryStat,
     head_entries: &mut SortedLookup<'_>,
     conflicted: &FxHashSet<Vec<u8>>,
     rules: &StatRules,
@@ -402,8 +436,35 @@ fn classify(
         Some((at, head)) if head.blob == entry.id && head.mode == entry.mode => (head.change, at),
         _ => return Err(SkipReason::Staged),
     };
-    // A file that cannot be stat'ed (missing, below a symlink or a file) is left alone.
-    let stat = stat.unwrap_or(Err(SkipReason::Deleted))?;
+    let stat = match stat {
+        EntryStat::Found(stat) => stat?,
+        EntryStat::Deferred => {
+            return Ok(Candidate {
+                stat: None,
+                needs_content_check: true,
+                known_change,
+                answer_at,
+            });
+        }
+        // Not reached: conflict stages are reported before.
+        EntryStat::ConflictStage => return Err(SkipReason::Conflicted),
+    };
+    Ok(Candidate {
+        needs_content_check: classify_on_disk(entry, &stat, rules)?,
+        stat: Some(stat),
+        known_change,
+        answer_at,
+    })
+}
+
+/// Whether what `stat` describes may stand for `entry`: the same type and mode, and a size
+/// that does not prove a change. If so, whether its content must be read before it is
+/// stamped (its stat data does not prove it clean).
+pub(crate) fn classify_on_disk(
+    entry: &IndexRecord,
+    stat: &FileStat,
+    rules: &StatRules,
+) -> Result<bool, SkipReason> {
     let type_matches = if entry.mode.is_symlink() {
         // With core.symlinks=false git checks a symlink out as a plain file holding its
         // target, and compares that file's content.
@@ -426,12 +487,7 @@ fn classify(
         return Err(SkipReason::Modified);
     }
     let assume_unchanged = entry.flags & FLAG_ASSUME_UNCHANGED != 0;
-    Ok(Candidate {
-        needs_content_check: assume_unchanged || !rules.proves_clean(entry, &stat),
-        stat,
-        known_change,
-        answer_at,
-    })
+    Ok(assume_unchanged || !rules.proves_clean(entry, stat))
 }
 
 #[cfg(test)]

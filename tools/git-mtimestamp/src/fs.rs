@@ -234,20 +234,14 @@ pub(crate) struct TreeStats<'r> {
     /// The mtime of every directory checked: a directory whose mtime is already right needs
     /// no second look (see `directories.rs`).
     pub directory_mtimes: Vec<(Vec<u8>, Timestamp)>,
-    /// When asked for: whether each directory checked holds an entry named `.gitattributes`
-    /// (see [`crate::attributes::GitattributesFiles`]).
-    pub gitattributes: Option<Vec<(Vec<u8>, bool)>>,
 }
 
 impl<'r> TreeStats<'r> {
-    /// `probe_gitattributes`: also look for `.gitattributes` in each directory checked, which
-    /// a first sync needs and a warm one does not.
-    pub fn new(root: BorrowedFd<'r>, probe_gitattributes: bool) -> Self {
+    pub fn new(root: BorrowedFd<'r>) -> Self {
         TreeStats {
             root,
             checked: Default::default(),
             directory_mtimes: Vec::new(),
-            gitattributes: probe_gitattributes.then(Vec::new),
         }
     }
 
@@ -273,19 +267,6 @@ impl<'r> TreeStats<'r> {
         let checked = above.and_then(|()| match FileStat::at(self.root, dir) {
             Ok(stat) if stat.mode & 0o170000 == 0o040000 => {
                 self.directory_mtimes.push((dir.to_vec(), stat.mtime));
-                if let Some(found) = &mut self.gitattributes {
-                    let mut probe = dir.to_vec();
-                    probe.extend_from_slice(b"/.gitattributes");
-                    let absent = matches!(
-                        rustix::fs::statat(
-                            self.root,
-                            OsStr::from_bytes(&probe),
-                            AtFlags::SYMLINK_NOFOLLOW
-                        ),
-                        Err(rustix::io::Errno::NOENT)
-                    );
-                    found.push((dir.to_vec(), !absent));
-                }
                 Ok(())
             }
             Ok(stat) if stat.is_symlink() => Err(SkipReason::BeyondSymlink),

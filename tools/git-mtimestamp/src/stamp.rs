@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::Options;
 use crate::answers::Answers;
 use crate::attributes::{EarlyAttributes, GitAttributes};
-use crate::classify::{Candidate, StampJob, target_time};
+use crate::classify::{Candidate, StampJob, StatRules, classify_on_disk, target_time};
 use crate::convert::ConvertConfig;
 use crate::directories::{Checkout, DirectoryJob, DirectoryStamped, DirectoryStamper, open_root};
 use crate::fs::content::{ContentHasher, LazyRepository, open_file};
@@ -44,6 +44,9 @@ pub(crate) struct StampSetup<'a> {
     /// The mtimes of the directories as the stat calls found them.
     pub directory_mtimes: PathMap<Timestamp>,
     pub checkout: Checkout,
+    /// How stat data is compared with the index, for the files a first sync classifies only
+    /// once they are open (see [`Candidate::stat`]).
+    pub rules: StatRules,
 }
 
 impl StampSetup<'_> {
@@ -61,7 +64,7 @@ impl StampSetup<'_> {
             .then(|| {
                 let files = candidates
                     .iter()
-                    .filter(|job| !job.candidate.stat.is_symlink());
+                    .filter(|job| job.candidate.stat.is_none_or(|stat| !stat.is_symlink()));
                 let paths = files.map(|job| job.entry.path.as_slice());
                 early_attributes.complete(git_dir, root, paths)
             })
@@ -247,7 +250,10 @@ fn stamp_job(
     job: StampJob,
 ) -> Stamped {
     let StampSetup {
-        options, limits, ..
+        options,
+        limits,
+        rules,
+        ..
     } = setup;
     Progress::add(options.progress.as_deref().map(|p| &p.files_stamped), 1);
     let paths = match paths {
@@ -267,20 +273,21 @@ fn stamp_job(
     let requested = target_time(change, job.entry.id, options.whole_seconds);
     let target = limits.storable(requested);
     let mut verified = None;
-    let before = job.candidate.stat.mtime;
+    let mut stamped_from = None;
     let outcome = stamp_file(
         &job.entry,
         paths,
         job.candidate,
+        rules,
         target,
         options.dry_run,
         hasher,
-        &mut verified,
+        (&mut verified, &mut stamped_from),
     );
     let mut undo = None;
     if matches!(outcome, Outcome::Updated { .. }) {
         limits.note_stamped(requested);
-        if let Some(verified) = &verified {
+        if let (Some(verified), Some(before)) = (&verified, stamped_from) {
             undo = Some(Box::new(Undo {
                 entry: job.entry,
                 stamped: verified.stat,
@@ -319,21 +326,21 @@ pub(crate) fn undo_stamps(
     if let (hasher, Ok(mut paths)) = file_stamper(setup, &own_repo) {
         for undo in files {
             let candidate = Candidate {
-                stat: undo.stamped,
+                stat: Some(undo.stamped),
                 // Read back after the time is set, as every stamp is.
                 needs_content_check: false,
                 known_change: None,
                 answer_at: 0,
             };
-            let mut verified = None;
             stamp_file(
                 &undo.entry,
                 &mut paths,
                 candidate,
+                &setup.rules,
                 undo.before,
                 false,
                 &hasher,
-                &mut verified,
+                (&mut None, &mut None),
             );
         }
     }
@@ -375,14 +382,18 @@ impl Stamped {
     }
 }
 
+/// Stamps `entry`'s file with `target`, or says why not. `out` gets its verified stat data
+/// (for the index) and, when its time was set, its mtime from before.
+#[allow(clippy::too_many_arguments)]
 fn stamp_file(
     entry: &IndexRecord,
     paths: &mut SafePaths,
     candidate: Candidate,
+    rules: &StatRules,
     target: Timestamp,
     dry_run: bool,
     hasher: &ContentHasher<'_>,
-    verified: &mut Option<VerifiedStat>,
+    out: (&mut Option<VerifiedStat>, &mut Option<Timestamp>),
 ) -> Outcome {
     // A leading directory that is now a symlink (or a file, or gone) leads outside git's
     // view: nothing below it is touched.
@@ -390,18 +401,33 @@ fn stamp_file(
         Ok(place) => place,
         Err(reason) => return Outcome::Skipped(reason),
     };
+    let (verified, stamped_from) = out;
     let file = FileToStamp {
         entry,
         place,
         hasher,
         verified,
+        stamped_from,
     };
-    // What classification found on disk: a symlink, or a file (which, for a symlink entry,
-    // stands for it under core.symlinks=false). A change of type since is caught below.
-    if candidate.stat.is_symlink() {
-        file.stamp_symlink(candidate, target, dry_run)
-    } else {
-        file.stamp_regular(candidate, target, dry_run)
+    match candidate.stat {
+        // What classification found on disk: a symlink, or a file (which, for a symlink
+        // entry, stands for it under core.symlinks=false). A change of type since is caught
+        // below.
+        Some(stat) if stat.is_symlink() => {
+            file.stamp_symlink(stat, candidate.needs_content_check, target, dry_run)
+        }
+        Some(stat) => file.stamp_regular(
+            Some((stat, candidate.needs_content_check)),
+            target,
+            dry_run,
+            rules,
+        ),
+        // Not classified yet (a first sync): a symlink is looked at by name, as classification
+        // would have; a file through the handle it is read by.
+        None if entry.mode.is_symlink() && rules.symlinks => {
+            file.stamp_by_name(rules, target, dry_run, None)
+        }
+        None => file.stamp_regular(None, target, dry_run, rules),
     }
 }
 
@@ -411,14 +437,28 @@ struct FileToStamp<'a, 'h> {
     place: (BorrowedFd<'a>, &'a [u8]),
     hasher: &'a ContentHasher<'h>,
     verified: &'a mut Option<VerifiedStat>,
+    /// The file's mtime before its stamp, once set.
+    stamped_from: &'a mut Option<Timestamp>,
 }
 
 impl FileToStamp<'_, '_> {
     /// A file is opened once, and checked, stamped and read back through that handle: eight
     /// system calls where reaching it by name for each step took thirteen, on every file of a
-    /// cold sync.
-    fn stamp_regular(self, candidate: Candidate, target: Timestamp, dry_run: bool) -> Outcome {
-        if !candidate.needs_content_check && candidate.stat.mtime == target {
+    /// cold sync. `classified`: its stat data and whether its content must be read first, as
+    /// classification found them; None when it was not stat'ed before (a first sync), so that
+    /// it is classified now, on the stat data of the open handle, with `rules`: the stat call
+    /// by path that classification makes was a tenth of a first sync's CPU time on
+    /// dagger/dagger.
+    fn stamp_regular(
+        self,
+        classified: Option<(FileStat, bool)>,
+        target: Timestamp,
+        dry_run: bool,
+        rules: &StatRules,
+    ) -> Outcome {
+        if let Some((stat, false)) = classified
+            && stat.mtime == target
+        {
             return Outcome::AlreadyCorrect { time: target };
         }
         let (dir, name) = self.place;
@@ -426,14 +466,26 @@ impl FileToStamp<'_, '_> {
             let stat = FileStat::of_fd(file.as_fd())?;
             Ok((file, stat))
         });
-        let (file, before) = match opened {
-            Ok((file, stat)) if stat.is_file() => (file, stat),
+        let (file, before, needs_content_check) = match (opened, classified) {
+            (Ok((file, stat)), Some((_, needs_content_check))) if stat.is_file() => {
+                (file, stat, needs_content_check)
+            }
             // Now a directory or a FIFO: another kind of entry than classification found.
-            Ok(_) => return Outcome::Skipped(SkipReason::Modified),
-            Err(e) => return open_failure(&e),
+            (Ok(_), Some(_)) => return Outcome::Skipped(SkipReason::Modified),
+            (Err(e), Some(_)) => return open_failure(&e),
+            (Ok((file, stat)), None) => match classify_on_disk(self.entry, &stat, rules) {
+                Ok(needs_content_check) => (file, stat, needs_content_check),
+                Err(reason) => return Outcome::Skipped(reason),
+            },
+            // Not a file that can be opened: a symlink (which `O_NOFOLLOW` refuses), gone, or
+            // unreadable; classified by name, as classification would have.
+            (Err(e), None) => return self.stamp_by_name(rules, target, dry_run, Some(e)),
         };
+        if classified.is_none() && !needs_content_check && before.mtime == target {
+            return Outcome::AlreadyCorrect { time: target };
+        }
         let blob = self.entry.id;
-        if candidate.needs_content_check {
+        if needs_content_check {
             if !matches!(
                 self.hasher
                     .matches(&file, &self.entry.path, before.size, blob),
@@ -461,6 +513,7 @@ impl FileToStamp<'_, '_> {
         if let Err(e) = set_mtime(TimesOf::Open(file.as_fd()), target, before.atime) {
             return Outcome::Failed(cannot_set_time(&e, &before));
         }
+        *self.stamped_from = Some(before.mtime);
         // Read the file back: an edit that landed between the checks above and the stamp must
         // not keep the old time, or a cache keyed by size and mtime would miss it. The stat
         // data before the read comes from the handle, the one after from the name, so that a
@@ -488,9 +541,14 @@ impl FileToStamp<'_, '_> {
 
     /// A symlink is never opened: its target is read by name, between two stat calls that must
     /// agree, before and after its stamp.
-    fn stamp_symlink(self, candidate: Candidate, target: Timestamp, dry_run: bool) -> Outcome {
-        let mut stat = candidate.stat;
-        if candidate.needs_content_check {
+    fn stamp_symlink(
+        self,
+        mut stat: FileStat,
+        needs_content_check: bool,
+        target: Timestamp,
+        dry_run: bool,
+    ) -> Outcome {
+        if needs_content_check {
             match self.compare_symlink() {
                 Some(checked) => stat = checked,
                 None => return Outcome::Skipped(SkipReason::Modified),
@@ -510,6 +568,7 @@ impl FileToStamp<'_, '_> {
         if let Err(e) = set_mtime(TimesOf::Name(dir, name), target, stat.atime) {
             return Outcome::Failed(cannot_set_time(&e, &stat));
         }
+        *self.stamped_from = Some(stat.mtime);
         match self.compare_symlink() {
             Some(after) => {
                 *self.verified = Some(self.verified_stat(after));
@@ -519,6 +578,34 @@ impl FileToStamp<'_, '_> {
                 let _ = set_mtime_now(TimesOf::Name(dir, name));
                 Outcome::ChangedDuringSync
             }
+        }
+    }
+
+    /// Classifies a file not stat'ed before by its stat data by name, as classification
+    /// would have, and stamps it if it may be: a symlink, or what could not be opened
+    /// (`open_error`).
+    fn stamp_by_name(
+        self,
+        rules: &StatRules,
+        target: Timestamp,
+        dry_run: bool,
+        open_error: Option<std::io::Error>,
+    ) -> Outcome {
+        let (dir, name) = self.place;
+        let stat = match FileStat::at(dir, name) {
+            Ok(stat) => stat,
+            Err(e) => return open_failure(open_error.as_ref().unwrap_or(&e)),
+        };
+        match classify_on_disk(self.entry, &stat, rules) {
+            Err(reason) => Outcome::Skipped(reason),
+            Ok(needs_content_check) if stat.is_symlink() => {
+                self.stamp_symlink(stat, needs_content_check, target, dry_run)
+            }
+            // A file that could not be opened (unreadable), or that was not one a moment ago.
+            Ok(_) => match open_error {
+                Some(e) => open_failure(&e),
+                None => Outcome::Skipped(SkipReason::Modified),
+            },
         }
     }
 

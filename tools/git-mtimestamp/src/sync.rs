@@ -22,7 +22,7 @@ use crate::answers::{
 };
 use crate::attributes::{AttributeRules, EarlyAttributes, GitAttributes};
 use crate::classify::{
-    Classified, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
+    Classified, EntryStat, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
 };
 use crate::convert::ConvertConfig;
 use crate::directories::{
@@ -170,6 +170,7 @@ impl WorkTree {
                 index_snapshot,
                 filters_possible,
                 directory_mtimes,
+                rules,
             } = classified;
 
             // From here on files, the answer cache and the index are written: an interrupt
@@ -193,6 +194,7 @@ impl WorkTree {
                 checkout: Checkout {
                     symlinks: config_flag(repo, "core.symlinks"),
                 },
+                rules,
             });
             let head_answers = &setup.answers;
             let stamping = Stamping::start(threads, setup);
@@ -475,7 +477,11 @@ impl WorkTree {
             .filter(|(entry, stat)| {
                 entry.stage() == 0
                     && entry.mode.is_regular()
-                    && matches!(stat, Some(Ok(stat)) if !stat.is_symlink())
+                    && match stat {
+                        EntryStat::Found(Ok(stat)) => !stat.is_symlink(),
+                        EntryStat::Deferred => true,
+                        EntryStat::Found(Err(_)) | EntryStat::ConflictStage => false,
+                    }
             })
             .map(|(entry, _)| entry.path.as_slice());
         let answered = rules

@@ -32,6 +32,8 @@
 //! So the answer is git's, or git is asked.
 
 use std::io::Read;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -48,15 +50,41 @@ pub(crate) struct GitattributesFiles {
     /// The directories whose `.gitattributes` the index tracks: one missing on disk is read
     /// from the index by git.
     tracked_in: PathMap<()>,
-    /// Whether each directory the stat calls checked holds an entry named `.gitattributes`
-    /// (tracked or not: git reads an untracked one too), when they looked. Opening the file
-    /// in each of dagger/dagger's 7,781 directories took 40 ms on the thread that classifies,
-    /// before the first file could be checked; the stat calls, which check every directory
-    /// anyway, look on both cores.
+    /// Whether each directory holds an entry named `.gitattributes` (tracked or not: git
+    /// reads an untracked one too), when a first sync looked ([`GitattributesFiles::probe`]).
     pub on_disk: Option<PathMap<bool>>,
 }
 
 impl GitattributesFiles {
+    /// Whether each directory leading to `paths` (the root left out) holds an entry named
+    /// `.gitattributes`, looked for on all cores: one `lstat` per directory. Opening the file
+    /// in each of dagger/dagger's 7,781 directories took 40 ms on one thread, before the first
+    /// file could be checked.
+    pub fn probe<'p>(
+        root: BorrowedFd<'_>,
+        paths: impl IntoIterator<Item = &'p [u8]>,
+    ) -> PathMap<bool> {
+        let directories = leading_directories(paths);
+        let probed = crate::workers::on_worker_threads(directories, 256, |part| {
+            part.into_iter()
+                .map(|dir| {
+                    let mut probe = dir.to_vec();
+                    probe.extend_from_slice(b"/.gitattributes");
+                    let absent = matches!(
+                        rustix::fs::statat(
+                            root,
+                            std::ffi::OsStr::from_bytes(&probe),
+                            rustix::fs::AtFlags::SYMLINK_NOFOLLOW
+                        ),
+                        Err(rustix::io::Errno::NOENT)
+                    );
+                    (dir.to_vec(), !absent)
+                })
+                .collect()
+        });
+        probed.into_iter().collect()
+    }
+
     /// `tracked`: every path in the index.
     pub fn tracked<'p>(tracked: impl IntoIterator<Item = &'p [u8]>) -> GitattributesFiles {
         let mut tracked_in = PathMap::default();
@@ -71,8 +99,8 @@ impl GitattributesFiles {
         }
     }
 
-    /// False when the stat calls found no `.gitattributes` in `dir`; true when they did, or
-    /// did not look.
+    /// False when the probe found no `.gitattributes` in `dir`; true when it did, or did not
+    /// look.
     fn may_be_on_disk(&self, dir: &[u8]) -> bool {
         self.on_disk
             .as_ref()
@@ -435,6 +463,24 @@ fn line_matches(line: &Line, base: &[u8], path: &[u8], name: &[u8]) -> bool {
     wildmatch(&line.pattern, below, flags)
 }
 
+/// Every directory that leads to one of `paths`, the root left out, each once.
+fn leading_directories<'p>(paths: impl IntoIterator<Item = &'p [u8]>) -> Vec<&'p [u8]> {
+    let mut seen: rustc_hash::FxHashSet<&[u8]> = Default::default();
+    let mut directories = Vec::new();
+    for path in paths {
+        // From the deepest up, until a directory seen before: all above it were seen too.
+        let mut end = path.len();
+        while let Some(slash) = path[..end].iter().rposition(|&b| b == b'/') {
+            if !seen.insert(&path[..slash]) {
+                break;
+            }
+            directories.push(&path[..slash]);
+            end = slash;
+        }
+    }
+    directories
+}
+
 /// The directory holding `path` when it is a `.gitattributes`.
 fn gitattributes_dir(path: &[u8]) -> Option<&[u8]> {
     if path == b".gitattributes" {
@@ -581,7 +627,7 @@ mod tests {
     use crate::test_git::git;
 
     /// The rules' answers for every tracked file of `root`, beside `git check-attr`'s; the
-    /// directories are probed for `.gitattributes` as a first sync's stat calls probe them.
+    /// directories are probed for `.gitattributes` as a first sync probes them.
     fn compare_with_git(root: &Path) -> Vec<String> {
         let listed = git(root, &["ls-files", "-z"]);
         let paths: Vec<&[u8]> = listed
@@ -590,11 +636,10 @@ mod tests {
             .collect();
         let mut files = GitattributesFiles::tracked(paths.iter().copied());
         let top = rustix::fs::open(root, OFlagsForTests::dir(), rustix::fs::Mode::empty()).unwrap();
-        let mut stats = crate::fs::TreeStats::new(top.as_fd(), true);
-        for path in &paths {
-            let _ = stats.stat(path);
-        }
-        files.on_disk = Some(stats.gitattributes.unwrap().into_iter().collect());
+        files.on_disk = Some(GitattributesFiles::probe(
+            top.as_fd(),
+            paths.iter().copied(),
+        ));
         let repo = Repository::open(root).unwrap();
         let mut rules = AttributeRules::for_work_tree(&repo, root, files).expect("applies here");
         let ours = rules.answer(paths.iter().copied()).expect("answers here");

@@ -90,7 +90,7 @@ fn head(entries: &[&IndexRecord]) -> Answers {
 /// `classify` of `entry` against `head`, with no conflicts.
 fn classified(
     entry: &IndexRecord,
-    stat: Option<Result<FileStat, SkipReason>>,
+    stat: EntryStat,
     head: &Answers,
     rules: &StatRules,
 ) -> Result<Candidate, SkipReason> {
@@ -106,7 +106,7 @@ fn classified(
 
 /// The reason `entry` is skipped, None when it is a candidate.
 fn skipped(entry: &IndexRecord, stat: FileStat, head: &Answers) -> Option<SkipReason> {
-    classified(entry, Some(Ok(stat)), head, &rules()).err()
+    classified(entry, EntryStat::Found(Ok(stat)), head, &rules()).err()
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn racily_clean_entries_are_not_proven_by_their_stat_data() {
     }
     // Classified as a candidate whose content must be read.
     let racy = index_written(Some(second(1000)));
-    let candidate = classified(&entry, Some(Ok(stat)), &head(&[&entry]), &racy);
+    let candidate = classified(&entry, EntryStat::Found(Ok(stat)), &head(&[&entry]), &racy);
     assert!(candidate.unwrap().needs_content_check);
 }
 
@@ -232,10 +232,10 @@ fn a_file_is_already_correct_only_when_proven_clean_at_its_stored_time() {
         nanos: blob_fingerprint_nanos(blob),
     };
     let candidate = |mtime: Timestamp| Candidate {
-        stat: FileStat {
+        stat: Some(FileStat {
             mtime,
             ..stat_of(&entry("f"))
-        },
+        }),
         needs_content_check: false,
         known_change: Some((id(COMMIT), 500)),
         answer_at: 0,
@@ -271,16 +271,53 @@ fn a_file_is_already_correct_only_when_proven_clean_at_its_stored_time() {
         ..candidate(target)
     };
     assert_eq!(already_correct(&walked, blob, false, &limits), None);
+    // Not stat'ed yet (a first sync): nothing proves its time.
+    let deferred = Candidate {
+        stat: None,
+        needs_content_check: false,
+        ..candidate(target)
+    };
+    assert_eq!(already_correct(&deferred, blob, false, &limits), None);
+}
+
+/// On a first sync a file is classified without stat data: what the index and HEAD decide
+/// is decided here, the rest when the stamping thread has the file open.
+#[test]
+fn a_file_not_stated_yet_is_a_candidate_unless_the_index_or_head_rules_it_out() {
+    let entry = entry("f");
+    let head_answers = head(&[&crate::classify::tests::entry("e"), &entry]);
+    let candidate = classified(&entry, EntryStat::Deferred, &head_answers, &rules()).unwrap();
+    assert_eq!(candidate.stat, None);
+    assert_eq!(candidate.known_change, Some((id(COMMIT), 500)));
+    assert_eq!(candidate.answer_at, 1);
+    let mut staged = crate::classify::tests::entry("f");
+    staged.id = id("9999999999999999999999999999999999999999");
+    assert_eq!(
+        classified(&staged, EntryStat::Deferred, &head_answers, &rules()).err(),
+        Some(SkipReason::Staged)
+    );
+    let mut sparse = crate::classify::tests::entry("f");
+    sparse.flags_extended = FLAG_EXTENDED_SKIP_WORKTREE;
+    assert_eq!(
+        classified(&sparse, EntryStat::Deferred, &head_answers, &rules()).err(),
+        Some(SkipReason::SkipWorktree)
+    );
 }
 
 #[test]
 fn a_clean_file_is_a_candidate_with_its_stored_answer() {
     let entry = entry("f");
     let head = head(&[&crate::classify::tests::entry("e"), &entry]);
-    let candidate = classified(&entry, Some(Ok(stat_of(&entry))), &head, &rules()).unwrap();
+    let candidate = classified(
+        &entry,
+        EntryStat::Found(Ok(stat_of(&entry))),
+        &head,
+        &rules(),
+    )
+    .unwrap();
     assert!(!candidate.needs_content_check);
     assert_eq!(candidate.known_change, Some((id(COMMIT), 500)));
-    assert_eq!(candidate.stat, stat_of(&entry));
+    assert_eq!(candidate.stat, Some(stat_of(&entry)));
     // Where the walk's answer would be: the place of its entry in HEAD's answers.
     assert_eq!(candidate.answer_at, 1);
 }
@@ -299,7 +336,7 @@ fn entries_that_are_not_plain_committed_files_are_skipped() {
     // A sparse entry has no file: it is skip-worktree, not deleted.
     let mut sparse = entry("f");
     sparse.flags_extended = FLAG_EXTENDED_SKIP_WORKTREE;
-    let absent = Some(Err(SkipReason::Deleted));
+    let absent = EntryStat::Found(Err(SkipReason::Deleted));
     assert_eq!(
         classified(&sparse, absent, &head(&[&sparse]), &rules()).err(),
         Some(SkipReason::SkipWorktree)
@@ -315,7 +352,14 @@ fn entries_that_are_not_plain_committed_files_are_skipped() {
     let head = head(&[&file]);
     let mut lookup = SortedLookup::new(&head);
     assert_eq!(
-        classify(&file, Some(Ok(stat)), &mut lookup, &conflicted, &rules()).err(),
+        classify(
+            &file,
+            EntryStat::Found(Ok(stat)),
+            &mut lookup,
+            &conflicted,
+            &rules()
+        )
+        .err(),
         Some(SkipReason::Conflicted)
     );
 }
@@ -349,11 +393,12 @@ fn entries_that_differ_from_head_are_staged() {
 fn files_that_cannot_be_reached_are_skipped_with_the_reason_found() {
     let file = entry("f");
     let head = head(&[&file]);
+    let gone = EntryStat::Found(Err(SkipReason::Deleted));
     assert_eq!(
-        classified(&file, None, &head, &rules()).err(),
+        classified(&file, gone, &head, &rules()).err(),
         Some(SkipReason::Deleted)
     );
-    let beyond = Some(Err(SkipReason::BeyondSymlink));
+    let beyond = EntryStat::Found(Err(SkipReason::BeyondSymlink));
     assert_eq!(
         classified(&file, beyond, &head, &rules()).err(),
         Some(SkipReason::BeyondSymlink)
@@ -389,9 +434,9 @@ fn a_file_of_another_type_on_disk_is_type_changed() {
         symlinks: false,
         ..rules()
     };
-    let as_file = Some(Ok(on_disk(REGULAR_ON_DISK)));
+    let as_file = EntryStat::Found(Ok(on_disk(REGULAR_ON_DISK)));
     assert!(classified(&link, as_file, &head_of_link, &no_symlinks).is_ok());
-    let as_directory = Some(Ok(on_disk(DIRECTORY_ON_DISK)));
+    let as_directory = EntryStat::Found(Ok(on_disk(DIRECTORY_ON_DISK)));
     assert_eq!(
         classified(&link, as_directory, &head_of_link, &no_symlinks).err(),
         Some(SkipReason::TypeChanged)
@@ -422,7 +467,7 @@ fn an_executable_bit_that_differs_is_mode_changed_where_git_trusts_it() {
         file_mode: false,
         ..rules()
     };
-    let not_executable = Some(Ok(on_disk(REGULAR_ON_DISK)));
+    let not_executable = EntryStat::Found(Ok(on_disk(REGULAR_ON_DISK)));
     assert!(classified(&script, not_executable, &head, &no_file_mode).is_ok());
 }
 
@@ -447,7 +492,7 @@ fn a_symlink_is_never_mode_changed() {
     };
     let result = classified(
         &link,
-        Some(Ok(as_executable_file)),
+        EntryStat::Found(Ok(as_executable_file)),
         &head(&[&link]),
         &no_symlinks,
     );
@@ -468,7 +513,12 @@ fn a_size_that_differs_from_a_recorded_size_is_a_modification() {
     );
     let mut unrecorded = entry("f");
     unrecorded.size = 0;
-    let candidate = classified(&unrecorded, Some(Ok(grown)), &head_of_file, &rules());
+    let candidate = classified(
+        &unrecorded,
+        EntryStat::Found(Ok(grown)),
+        &head_of_file,
+        &rules(),
+    );
     assert!(candidate.unwrap().needs_content_check);
 }
 
@@ -480,7 +530,7 @@ fn assume_unchanged_entries_have_their_content_read() {
     entry.flags = FLAG_ASSUME_UNCHANGED;
     let candidate = classified(
         &entry,
-        Some(Ok(stat_of(&entry))),
+        EntryStat::Found(Ok(stat_of(&entry))),
         &head(&[&entry]),
         &rules(),
     );
