@@ -600,3 +600,75 @@ fn a_required_filter_driver_is_named() {
     let run = assert_untouched(&repo, &["a.secret"], Says::Skipped("filter-driver"));
     run.stderr_has("files with the required filter driver `crypt` were left alone");
 }
+
+/// A first sync (nothing stored) classifies each file only once it has it open, on that
+/// handle's stat data; a later sync classifies from `lstat` by path before. Both must leave
+/// every file alone for the same reason, whatever became of it.
+#[test]
+fn a_first_sync_skips_each_file_for_the_reason_a_later_sync_gives() {
+    let repo = repo();
+    repo.write("mode.sh", "echo\n")
+        .write("same-size.txt", "1234\n")
+        .write("longer.txt", "1234\n")
+        .write("gone.txt", "gone\n")
+        .write("now-a-link.txt", "link\n")
+        .write("now-a-dir.txt", "dir\n")
+        .write("staged.txt", "staged\n")
+        .write("e/below-a-link.txt", "e\n")
+        .write("f/below-a-file.txt", "f\n")
+        .symlink("link-now-a-file", "clean.txt")
+        .symlink("clean-link", "a.txt")
+        .commit("every kind");
+    repo.chmod("mode.sh", 0o755)
+        .write("same-size.txt", "abcd\n")
+        .write("longer.txt", "12345678\n")
+        .remove("gone.txt")
+        .symlink("now-a-link.txt", "clean.txt")
+        .remove("now-a-dir.txt")
+        .write("now-a-dir.txt/inner", "inner\n")
+        .write("staged.txt", "changed and added\n")
+        .remove("e")
+        .symlink("e", "d")
+        .remove("f")
+        .write("f", "a file\n")
+        .write("link-now-a-file", "clean.txt");
+    repo.git(["add", "staged.txt"]);
+    let expected = [
+        ("e/below-a-link.txt", "beyond-symlink"),
+        ("f/below-a-file.txt", "type-changed"),
+        ("gone.txt", "deleted"),
+        ("link-now-a-file", "type-changed"),
+        ("longer.txt", "modified"),
+        ("mode.sh", "mode-changed"),
+        ("now-a-dir.txt", "type-changed"),
+        ("now-a-link.txt", "type-changed"),
+        ("same-size.txt", "modified"),
+        ("staged.txt", "staged"),
+    ];
+    let skipped = |stdout: &str| -> Vec<(String, String)> {
+        stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("skipped "))
+            .filter_map(|rest| rest.split_once(' '))
+            // Files only: directories are reported with a slash.
+            .filter(|(_, path)| !path.ends_with('/'))
+            .map(|(reason, path)| (path.to_owned(), reason.to_owned()))
+            .collect()
+    };
+    let paths: Vec<&str> = expected.iter().map(|(path, _)| *path).collect();
+    let before = repo.snapshot(&paths);
+    assert!(!repo.path(".git/mtimestamp").exists(), "nothing stored yet");
+    let first = repo.sync(["-v"]).stdout();
+    assert!(repo.path(".git/mtimestamp").exists(), "answers stored");
+    let later = repo.sync(["-v"]).stdout();
+    assert_eq!(before, repo.snapshot(&paths));
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(path, reason)| (path.to_string(), reason.to_string()))
+        .collect();
+    assert_eq!(skipped(&first), expected, "first sync:\n{first}");
+    assert_eq!(skipped(&later), expected, "later sync:\n{later}");
+    for path in ["clean.txt", "a.txt", "d/b.txt", "clean-link"] {
+        assert_eq!(repo.mtime(path), repo.expected_mtime(path), "{path}");
+    }
+}
