@@ -188,12 +188,15 @@ impl WorkTree {
                     _ => EntryStat::ConflictStage,
                 })
                 .collect();
-            let paths = entries.iter().filter(|e| e.stage() == 0);
-            let probed = GitattributesFiles::probe(root.as_fd(), paths.map(|e| e.path.as_slice()));
+            // Where no attribute can convert content, none is looked up, nor looked for.
+            let probed = filters_possible(&self.repo, entries).then(|| {
+                let paths = entries.iter().filter(|e| e.stage() == 0);
+                GitattributesFiles::probe(root.as_fd(), paths.map(|e| e.path.as_slice()))
+            });
             return Ok(PreloadedStats {
                 files,
                 directory_mtimes,
-                gitattributes_on_disk: Some(probed),
+                gitattributes_on_disk: probed,
             });
         }
         let entries: Vec<&IndexRecord> = entries.iter().collect();
