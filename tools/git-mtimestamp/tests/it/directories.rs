@@ -664,6 +664,7 @@ fn the_fingerprint_is_the_sha1_of_the_sorted_kinds_and_names() {
 
 /// Only clean directories are stamped: one with an untracked or ignored entry, or missing a
 /// tracked one, keeps its time; one whose file was only edited is still clean.
+/// Small directories and large ones (whose names are looked up another way) alike.
 #[test]
 fn unclean_directories_keep_their_times() {
     let repo = Repo::new();
@@ -675,15 +676,41 @@ fn unclean_directories_keep_their_times() {
         .write("missing/b", "1")
         .write("retyped/a", "1")
         .write("edited/a", "1")
-        .write("clean/a", "1")
-        .commit("start");
+        .write("clean/a", "1");
+    const LARGE: usize = 150;
+    for dir in [
+        "large-untracked",
+        "large-missing",
+        "large-retyped",
+        "large-clean",
+    ] {
+        for n in 0..LARGE {
+            repo.write(format!("{dir}/f{n:03}"), "1");
+        }
+    }
+    // Entries of every kind in a large clean directory.
+    repo.write("large-clean/sub/x", "1")
+        .symlink("large-clean/link", "f000");
+    repo.commit("start");
     let clone = repo.clone_to("clone", &[]);
     clone.write("untracked/new", "x");
     clone.write("ignored/x.o", "x");
     clone.remove("missing/b");
     clone.remove("retyped/a").symlink("retyped/a", "elsewhere");
     clone.write("edited/a", "2");
-    let unclean = ["untracked", "ignored", "missing", "retyped"];
+    clone.write("large-untracked/f0000", "x");
+    clone.remove("large-missing/f149");
+    clone.remove("large-retyped/f075");
+    clone.write("large-retyped/f075/inside", "x");
+    let unclean = [
+        "untracked",
+        "ignored",
+        "missing",
+        "retyped",
+        "large-untracked",
+        "large-missing",
+        "large-retyped",
+    ];
     for (n, dir) in unclean.iter().enumerate() {
         set_dir_mtime(&clone.path(dir), (EPOCH + 5_000 + n as i64, 7));
     }
@@ -699,6 +726,11 @@ fn unclean_directories_keep_their_times() {
         let expected = (EPOCH, list_fingerprint(&list(&[("a", b'f')])));
         assert_eq!(clone.mtime(dir), expected, "{dir} is clean");
     }
+    let names: Vec<String> = (0..LARGE).map(|n| format!("f{n:03}")).collect();
+    let mut entries: Vec<(&str, u8)> = names.iter().map(|name| (name.as_str(), b'f')).collect();
+    entries.extend([("sub", b'd'), ("link", b'l')]);
+    let expected = (EPOCH, list_fingerprint(&list(&entries)));
+    assert_eq!(clone.mtime("large-clean"), expected, "large-clean is clean");
 }
 
 /// Without a git to run, libgit2's ignore rules tell an ignored entry from an untracked one
