@@ -116,8 +116,11 @@ pub(crate) struct AttributeRules {
     macros: Macros,
     /// Every directory's lines that can decide a conversion attribute, its own and its
     /// parents', deepest first; None for a directory git must be asked about.
-    gathered: PathMap<Option<Rc<[Rc<Frame>]>>>,
+    gathered: PathMap<Option<Frames>>,
 }
+
+/// The frames that apply in a directory, deepest first.
+type Frames = Rc<[Rc<Frame>]>;
 
 /// One attribute's state on a line: its name's index in [`Names`] and what it becomes.
 #[derive(Debug, Clone)]
@@ -242,7 +245,7 @@ impl AttributeRules {
             .map(|(_, states)| rules.relevant_states(states))
             .collect();
         let frame = rules.frame(b"", &top);
-        let chain: Rc<[Rc<Frame>]> = frame.into_iter().collect();
+        let chain: Frames = frame.into_iter().collect();
         rules.gathered.insert(Vec::new(), Some(chain));
         Some(rules)
     }
@@ -253,23 +256,41 @@ impl AttributeRules {
         &mut self,
         paths: impl IntoIterator<Item = &'p [u8]>,
     ) -> Option<GitAttributes> {
+        let paths = paths.into_iter();
         let mut answers = GitAttributes::default();
+        // Sized once: grown as it filled, the map's rehashing was a tenth of this on
+        // dagger/dagger's 15,600 files.
+        let (at_least, at_most) = paths.size_hint();
+        answers.paths.reserve(at_most.unwrap_or(at_least));
+        // Paths come grouped by directory (a sorted index): its frames are looked up once
+        // for the run of paths in it, and a directory no line reaches (most of them) decides
+        // nothing, so its paths need no matching.
+        let mut last: Option<(&[u8], Frames)> = None;
         for path in paths {
             let dir = path
                 .iter()
                 .rposition(|&b| b == b'/')
                 .map_or(&path[..0], |slash| &path[..slash]);
-            let frames = self.gathered_for(dir)?;
-            let attributes = self.attributes_of(path, &frames);
-            answers
-                .paths
-                .insert(path.to_vec(), GitAttributes::stored(attributes));
+            let frames = match &last {
+                Some((last_dir, frames)) if *last_dir == dir => Rc::clone(frames),
+                _ => {
+                    let frames = self.gathered_for(dir)?;
+                    last = Some((dir, Rc::clone(&frames)));
+                    frames
+                }
+            };
+            let stored = if frames.is_empty() {
+                None
+            } else {
+                GitAttributes::stored(self.attributes_of(path, &frames))
+            };
+            answers.paths.insert(path.to_vec(), stored);
         }
         Some(answers)
     }
 
     /// The frames that apply in `dir`, deepest first, read and kept on first use.
-    fn gathered_for(&mut self, dir: &[u8]) -> Option<Rc<[Rc<Frame>]>> {
+    fn gathered_for(&mut self, dir: &[u8]) -> Option<Frames> {
         if let Some(known) = self.gathered.get(dir) {
             return known.clone();
         }
