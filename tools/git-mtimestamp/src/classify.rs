@@ -158,7 +158,7 @@ impl WorkTree {
     /// The stat data of every stage-0 entry, or why its path cannot be trusted (see
     /// [`TreeStats`]), read on all cores as `git status` does: on a warm sync these calls are
     /// most of the work. On a first sync (`first_sync`), only whether each directory holds a
-    /// `.gitattributes` (see [`IndexedFiles::read_index_and_stats`]).
+    /// `.gitattributes` (see [`WorkTree::read_index_and_stats`]).
     fn preload_stats(
         &self,
         entries: &[IndexRecord],
@@ -241,7 +241,8 @@ pub(crate) enum EntryStat {
 struct PreloadedStats {
     /// Per index entry in scope.
     files: Vec<EntryStat>,
-    /// The mtime of each directory on the way to those files, and the root's.
+    /// The mtime of each directory on the way to those files, and the root's; on a first
+    /// sync the root's only.
     directory_mtimes: PathMap<Timestamp>,
     /// When probed: whether each of those directories (not the root) holds a
     /// `.gitattributes`.
@@ -403,7 +404,7 @@ pub(crate) struct Candidate {
     /// The last change as stored in the answer cache, when it is known there.
     pub known_change: Option<(Oid, i64)>,
     /// The place of its entry in HEAD's answers: where the history walk's answer for the path
-    /// is found otherwise (see [`crate::answers::Walked`]).
+    /// is found otherwise (see `Walked` in `answers/find.rs`).
     pub answer_at: usize,
 }
 

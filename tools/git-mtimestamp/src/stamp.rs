@@ -442,9 +442,9 @@ struct FileToStamp<'a, 'h> {
 }
 
 impl FileToStamp<'_, '_> {
-    /// A file is opened once, and checked, stamped and read back through that handle: eight
-    /// system calls where reaching it by name for each step took thirteen, on every file of a
-    /// cold sync. `classified`: its stat data and whether its content must be read first, as
+    /// A file is opened once, and checked, stamped and read back through that handle: seven
+    /// system calls (and classification's `lstat` before, but on a first sync) where reaching
+    /// it by name for each step took thirteen, on every file of a cold sync. `classified`: its stat data and whether its content must be read first, as
     /// classification found them; None when it was not stat'ed before (a first sync), so that
     /// it is classified now, on the stat data of the open handle, with `rules`: the stat call
     /// by path that classification makes was a tenth of a first sync's CPU time on

@@ -122,7 +122,7 @@ pub(crate) struct AttributeRules {
 /// The frames that apply in a directory, deepest first.
 type Frames = Rc<[Rc<Frame>]>;
 
-/// One attribute's state on a line: its name's index in [`Names`] and what it becomes.
+/// One attribute's state on a line: its name's index in [`Macros`] and what it becomes.
 #[derive(Debug, Clone)]
 struct State {
     name: usize,

@@ -24,7 +24,7 @@ pub(crate) struct PathChange {
 
 /// How the entries of tree `new` differ from those of tree `old` (None: the empty tree), at
 /// every depth: each path whose entry is new or changed with its new id and mode (a directory
-/// with its tree's id and [`EntryMode::TREE`]), and each path that is gone with None. Subtrees with
+/// with its tree's id and [`crate::objects::EntryMode::TREE`]), and each path that is gone with None. Subtrees with
 /// equal ids are not read, so the cost follows the size of the difference.
 pub(crate) fn tree_delta(
     reader: &mut ObjectReader<'_>,
