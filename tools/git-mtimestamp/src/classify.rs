@@ -323,7 +323,7 @@ pub(crate) fn filters_possible(repo: &Repository, entries: &[IndexRecord]) -> bo
 }
 
 /// A boolean setting of git's that is true unless configured otherwise.
-pub(crate) fn config_flag(repo: &Repository, key: &str) -> bool {
+fn config_flag(repo: &Repository, key: &str) -> bool {
     repo.config()
         .ok()
         .and_then(|config| config.get_bool(key).ok())

@@ -22,7 +22,7 @@ use crate::answers::{
 };
 use crate::attributes::{AttributeRules, EarlyAttributes, GitAttributes};
 use crate::classify::{
-    Classified, EntryStat, IndexedFiles, StampJob, config_flag, filters_possible, target_time,
+    Classified, EntryStat, IndexedFiles, StampJob, filters_possible, target_time,
 };
 use crate::convert::ConvertConfig;
 use crate::directories::{
@@ -192,7 +192,7 @@ impl WorkTree {
                 answers: head_answers,
                 directory_mtimes,
                 checkout: Checkout {
-                    symlinks: config_flag(repo, "core.symlinks"),
+                    symlinks: rules.symlinks,
                 },
                 rules,
             });
