@@ -619,8 +619,12 @@ impl Walk<'_, '_> {
         if is_tree {
             self.key.push(b'/');
         }
+        // A span lies within its parent's; kept within `start..end` all the same.
         match self.spans.get(&self.key) {
-            Some((low, high)) => (low.max(start), high.min(end).max(low.max(start))),
+            Some((low, high)) => {
+                let low = low.clamp(start, end);
+                (low, high.clamp(low, end))
+            }
             None => (start, start),
         }
     }
